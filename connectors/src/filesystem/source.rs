@@ -1,0 +1,204 @@
+//! The filesystem source: splits the files under `path` over the subtasks
+//! and decodes them in chunks of lines.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+use rtdw_operators::{Result, Source, StreamError, SubtaskContext};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use super::{Format, SourceConfig, is_hidden};
+use crate::error::ConnectorError;
+
+/// Lines decoded into one batch.
+const LINES_PER_BATCH: usize = 8192;
+
+/// One subtask of a filesystem source.
+pub(crate) struct FileSource {
+    config: SourceConfig,
+    schema: SchemaRef,
+    files: VecDeque<PathBuf>,
+    current: Option<OpenFile>,
+    skipped: u64,
+}
+
+struct OpenFile {
+    path: PathBuf,
+    lines: tokio::io::Lines<BufReader<tokio::fs::File>>,
+    line_number: u64,
+    byte_offset: u64,
+}
+
+/// A line with where it starts.
+struct Line {
+    text: String,
+    number: u64,
+    offset: u64,
+}
+
+/// Every visible file under `path`, sorted, or `path` itself when it is a file.
+fn list_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let mut dirs = vec![path.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            if is_hidden(&entry.file_name().to_string_lossy()) {
+                continue;
+            }
+            if entry.file_type()?.is_dir() {
+                dirs.push(entry.path());
+            } else {
+                files.push(entry.path());
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+impl FileSource {
+    /// The source of subtask `ctx.subtask_index`: every `parallelism`-th file.
+    pub fn new(config: SourceConfig, schema: SchemaRef, ctx: &SubtaskContext) -> Result<Self, ConnectorError> {
+        let files = list_files(&config.path).map_err(|e| ConnectorError::Io {
+            table: config.table.clone(),
+            message: format!("cannot list {}: {e}", config.path.display()),
+        })?;
+        let files = files
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| *i as u32 % ctx.parallelism.max(1) == ctx.subtask_index)
+            .map(|(_, f)| f)
+            .collect();
+        Ok(FileSource {
+            config,
+            schema,
+            files,
+            current: None,
+            skipped: 0,
+        })
+    }
+
+    fn decode(&self, text: &str) -> std::result::Result<Option<RecordBatch>, ArrowError> {
+        match self.config.format {
+            Format::Csv { delimiter } => {
+                let mut decoder = arrow::csv::ReaderBuilder::new(self.schema.clone())
+                    .with_header(false)
+                    .with_delimiter(delimiter)
+                    .with_batch_size(LINES_PER_BATCH)
+                    .build_decoder();
+                decoder.decode(text.as_bytes())?;
+                decoder.flush()
+            }
+            Format::Json | Format::DebeziumJson => {
+                let mut decoder = arrow::json::ReaderBuilder::new(self.schema.clone())
+                    .with_batch_size(LINES_PER_BATCH)
+                    .build_decoder()?;
+                decoder.decode(text.as_bytes())?;
+                decoder.flush()
+            }
+        }
+    }
+
+    /// Decodes a chunk; when it holds a bad record, decodes line by line to
+    /// find it and fails or skips it as the error policy says.
+    fn decode_chunk(&mut self, path: &Path, lines: &[Line]) -> Result<Option<RecordBatch>> {
+        let joined: String = lines.iter().flat_map(|l| [l.text.as_str(), "\n"]).collect();
+        if let Ok(batch) = self.decode(&joined) {
+            return Ok(batch);
+        }
+        let mut good = Vec::new();
+        for line in lines {
+            match self.decode(&format!("{}\n", line.text)) {
+                Ok(Some(batch)) => good.push(batch),
+                Ok(None) => {}
+                Err(e) => {
+                    let message = format!(
+                        "malformed {} record in {} at line {} (byte offset {}): {e}",
+                        self.config.format.name(),
+                        path.display(),
+                        line.number,
+                        line.offset
+                    );
+                    if !self.config.ignore_parse_errors {
+                        return Err(StreamError::MalformedRecord(message));
+                    }
+                    self.skipped += 1;
+                    tracing::warn!(skipped_total = self.skipped, "{message}; skipped");
+                }
+            }
+        }
+        if good.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(arrow::compute::concat_batches(&self.schema, &good)?))
+    }
+
+    async fn next_lines(&mut self) -> Result<Option<(PathBuf, Vec<Line>)>> {
+        loop {
+            if self.current.is_none() {
+                let Some(path) = self.files.pop_front() else {
+                    return Ok(None);
+                };
+                let file = tokio::fs::File::open(&path)
+                    .await
+                    .map_err(|e| StreamError::io(format!("cannot open {}", path.display()), e))?;
+                self.current = Some(OpenFile {
+                    path,
+                    lines: BufReader::new(file).lines(),
+                    line_number: 0,
+                    byte_offset: 0,
+                });
+            }
+            let Some(open) = self.current.as_mut() else {
+                continue;
+            };
+            let mut lines = Vec::new();
+            while lines.len() < LINES_PER_BATCH {
+                let next = open
+                    .lines
+                    .next_line()
+                    .await
+                    .map_err(|e| StreamError::io(format!("cannot read {}", open.path.display()), e))?;
+                let Some(text) = next else { break };
+                open.line_number += 1;
+                let offset = open.byte_offset;
+                open.byte_offset += text.len() as u64 + 1;
+                if !text.trim().is_empty() {
+                    lines.push(Line {
+                        text,
+                        number: open.line_number,
+                        offset,
+                    });
+                }
+            }
+            let path = open.path.clone();
+            if lines.len() < LINES_PER_BATCH {
+                self.current = None;
+            }
+            if !lines.is_empty() {
+                return Ok(Some((path, lines)));
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for FileSource {
+    async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        while let Some((path, lines)) = self.next_lines().await? {
+            if let Some(batch) = self.decode_chunk(&path, &lines)? {
+                if batch.num_rows() > 0 {
+                    return Ok(Some(batch));
+                }
+            }
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,102 @@
+//! `print`: writes every row to the task manager's standard output (or
+//! standard error), as Flink's print connector does: `+I[1, abc]`, prefixed
+//! with `<subtask>> ` when the sink runs in parallel and with
+//! `<print-identifier>:` when one is set.
+
+use std::io::Write;
+
+use arrow::record_batch::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use rtdw_operators::row_kind::{row_kind_at, split_row_kinds};
+use rtdw_operators::{Result, Sink, StreamError, SubtaskContext};
+
+use crate::error::ConnectorError;
+use crate::options::Options;
+use crate::table::TableDescriptor;
+
+/// The validated options of a print table.
+#[derive(Debug, Clone)]
+pub(crate) struct PrintConfig {
+    identifier: Option<String>,
+    standard_error: bool,
+}
+
+impl PrintConfig {
+    /// Validates a print table's options.
+    pub fn parse(table: &TableDescriptor) -> Result<Self, ConnectorError> {
+        let mut options = Options::new(table);
+        let identifier = options.get("print-identifier").map(str::to_string);
+        let standard_error = options.flag("standard-error", false)?;
+        options.get("sink.parallelism");
+        options.finish()?;
+        Ok(PrintConfig {
+            identifier,
+            standard_error,
+        })
+    }
+}
+
+/// One subtask of a print sink.
+pub(crate) struct PrintSink {
+    config: PrintConfig,
+    prefix: String,
+}
+
+impl PrintSink {
+    /// The sink of subtask `ctx.subtask_index`.
+    pub fn new(config: PrintConfig, ctx: &SubtaskContext) -> Self {
+        let subtask = (ctx.parallelism > 1).then(|| format!("{}> ", ctx.subtask_index + 1));
+        let prefix = match (&config.identifier, subtask) {
+            (Some(id), Some(s)) => format!("{id}:{s}"),
+            (Some(id), None) => format!("{id}> "),
+            (None, Some(s)) => s,
+            (None, None) => String::new(),
+        };
+        PrintSink { config, prefix }
+    }
+}
+
+/// Renders each row as Flink prints it: `+I[v1, v2, ...]`.
+pub(crate) fn format_rows(batch: &RecordBatch) -> Result<Vec<String>> {
+    let (data, kinds) = split_row_kinds(batch)?;
+    let options = FormatOptions::default().with_null("null");
+    let formatters = data
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut lines = Vec::with_capacity(data.num_rows());
+    for row in 0..data.num_rows() {
+        let values: Vec<String> = formatters.iter().map(|f| f.value(row).to_string()).collect();
+        let kind = row_kind_at(kinds.as_ref(), row)?;
+        lines.push(format!("{}[{}]", kind.short_string(), values.join(", ")));
+    }
+    Ok(lines)
+}
+
+#[async_trait::async_trait]
+impl Sink for PrintSink {
+    async fn write_batch(&mut self, batch: RecordBatch) -> Result<()> {
+        let mut text = String::new();
+        for line in format_rows(&batch)? {
+            text.push_str(&self.prefix);
+            text.push_str(&line);
+            text.push('\n');
+        }
+        let written = if self.config.standard_error {
+            std::io::stderr().lock().write_all(text.as_bytes())
+        } else {
+            std::io::stdout().lock().write_all(text.as_bytes())
+        };
+        written.map_err(|e| StreamError::io("print sink", e))
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        let flushed = if self.config.standard_error {
+            std::io::stderr().flush()
+        } else {
+            std::io::stdout().flush()
+        };
+        flushed.map_err(|e| StreamError::io("print sink", e))
+    }
+}

@@ -1,0 +1,330 @@
+//! Per-group accumulator states of the streaming aggregate, column-oriented:
+//! one vector slot per group, updated a batch at a time, able to retract.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Decimal128Array, Float64Array, Int64Array};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type};
+use datafusion::scalar::ScalarValue;
+
+use crate::error::{Result, StreamError};
+
+/// The aggregate functions of a streaming GROUP BY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateFunction {
+    /// `COUNT(*)`: rows.
+    CountStar,
+    /// `COUNT(x)`: rows where `x` is not NULL.
+    Count,
+    /// `SUM(x)`: NULL when no non-NULL value was accumulated.
+    Sum,
+    /// `AVG(x)`: NULL when no non-NULL value was accumulated.
+    Avg,
+    /// `MIN(x)`.
+    Min,
+    /// `MAX(x)`.
+    Max,
+}
+
+/// One aggregate of a GROUP BY: which function, over which input column,
+/// producing which type.
+#[derive(Debug, Clone)]
+pub struct AggregateSpec {
+    /// The function.
+    pub function: AggregateFunction,
+    /// The input column it reads; `None` for `COUNT(*)`.
+    pub input_column: Option<usize>,
+    /// The input column's type (`Int64` for `COUNT(*)`).
+    pub input_type: DataType,
+    /// The result type.
+    pub output_type: DataType,
+}
+
+/// Accumulator states of one aggregate for every group of a subtask.
+pub(crate) trait GroupAccumulator: Send {
+    /// Makes room for `groups` groups.
+    fn resize(&mut self, groups: usize);
+    /// Adds (`weight` +1) or retracts (`weight` -1) each row's value into its
+    /// group; rows of weight 0 are skipped.
+    fn update(&mut self, input: Option<&ArrayRef>, groups: &[u32], weights: &[i8]) -> Result<()>;
+    /// The current result of each listed group.
+    fn evaluate(&self, groups: &[u32]) -> Result<ArrayRef>;
+    /// Forgets a group whose rows were all retracted.
+    fn reset(&mut self, group: usize);
+}
+
+/// Builds the accumulator for an aggregate.
+pub(crate) fn new_accumulator(spec: &AggregateSpec) -> Result<Box<dyn GroupAccumulator>> {
+    let unsupported = || {
+        StreamError::Failed(format!(
+            "{:?} over {} producing {} is not supported",
+            spec.function, spec.input_type, spec.output_type
+        ))
+    };
+    Ok(match spec.function {
+        AggregateFunction::CountStar => Box::new(Count { counts: Vec::new(), skip_nulls: false }),
+        AggregateFunction::Count => Box::new(Count { counts: Vec::new(), skip_nulls: true }),
+        AggregateFunction::Sum | AggregateFunction::Avg => {
+            let average = spec.function == AggregateFunction::Avg;
+            let sum = match (&spec.output_type, average) {
+                (DataType::Int64, false) => SumState::Int(Vec::new()),
+                (DataType::Float64, _) => SumState::Float(Vec::new()),
+                (DataType::Decimal128(_, _), _) => SumState::Decimal(Vec::new()),
+                _ => return Err(unsupported()),
+            };
+            Box::new(Sum {
+                sum,
+                non_null: Vec::new(),
+                average,
+                input_type: spec.input_type.clone(),
+                output_type: spec.output_type.clone(),
+            })
+        }
+        AggregateFunction::Min | AggregateFunction::Max => Box::new(Extreme {
+            values: Vec::new(),
+            max: spec.function == AggregateFunction::Max,
+            output_type: spec.output_type.clone(),
+        }),
+    })
+}
+
+struct Count {
+    counts: Vec<i64>,
+    skip_nulls: bool,
+}
+
+impl GroupAccumulator for Count {
+    fn resize(&mut self, groups: usize) {
+        self.counts.resize(groups, 0);
+    }
+
+    fn update(&mut self, input: Option<&ArrayRef>, groups: &[u32], weights: &[i8]) -> Result<()> {
+        for (i, (&g, &w)) in groups.iter().zip(weights).enumerate() {
+            let counted = match input {
+                Some(values) if self.skip_nulls => values.is_valid(i),
+                _ => true,
+            };
+            if counted {
+                self.counts[g as usize] += i64::from(w);
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&self, groups: &[u32]) -> Result<ArrayRef> {
+        Ok(Arc::new(Int64Array::from_iter_values(
+            groups.iter().map(|&g| self.counts[g as usize]),
+        )))
+    }
+
+    fn reset(&mut self, group: usize) {
+        self.counts[group] = 0;
+    }
+}
+
+/// Running sums by representation; AVG divides by the non-NULL count.
+enum SumState {
+    Int(Vec<i64>),
+    Float(Vec<f64>),
+    Decimal(Vec<i128>),
+}
+
+struct Sum {
+    sum: SumState,
+    non_null: Vec<i64>,
+    average: bool,
+    input_type: DataType,
+    output_type: DataType,
+}
+
+/// Adds each weighted, valid value into its group's running sum.
+fn add_weighted<T: Copy>(
+    sums: &mut [T],
+    values: &[T],
+    valid: impl Fn(usize) -> bool,
+    groups: &[u32],
+    weights: &[i8],
+    combine: impl Fn(T, T, i8) -> T,
+) {
+    for (i, (&g, &w)) in groups.iter().zip(weights).enumerate() {
+        if w != 0 && valid(i) {
+            let slot = &mut sums[g as usize];
+            *slot = combine(*slot, values[i], w);
+        }
+    }
+}
+
+impl Sum {
+    /// The input cast to the sum's representation.
+    fn widened(&self, input: &ArrayRef) -> Result<ArrayRef> {
+        let target = match &self.sum {
+            SumState::Int(_) => DataType::Int64,
+            SumState::Float(_) => DataType::Float64,
+            SumState::Decimal(_) => match self.input_type {
+                DataType::Decimal128(_, s) => DataType::Decimal128(38, s),
+                _ => return Err(StreamError::Failed("decimal SUM over a non-decimal".into())),
+            },
+        };
+        Ok(cast(input, &target)?)
+    }
+
+    fn input_scale(&self) -> i8 {
+        match self.input_type {
+            DataType::Decimal128(_, s) => s,
+            _ => 0,
+        }
+    }
+}
+
+impl GroupAccumulator for Sum {
+    fn resize(&mut self, groups: usize) {
+        self.non_null.resize(groups, 0);
+        match &mut self.sum {
+            SumState::Int(v) => v.resize(groups, 0),
+            SumState::Float(v) => v.resize(groups, 0.0),
+            SumState::Decimal(v) => v.resize(groups, 0),
+        }
+    }
+
+    fn update(&mut self, input: Option<&ArrayRef>, groups: &[u32], weights: &[i8]) -> Result<()> {
+        let input = input.ok_or_else(|| StreamError::Failed("SUM without an argument".into()))?;
+        let values = self.widened(input)?;
+        let valid = |i: usize| values.is_valid(i);
+        for (i, (&g, &w)) in groups.iter().zip(weights).enumerate() {
+            if values.is_valid(i) {
+                self.non_null[g as usize] += i64::from(w);
+            }
+        }
+        match &mut self.sum {
+            SumState::Int(sums) => add_weighted(
+                sums,
+                values.as_primitive::<Int64Type>().values(),
+                valid,
+                groups,
+                weights,
+                |s, v, w| if w > 0 { s.wrapping_add(v) } else { s.wrapping_sub(v) },
+            ),
+            SumState::Float(sums) => add_weighted(
+                sums,
+                values.as_primitive::<Float64Type>().values(),
+                valid,
+                groups,
+                weights,
+                |s, v, w| s + f64::from(w) * v,
+            ),
+            SumState::Decimal(sums) => add_weighted(
+                sums,
+                values.as_primitive::<Decimal128Type>().values(),
+                valid,
+                groups,
+                weights,
+                |s, v, w| if w > 0 { s.wrapping_add(v) } else { s.wrapping_sub(v) },
+            ),
+        }
+        Ok(())
+    }
+
+    fn evaluate(&self, groups: &[u32]) -> Result<ArrayRef> {
+        let present = |g: u32| self.non_null[g as usize] > 0;
+        let count = |g: u32| self.non_null[g as usize];
+        let array: ArrayRef = match (&self.sum, &self.output_type) {
+            (SumState::Int(s), _) => Arc::new(Int64Array::from_iter(
+                groups.iter().map(|&g| present(g).then(|| s[g as usize])),
+            )),
+            (SumState::Float(s), _) => Arc::new(Float64Array::from_iter(groups.iter().map(|&g| {
+                present(g).then(|| {
+                    if self.average {
+                        s[g as usize] / count(g) as f64
+                    } else {
+                        s[g as usize]
+                    }
+                })
+            }))),
+            (SumState::Decimal(s), DataType::Decimal128(p, scale)) => {
+                let rescale = 10i128.pow(u32::try_from(*scale - self.input_scale()).unwrap_or(0));
+                let values = groups.iter().map(|&g| {
+                    present(g).then(|| {
+                        if self.average {
+                            s[g as usize] * rescale / i128::from(count(g))
+                        } else {
+                            s[g as usize]
+                        }
+                    })
+                });
+                Arc::new(Decimal128Array::from_iter(values).with_precision_and_scale(*p, *scale)?)
+            }
+            (SumState::Decimal(_), other) => {
+                return Err(StreamError::Failed(format!("decimal SUM producing {other}")));
+            }
+        };
+        Ok(array)
+    }
+
+    fn reset(&mut self, group: usize) {
+        self.non_null[group] = 0;
+        match &mut self.sum {
+            SumState::Int(v) => v[group] = 0,
+            SumState::Float(v) => v[group] = 0.0,
+            SumState::Decimal(v) => v[group] = 0,
+        }
+    }
+}
+
+/// MIN/MAX. A retraction of the current extreme cannot be answered from the
+/// extreme alone, so the planner only places this accumulator over
+/// insert-only input and a retraction here is an error.
+struct Extreme {
+    values: Vec<Option<ScalarValue>>,
+    max: bool,
+    output_type: DataType,
+}
+
+impl GroupAccumulator for Extreme {
+    fn resize(&mut self, groups: usize) {
+        self.values.resize(groups, None);
+    }
+
+    fn update(&mut self, input: Option<&ArrayRef>, groups: &[u32], weights: &[i8]) -> Result<()> {
+        let input = input.ok_or_else(|| StreamError::Failed("MIN/MAX without an argument".into()))?;
+        for (i, (&g, &w)) in groups.iter().zip(weights).enumerate() {
+            if w < 0 {
+                return Err(StreamError::Failed(
+                    "MIN/MAX received a retraction on an insert-only plan".into(),
+                ));
+            }
+            if w == 0 || input.is_null(i) {
+                continue;
+            }
+            let value = ScalarValue::try_from_array(input, i)?;
+            let slot = &mut self.values[g as usize];
+            let replace = match slot {
+                None => true,
+                Some(current) => match value.partial_cmp(current) {
+                    Some(std::cmp::Ordering::Greater) => self.max,
+                    Some(std::cmp::Ordering::Less) => !self.max,
+                    _ => false,
+                },
+            };
+            if replace {
+                *slot = Some(value);
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&self, groups: &[u32]) -> Result<ArrayRef> {
+        let null = ScalarValue::try_from(&self.output_type)?;
+        let scalars = groups
+            .iter()
+            .map(|&g| self.values[g as usize].clone().unwrap_or_else(|| null.clone()));
+        if groups.is_empty() {
+            return Ok(arrow::array::new_empty_array(&self.output_type));
+        }
+        Ok(ScalarValue::iter_to_array(scalars)?)
+    }
+
+    fn reset(&mut self, group: usize) {
+        self.values[group] = None;
+    }
+}

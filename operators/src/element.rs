@@ -1,0 +1,25 @@
+//! What travels on a channel between two subtasks.
+
+use arrow::record_batch::RecordBatch;
+
+/// One element of a stream, delivered in order on each channel.
+#[derive(Debug, Clone)]
+pub enum Element {
+    /// Rows; a trailing `_row_kind` column marks updates and deletes.
+    Batch(RecordBatch),
+    /// Event time has reached this many milliseconds since the epoch.
+    Watermark(i64),
+    /// A checkpoint barrier: everything before it belongs to the checkpoint.
+    Barrier(Barrier),
+    /// The sender will send nothing more on this channel.
+    EndOfInput,
+}
+
+/// A checkpoint (or savepoint) barrier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Barrier {
+    /// The checkpoint this barrier belongs to.
+    pub checkpoint_id: u64,
+    /// True for a savepoint, false for a periodic checkpoint.
+    pub savepoint: bool,
+}

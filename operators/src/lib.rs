@@ -1,0 +1,20 @@
+//! rtdw's dataflow model and built-in operators.
+//!
+//! A stream is a sequence of [`Element`]s: Arrow record batches interleaved
+//! with watermarks, checkpoint barriers and end-of-input. Streams that carry
+//! updates or deletes hold a trailing row-kind column ([`row_kind`]) with
+//! Flink's `+I/-U/+U/-D` meaning. Operators ([`Operator`]) transform whole
+//! batches; sources ([`Source`]) and sinks ([`Sink`]) connect to the outside.
+
+pub mod aggregate;
+pub mod calc;
+pub mod element;
+pub mod error;
+pub mod keys;
+pub mod operator;
+pub mod row_kind;
+
+pub use element::{Barrier, Element};
+pub use error::{Result, StreamError};
+pub use operator::{Operator, Sink, Source, SubtaskContext};
+pub use row_kind::RowKind;
