@@ -1,0 +1,180 @@
+//! Supervision: one job actor per job on a task manager, supervising one
+//! actor per subtask. A subtask's error or panic becomes a supervision event
+//! that the job actor reports to the coordinator.
+//!
+//! Data never passes through actor mailboxes: a subtask actor runs its loop
+//! in a task of its own over bounded channels; mailboxes carry only the
+//! loop's outcome and cancellation.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use rtdw_proto::v1::TaskState;
+use tokio_util::sync::CancellationToken;
+
+use crate::status::StatusReporter;
+use crate::subtask::{Outcome, SubtaskRuntime, run};
+
+/// Stop reason of a subtask actor whose input ended.
+const FINISHED: &str = "FINISHED";
+/// Stop reason of a cancelled subtask actor.
+const CANCELED: &str = "CANCELED";
+
+/// Messages to a subtask actor.
+pub enum SubtaskMsg {
+    /// The run loop ended.
+    Completed(Result<Outcome, String>),
+}
+
+/// The actor of one subtask.
+pub struct SubtaskActor;
+
+/// A subtask actor's state: the token that stops its run loop.
+pub struct SubtaskState {
+    cancel: CancellationToken,
+}
+
+impl Actor for SubtaskActor {
+    type Msg = SubtaskMsg;
+    type State = SubtaskState;
+    type Arguments = SubtaskRuntime;
+
+    async fn pre_start(&self, myself: ActorRef<Self::Msg>, runtime: SubtaskRuntime) -> Result<Self::State, ActorProcessingErr> {
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run(runtime, cancel.clone()));
+        tokio::spawn(async move {
+            let outcome = match task.await {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(join) => Err(panic_message(join)),
+            };
+            // The actor may already be stopped (cancelled); then nobody listens.
+            let _ = myself.cast(SubtaskMsg::Completed(outcome));
+        });
+        Ok(SubtaskState { cancel })
+    }
+
+    async fn handle(&self, myself: ActorRef<Self::Msg>, message: Self::Msg, _state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        match message {
+            SubtaskMsg::Completed(Ok(Outcome::Finished)) => myself.stop(Some(FINISHED.into())),
+            SubtaskMsg::Completed(Ok(Outcome::Canceled)) => myself.stop(Some(CANCELED.into())),
+            SubtaskMsg::Completed(Err(error)) => return Err(error.into()),
+        }
+        Ok(())
+    }
+
+    async fn post_stop(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        state.cancel.cancel();
+        Ok(())
+    }
+}
+
+fn panic_message(join: tokio::task::JoinError) -> String {
+    if join.is_cancelled() {
+        return "subtask task was cancelled".into();
+    }
+    let payload = join.into_panic();
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    format!("subtask panicked: {text}")
+}
+
+/// Messages to a job actor.
+pub enum JobMsg {
+    /// Stop every subtask of the job.
+    Cancel,
+}
+
+/// The jobs running on a task manager, by id.
+pub type JobTable = Arc<Mutex<HashMap<String, ActorRef<JobMsg>>>>;
+
+/// What a job actor starts with.
+pub struct JobArgs {
+    /// The job.
+    pub job_id: String,
+    /// Its subtasks on this task manager.
+    pub subtasks: Vec<SubtaskRuntime>,
+    /// Where to report.
+    pub reporter: StatusReporter,
+    /// The task manager's job table, from which the actor removes itself.
+    pub jobs: JobTable,
+}
+
+/// The supervisor of a job's subtasks on one task manager.
+pub struct JobActor;
+
+/// A job actor's state.
+pub struct JobState {
+    job_id: String,
+    reporter: StatusReporter,
+    jobs: JobTable,
+    subtasks: HashMap<ActorId, (u32, u32)>,
+}
+
+impl Actor for JobActor {
+    type Msg = JobMsg;
+    type State = JobState;
+    type Arguments = JobArgs;
+
+    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: JobArgs) -> Result<Self::State, ActorProcessingErr> {
+        let mut subtasks = HashMap::new();
+        for runtime in args.subtasks {
+            let (vertex, subtask) = (runtime.ctx.vertex_id, runtime.ctx.subtask_index);
+            let (actor, _) = Actor::spawn_linked(None, SubtaskActor, runtime, myself.get_cell()).await?;
+            subtasks.insert(actor.get_id(), (vertex, subtask));
+            args.reporter.report(&args.job_id, vertex, subtask, TaskState::Running, None);
+        }
+        Ok(JobState {
+            job_id: args.job_id,
+            reporter: args.reporter,
+            jobs: args.jobs,
+            subtasks,
+        })
+    }
+
+    async fn handle(&self, myself: ActorRef<Self::Msg>, message: Self::Msg, _state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        match message {
+            JobMsg::Cancel => {
+                for child in myself.get_children() {
+                    child.stop(Some(CANCELED.into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(&self, myself: ActorRef<Self::Msg>, event: SupervisionEvent, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        let (cell, task_state, failure) = match event {
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                let task_state = match reason.as_deref() {
+                    Some(FINISHED) => TaskState::Finished,
+                    _ => TaskState::Canceled,
+                };
+                (cell, task_state, None)
+            }
+            SupervisionEvent::ActorFailed(cell, error) => (cell, TaskState::Failed, Some(error.to_string())),
+            _ => return Ok(()),
+        };
+        if let Some((vertex, subtask)) = state.subtasks.remove(&cell.get_id()) {
+            if let Some(error) = &failure {
+                tracing::error!(job = %state.job_id, vertex, subtask, %error, "subtask failed");
+            }
+            state.reporter.report(&state.job_id, vertex, subtask, task_state, failure);
+        }
+        if state.subtasks.is_empty() {
+            myself.stop(None);
+        }
+        Ok(())
+    }
+
+    async fn post_stop(&self, myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        let mut jobs = state.jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if jobs.get(&state.job_id).map(|a| a.get_id()) == Some(myself.get_id()) {
+            jobs.remove(&state.job_id);
+        }
+        Ok(())
+    }
+}

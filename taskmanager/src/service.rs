@@ -1,0 +1,249 @@
+//! The task manager's gRPC TaskService: deploys and cancels subtasks.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ractor::Actor;
+use rtdw_operators::SubtaskContext;
+use rtdw_proto::v1::task_service_server::TaskService;
+use rtdw_proto::v1::{
+    CancelJobTasksRequest, CancelJobTasksResponse, ChannelHeader, DeployTasksRequest, DeployTasksResponse,
+};
+use rtdw_sql::{Edge, JobConfig, JobGraph, Partitioning, plan_job};
+use tokio::sync::mpsc;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+
+use crate::actors::{JobActor, JobArgs, JobMsg, JobTable};
+use crate::exchange::remote::RemoteSender;
+use crate::exchange::{CHANNEL_CAPACITY, ChannelKey, ChannelRegistry};
+use crate::input::{InputChannel, InputGate};
+use crate::output::{ChannelSender, EdgeOutput, Output};
+use crate::status::StatusReporter;
+use crate::subtask::SubtaskRuntime;
+
+/// How long a subtask waits for a local downstream channel (registered in
+/// the same deployment, so at once in practice).
+const LOCAL_CLAIM_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Largest Flight message accepted (a batch of wide rows).
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+
+/// State shared by the task manager's services.
+pub struct TaskManagerShared {
+    /// This task manager's id.
+    pub id: String,
+    /// Incoming channel queues.
+    pub registry: Arc<ChannelRegistry>,
+    /// Running jobs.
+    pub jobs: JobTable,
+    /// Reports task states to the coordinator.
+    pub reporter: StatusReporter,
+    /// Connections to other task managers' Flight services, by address.
+    peers: Mutex<HashMap<String, Channel>>,
+}
+
+impl TaskManagerShared {
+    /// Shared state for task manager `id`.
+    pub fn new(id: String, reporter: StatusReporter) -> Self {
+        TaskManagerShared {
+            id,
+            registry: Arc::new(ChannelRegistry::default()),
+            jobs: Arc::new(Mutex::new(HashMap::new())),
+            reporter,
+            peers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn peer(&self, addr: &str) -> Result<Channel, Status> {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(channel) = peers.get(addr) {
+            return Ok(channel.clone());
+        }
+        let channel = Endpoint::from_shared(addr.to_string())
+            .map_err(|e| Status::invalid_argument(format!("bad data address {addr}: {e}")))?
+            .connect_lazy();
+        peers.insert(addr.to_string(), channel.clone());
+        Ok(channel)
+    }
+}
+
+/// The TaskService implementation.
+pub struct TaskServiceImpl {
+    shared: Arc<TaskManagerShared>,
+}
+
+impl TaskServiceImpl {
+    /// A service over the shared state.
+    pub fn new(shared: Arc<TaskManagerShared>) -> Self {
+        TaskServiceImpl { shared }
+    }
+}
+
+/// The upstream subtasks feeding `subtask` over `edge`.
+fn upstream_subtasks(edge: &Edge, graph: &JobGraph, subtask: u32) -> Vec<u32> {
+    match edge.partitioning {
+        Partitioning::Forward => vec![subtask],
+        _ => (0..graph.vertices[edge.source as usize].parallelism).collect(),
+    }
+}
+
+/// The downstream subtasks `subtask` sends to over `edge`.
+fn downstream_subtasks(edge: &Edge, graph: &JobGraph, subtask: u32) -> Vec<u32> {
+    match edge.partitioning {
+        Partitioning::Forward => vec![subtask],
+        _ => (0..graph.vertices[edge.target as usize].parallelism).collect(),
+    }
+}
+
+impl TaskServiceImpl {
+    async fn deploy(&self, request: DeployTasksRequest) -> Result<(), Status> {
+        let shared = &self.shared;
+        let plan = request.plan.ok_or_else(|| Status::invalid_argument("missing plan"))?;
+        let config = JobConfig {
+            parallelism: Some(plan.default_parallelism),
+            name: Some(request.job_name.clone()),
+            options: plan.config.clone().into_iter().collect(),
+        };
+        let graph = plan_job(&plan.sql, &config)
+            .await
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        if graph.fingerprint() != plan.fingerprint {
+            return Err(Status::failed_precondition(
+                "this task manager planned a different graph than the coordinator (different rtdw versions?)",
+            ));
+        }
+        let locations: HashMap<(u32, u32), (String, String)> = request
+            .locations
+            .iter()
+            .map(|l| ((l.vertex_id, l.subtask), (l.taskmanager_id.clone(), l.data_addr.clone())))
+            .collect();
+        let job_id = request.job_id.clone();
+        // Register every local input channel first, so local upstream
+        // subtasks deployed below find them.
+        let mut gates = Vec::new();
+        for task in &request.tasks {
+            let mut channels = Vec::new();
+            for edge in graph.inputs(task.vertex_id) {
+                for source_subtask in upstream_subtasks(edge, &graph, task.subtask) {
+                    let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+                    let key = ChannelKey {
+                        job_id: job_id.clone(),
+                        edge_id: edge.id,
+                        source_subtask,
+                        target_subtask: task.subtask,
+                    };
+                    shared.registry.register(key, sender);
+                    channels.push(InputChannel::new(edge.target_input as usize, receiver));
+                }
+            }
+            gates.push((!channels.is_empty()).then(|| InputGate::new(channels)));
+        }
+        let mut runtimes = Vec::new();
+        for (task, inputs) in request.tasks.iter().zip(gates) {
+            let vertex = graph
+                .vertices
+                .get(task.vertex_id as usize)
+                .ok_or_else(|| Status::invalid_argument(format!("no vertex {}", task.vertex_id)))?;
+            let ctx = SubtaskContext {
+                job_id: job_id.clone(),
+                job_name: request.job_name.clone(),
+                vertex_id: vertex.id,
+                subtask_index: task.subtask,
+                parallelism: vertex.parallelism,
+            };
+            let chain = rtdw_sql::runtime::instantiate(vertex, &ctx)
+                .map_err(|e| Status::failed_precondition(format!("vertex {} subtask {}: {e}", vertex.id, task.subtask)))?;
+            let mut edges = Vec::new();
+            for edge in graph.outputs(vertex.id) {
+                let mut channels = Vec::new();
+                for target in downstream_subtasks(edge, &graph, task.subtask) {
+                    channels.push(self.sender(&job_id, edge, task.subtask, target, &locations).await?);
+                }
+                edges.push(EdgeOutput::new(edge.partitioning.clone(), channels, graph.max_parallelism, task.subtask));
+            }
+            runtimes.push(SubtaskRuntime {
+                ctx,
+                chain,
+                inputs,
+                output: Output::new(edges),
+            });
+        }
+        let args = JobArgs {
+            job_id: job_id.clone(),
+            subtasks: runtimes,
+            reporter: shared.reporter.clone(),
+            jobs: shared.jobs.clone(),
+        };
+        let (actor, _) = Actor::spawn(None, JobActor, args)
+            .await
+            .map_err(|e| Status::internal(format!("cannot start job {job_id}: {e}")))?;
+        shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(job_id.clone(), actor);
+        tracing::info!(job = %job_id, tasks = request.tasks.len(), "deployed");
+        Ok(())
+    }
+
+    /// The sending end of the channel from `source` to `target` over `edge`.
+    async fn sender(
+        &self,
+        job_id: &str,
+        edge: &Edge,
+        source: u32,
+        target: u32,
+        locations: &HashMap<(u32, u32), (String, String)>,
+    ) -> Result<ChannelSender, Status> {
+        let (taskmanager, data_addr) = locations
+            .get(&(edge.target, target))
+            .ok_or_else(|| Status::invalid_argument(format!("no location for vertex {} subtask {target}", edge.target)))?;
+        if *taskmanager == self.shared.id {
+            let key = ChannelKey {
+                job_id: job_id.to_string(),
+                edge_id: edge.id,
+                source_subtask: source,
+                target_subtask: target,
+            };
+            let sender = self
+                .shared
+                .registry
+                .claim(&key, LOCAL_CLAIM_TIMEOUT)
+                .await
+                .ok_or_else(|| Status::internal(format!("local channel {key:?} was not registered")))?;
+            return Ok(ChannelSender::Local(sender));
+        }
+        let header = ChannelHeader {
+            job_id: job_id.to_string(),
+            edge_id: edge.id,
+            source_subtask: source,
+            target_subtask: target,
+            target_vertex: edge.target,
+            target_input: edge.target_input,
+        };
+        Ok(ChannelSender::Remote(Box::new(RemoteSender::open(self.shared.peer(data_addr)?, header))))
+    }
+}
+
+#[tonic::async_trait]
+impl TaskService for TaskServiceImpl {
+    async fn deploy_tasks(&self, request: Request<DeployTasksRequest>) -> Result<Response<DeployTasksResponse>, Status> {
+        let request = request.into_inner();
+        let job_id = request.job_id.clone();
+        if let Err(status) = self.deploy(request).await {
+            self.shared.registry.remove_job(&job_id);
+            tracing::error!(job = %job_id, %status, "deployment failed");
+            return Err(status);
+        }
+        Ok(Response::new(DeployTasksResponse {}))
+    }
+
+    async fn cancel_job_tasks(&self, request: Request<CancelJobTasksRequest>) -> Result<Response<CancelJobTasksResponse>, Status> {
+        let job_id = request.into_inner().job_id;
+        let actor = self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get(&job_id).cloned();
+        if let Some(actor) = actor {
+            let _ = actor.cast(JobMsg::Cancel);
+        }
+        self.shared.registry.remove_job(&job_id);
+        tracing::info!(job = %job_id, "cancel requested");
+        Ok(Response::new(CancelJobTasksResponse {}))
+    }
+}

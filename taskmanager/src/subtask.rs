@@ -1,0 +1,122 @@
+//! The run loop of one subtask: pull from the source or the input gate, push
+//! through the chained operators, hand results to the sink or the output.
+
+use arrow::record_batch::RecordBatch;
+use rtdw_operators::{Element, Result, SubtaskContext};
+use rtdw_sql::runtime::SubtaskChain;
+use tokio_util::sync::CancellationToken;
+
+use crate::input::{InputEvent, InputGate};
+use crate::output::Output;
+
+/// Everything one subtask runs.
+pub struct SubtaskRuntime {
+    /// Who it is.
+    pub ctx: SubtaskContext,
+    /// Its source, operators and sink.
+    pub chain: SubtaskChain,
+    /// Its incoming channels (`None` for a source vertex).
+    pub inputs: Option<InputGate>,
+    /// Its outgoing channels.
+    pub output: Output,
+}
+
+/// How a subtask ended without error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Its input ended and everything was emitted.
+    Finished,
+    /// It was cancelled.
+    Canceled,
+}
+
+/// Runs a subtask until its input ends, it fails, or `cancel` fires.
+pub async fn run(runtime: SubtaskRuntime, cancel: CancellationToken) -> Result<Outcome> {
+    tokio::select! {
+        result = runtime.run_to_end() => result.map(|_| Outcome::Finished),
+        _ = cancel.cancelled() => Ok(Outcome::Canceled),
+    }
+}
+
+impl SubtaskRuntime {
+    async fn run_to_end(mut self) -> Result<()> {
+        if let Some(mut source) = self.chain.source.take() {
+            while let Some(batch) = source.next_batch().await? {
+                self.push(0, 0, batch).await?;
+            }
+        } else if let Some(mut gate) = self.inputs.take() {
+            loop {
+                match gate.next().await? {
+                    InputEvent::Batch { input, batch } => self.push(0, input, batch).await?,
+                    InputEvent::Watermark(ts) => self.watermark(ts).await?,
+                    InputEvent::Barrier(barrier) => self.output.broadcast(Element::Barrier(barrier)).await?,
+                    InputEvent::Ended => break,
+                }
+            }
+        }
+        self.finish().await
+    }
+
+    /// Pushes a batch into operator `start` (on its input `input`) and on
+    /// through the rest of the chain.
+    async fn push(&mut self, start: usize, input: usize, batch: RecordBatch) -> Result<()> {
+        let mut batches = vec![batch];
+        for (i, operator) in self.chain.operators.iter_mut().enumerate().skip(start) {
+            let mut next = Vec::new();
+            for batch in batches {
+                operator.process_batch(if i == start { input } else { 0 }, batch, &mut next)?;
+            }
+            batches = next;
+            if batches.is_empty() {
+                return Ok(());
+            }
+        }
+        for batch in batches {
+            self.emit(batch).await?;
+        }
+        Ok(())
+    }
+
+    async fn emit(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        match self.chain.sink.as_mut() {
+            Some(sink) => sink.write_batch(batch).await,
+            None => self.output.send_batch(batch).await,
+        }
+    }
+
+    async fn watermark(&mut self, mut ts: i64) -> Result<()> {
+        for i in 0..self.chain.operators.len() {
+            let mut out = Vec::new();
+            let forwarded = self.chain.operators[i].process_watermark(ts, &mut out)?;
+            for batch in out {
+                self.push(i + 1, 0, batch).await?;
+            }
+            match forwarded {
+                Some(next) => ts = next,
+                None => return Ok(()),
+            }
+        }
+        if self.chain.sink.is_none() {
+            self.output.broadcast(Element::Watermark(ts)).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<()> {
+        for i in 0..self.chain.operators.len() {
+            let mut out = Vec::new();
+            self.chain.operators[i].finish(&mut out)?;
+            for batch in out {
+                self.push(i + 1, 0, batch).await?;
+            }
+        }
+        if let Some(sink) = self.chain.sink.as_mut() {
+            sink.finish().await?;
+        }
+        tracing::debug!(job = %self.ctx.job_id, vertex = self.ctx.vertex_id, subtask = self.ctx.subtask_index, "input ended");
+        self.output.finish().await
+    }
+}
