@@ -1,1 +1,105 @@
-fn main() {}
+//! `rtdw`: run a coordinator, a task manager or a local cluster, and manage
+//! jobs over the coordinator's gRPC API.
+
+mod client;
+mod output;
+mod servers;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// rtdw: a distributed stream processor for real-time data warehouses.
+#[derive(Parser)]
+#[command(name = "rtdw", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the coordinator: job API, scheduling, cluster membership.
+    Coordinator(servers::CoordinatorArgs),
+    /// Run a task manager that registers with a coordinator and runs subtasks.
+    Taskmanager(servers::TaskManagerArgs),
+    /// Run a coordinator and task managers in one process (zero setup).
+    Local(servers::LocalArgs),
+    /// Submit and manage jobs.
+    Job {
+        #[command(subcommand)]
+        command: client::JobCommand,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Inspect the cluster.
+    Cluster {
+        #[command(subcommand)]
+        command: client::ClusterCommand,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// Where the coordinator is.
+#[derive(Args, Clone)]
+pub struct Target {
+    /// The coordinator's gRPC URL.
+    #[arg(long, env = "RTDW_COORDINATOR", default_value = "http://127.0.0.1:6123", global = true)]
+    pub coordinator: String,
+}
+
+/// Parses `host:port`.
+pub fn socket_addr(text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(|e| format!("'{text}' is not an address of the form 127.0.0.1:6123: {e}"))
+}
+
+/// Reads a SQL file, naming it in the error.
+pub fn read_sql(path: &PathBuf) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
+}
+
+fn init_logging(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RTDW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Coordinator(args) => {
+            init_logging("info");
+            servers::coordinator(args).await
+        }
+        Command::Taskmanager(args) => {
+            init_logging("info");
+            servers::taskmanager(args).await
+        }
+        Command::Local(args) => {
+            init_logging("info");
+            servers::local(args).await
+        }
+        Command::Job { command, target } => {
+            init_logging("warn");
+            client::job(command, &target).await
+        }
+        Command::Cluster { command, target } => {
+            init_logging("warn");
+            client::cluster(command, &target).await
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,139 @@
+//! The rtdw coordinator: the job API, cluster membership, scheduling of
+//! subtasks onto task-manager slots, and failure handling.
 
+pub mod cluster;
+pub mod coordinator;
+mod http;
+pub mod job;
+pub mod scheduler;
+mod service;
+mod time;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rtdw_proto::v1::cluster_service_server::ClusterServiceServer;
+use rtdw_proto::v1::job_service_server::JobServiceServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+pub use coordinator::{Coordinator, HeartbeatSettings, Submission};
+
+/// How to start a coordinator.
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    /// gRPC address (port 0 for a free one).
+    pub grpc_addr: SocketAddr,
+    /// HTTP address for `/healthz` and `/metrics`, if served.
+    pub http_addr: Option<SocketAddr>,
+    /// Task-manager liveness.
+    pub heartbeat: HeartbeatSettings,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        CoordinatorConfig {
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 6123)),
+            http_addr: Some(SocketAddr::from(([127, 0, 0, 1], 8081))),
+            heartbeat: HeartbeatSettings {
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_secs(10),
+            },
+        }
+    }
+}
+
+/// Why a coordinator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorError {
+    /// A socket could not be bound.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The reflection service could not be built.
+    #[error("gRPC reflection: {0}")]
+    Reflection(String),
+}
+
+/// A started coordinator.
+pub struct RunningCoordinator {
+    /// The gRPC address it serves.
+    pub grpc_addr: SocketAddr,
+    /// The HTTP address it serves, if any.
+    pub http_addr: Option<SocketAddr>,
+    /// The coordinator itself.
+    pub coordinator: std::sync::Arc<Coordinator>,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl RunningCoordinator {
+    /// The URL clients and task managers use.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.grpc_addr)
+    }
+
+    /// Waits until the gRPC server ends (it does not by itself).
+    pub async fn wait(self) -> Result<(), tonic::transport::Error> {
+        self.server.await.unwrap_or(Ok(()))
+    }
+
+    /// Stops serving.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let _ = self.server.await;
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, CoordinatorError> {
+    TcpListener::bind(addr).await.map_err(|source| CoordinatorError::Bind { addr, source })
+}
+
+/// Starts the coordinator's servers and its heartbeat monitor.
+pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, CoordinatorError> {
+    let coordinator = Coordinator::new(config.heartbeat);
+    let listener = bind(config.grpc_addr).await?;
+    let grpc_addr = listener
+        .local_addr()
+        .map_err(|source| CoordinatorError::Bind { addr: config.grpc_addr, source })?;
+    let http_addr = match config.http_addr {
+        Some(addr) => {
+            let http = bind(addr).await?;
+            let bound = http.local_addr().map_err(|source| CoordinatorError::Bind { addr, source })?;
+            let router = http::router(coordinator.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(http, router).await {
+                    tracing::error!(error = %e, "HTTP server stopped");
+                }
+            });
+            Some(bound)
+        }
+        None => None,
+    };
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(rtdw_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| CoordinatorError::Reflection(e.to_string()))?;
+    let services = service::Services::new(coordinator.clone());
+    let shutdown = CancellationToken::new();
+    let server = tonic::transport::Server::builder()
+        .add_service(reflection)
+        .add_service(JobServiceServer::new(services.clone()))
+        .add_service(ClusterServiceServer::new(services))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.clone().cancelled_owned());
+    let server = tokio::spawn(server);
+    tokio::spawn(coordinator.clone().monitor_heartbeats());
+    tracing::info!(%grpc_addr, ?http_addr, "coordinator started");
+    Ok(RunningCoordinator {
+        grpc_addr,
+        http_addr,
+        coordinator,
+        shutdown,
+        server,
+    })
+}

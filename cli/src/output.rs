@@ -1,0 +1,141 @@
+//! How client commands print what the coordinator returns, as text tables
+//! or JSON.
+
+use rtdw_proto::v1::{JobDetails, JobState, JobSummary, TaskManagerDetails, TaskManagerState, TaskState};
+use serde_json::{Value, json};
+
+/// `RUNNING`, `FINISHED`, ... for a job state number.
+pub fn state_name(state: i32) -> &'static str {
+    JobState::try_from(state)
+        .map(|s| s.as_str_name().trim_start_matches("JOB_STATE_"))
+        .unwrap_or("UNKNOWN")
+}
+
+fn task_state_name(state: i32) -> &'static str {
+    TaskState::try_from(state)
+        .map(|s| s.as_str_name().trim_start_matches("TASK_STATE_"))
+        .unwrap_or("UNKNOWN")
+}
+
+fn taskmanager_state_name(state: i32) -> &'static str {
+    TaskManagerState::try_from(state)
+        .map(|s| s.as_str_name().trim_start_matches("TASK_MANAGER_STATE_"))
+        .unwrap_or("UNKNOWN")
+}
+
+/// A job summary as JSON.
+pub fn summary_json(summary: &JobSummary) -> Value {
+    json!({
+        "job_id": summary.job_id,
+        "name": summary.name,
+        "state": state_name(summary.state),
+        "submit_time_ms": summary.submit_time_ms,
+        "end_time_ms": summary.end_time_ms,
+        "failure": summary.failure,
+    })
+}
+
+/// A job's details as JSON.
+pub fn job_details_json(details: &JobDetails) -> Value {
+    let mut value = summary_json(&details.summary.clone().unwrap_or_default());
+    value["parallelism"] = json!(details.parallelism);
+    value["vertices"] = details
+        .vertices
+        .iter()
+        .map(|v| {
+            json!({
+                "id": v.id,
+                "name": v.name,
+                "parallelism": v.parallelism,
+                "subtasks": v.subtasks.iter().map(|s| json!({
+                    "index": s.index,
+                    "state": task_state_name(s.state),
+                    "taskmanager_id": s.taskmanager_id,
+                    "taskmanager_host": s.taskmanager_host,
+                    "failure": s.failure,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    value["edges"] = details
+        .edges
+        .iter()
+        .map(|e| json!({"id": e.id, "source": e.source_vertex, "target": e.target_vertex, "partitioning": e.partitioning}))
+        .collect();
+    value
+}
+
+/// Task managers as JSON.
+pub fn taskmanagers_json(taskmanagers: &[TaskManagerDetails]) -> Value {
+    taskmanagers
+        .iter()
+        .map(|t| {
+            json!({
+                "taskmanager_id": t.taskmanager_id,
+                "host": t.host,
+                "control_addr": t.control_addr,
+                "data_addr": t.data_addr,
+                "slots": t.slots,
+                "free_slots": t.free_slots,
+                "state": taskmanager_state_name(t.state),
+                "last_heartbeat_ms": t.last_heartbeat_ms,
+            })
+        })
+        .collect()
+}
+
+/// Jobs as a table.
+pub fn print_jobs(jobs: &[JobSummary]) {
+    println!("{:<32}  {:<10}  NAME", "JOB ID", "STATE");
+    for job in jobs {
+        println!("{:<32}  {:<10}  {}", job.job_id, state_name(job.state), job.name);
+    }
+}
+
+/// A job, with vertices and placements.
+pub fn print_job_details(details: &JobDetails) {
+    let summary = details.summary.clone().unwrap_or_default();
+    println!("Job:         {}", summary.job_id);
+    println!("Name:        {}", summary.name);
+    println!("State:       {}", state_name(summary.state));
+    println!("Parallelism: {}", details.parallelism);
+    if !summary.failure.is_empty() {
+        println!("Failure:     {}", summary.failure);
+    }
+    println!("Vertices:");
+    for vertex in &details.vertices {
+        println!("  [{}] {} (parallelism {})", vertex.id, vertex.name, vertex.parallelism);
+        for subtask in &vertex.subtasks {
+            let failure = if subtask.failure.is_empty() { String::new() } else { format!("  {}", subtask.failure) };
+            println!(
+                "      subtask {}/{}  {:<9}  on {} ({}){failure}",
+                subtask.index + 1,
+                vertex.parallelism,
+                task_state_name(subtask.state),
+                subtask.taskmanager_id,
+                subtask.taskmanager_host
+            );
+        }
+    }
+    if !details.edges.is_empty() {
+        println!("Edges:");
+        for edge in &details.edges {
+            println!("  [{}] -> [{}]  {}", edge.source_vertex, edge.target_vertex, edge.partitioning);
+        }
+    }
+}
+
+/// Task managers as a table.
+pub fn print_taskmanagers(taskmanagers: &[TaskManagerDetails]) {
+    println!("{:<40}  {:<6}  {:>5}  {:>4}  DATA ADDRESS", "TASK MANAGER", "STATE", "SLOTS", "FREE");
+    for t in taskmanagers {
+        println!(
+            "{:<40}  {:<6}  {:>5}  {:>4}  {}",
+            t.taskmanager_id,
+            taskmanager_state_name(t.state),
+            t.slots,
+            t.free_slots,
+            t.data_addr
+        );
+    }
+}

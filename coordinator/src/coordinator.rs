@@ -1,0 +1,385 @@
+//! The coordinator's core: submissions, scheduling, deployment, task status,
+//! cancellation and task-manager loss.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rtdw_proto::v1::{
+    CancelJobTasksRequest, DeployTasksRequest, JobDetails, JobPlan, JobState, JobSummary, SubtaskLocation,
+    TaskManagerDetails, TaskState, TaskStatusReport, TaskToDeploy,
+};
+use rtdw_sql::{JobConfig, plan_job};
+use rtdw_proto::v1::TaskManagerState;
+use rtdw_proto::v1::task_service_client::TaskServiceClient;
+use tonic::Status;
+use tonic::transport::Channel;
+
+use crate::cluster::Cluster;
+use crate::job::{JobEntry, is_terminal};
+use crate::scheduler::assign_slots;
+use crate::time::now_millis;
+
+/// A client of one task manager's TaskService.
+type TaskClient = TaskServiceClient<Channel>;
+
+/// How long a cancelled job waits for its subtasks to confirm before it is
+/// declared CANCELED anyway (their task manager may be gone).
+const CANCEL_CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Liveness settings.
+#[derive(Debug, Clone, Copy)]
+pub struct HeartbeatSettings {
+    /// How often task managers heartbeat.
+    pub interval: Duration,
+    /// Silence after which a task manager is lost.
+    pub timeout: Duration,
+}
+
+/// A job submission.
+#[derive(Debug, Clone, Default)]
+pub struct Submission {
+    /// The SQL script.
+    pub sql: String,
+    /// Job name override.
+    pub name: Option<String>,
+    /// Default parallelism override.
+    pub parallelism: Option<u32>,
+    /// Configuration overrides.
+    pub config: BTreeMap<String, String>,
+}
+
+#[derive(Default)]
+struct State {
+    cluster: Cluster,
+    jobs: BTreeMap<String, JobEntry>,
+}
+
+/// The coordinator.
+pub struct Coordinator {
+    state: Mutex<State>,
+    /// Liveness settings handed to task managers.
+    pub heartbeat: HeartbeatSettings,
+}
+
+/// Job counts by state, task managers and slots, for metrics.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterStats {
+    /// Jobs by state name.
+    pub jobs_by_state: BTreeMap<String, usize>,
+    /// Live task managers.
+    pub taskmanagers: usize,
+    /// Slots of live task managers.
+    pub slots_total: u64,
+    /// Free slots of live task managers.
+    pub slots_free: u64,
+}
+
+impl Coordinator {
+    /// A coordinator with no task managers and no jobs.
+    pub fn new(heartbeat: HeartbeatSettings) -> Arc<Self> {
+        Arc::new(Coordinator {
+            state: Mutex::new(State::default()),
+            heartbeat,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Registers a task manager.
+    pub fn register_taskmanager(&self, id: &str, control_addr: &str, data_addr: &str, host: &str, slots: u32) -> Result<(), Status> {
+        if id.is_empty() || slots == 0 {
+            return Err(Status::invalid_argument("a task manager needs an id and at least one slot"));
+        }
+        self.lock()
+            .cluster
+            .register(id, control_addr, data_addr, host, slots)
+            .map_err(Status::invalid_argument)?;
+        tracing::info!(taskmanager = %id, %data_addr, slots, "task manager registered");
+        Ok(())
+    }
+
+    /// Records a heartbeat; false tells the task manager to register again.
+    pub fn heartbeat(&self, id: &str) -> bool {
+        self.lock().cluster.heartbeat(id)
+    }
+
+    /// Every task manager.
+    pub fn taskmanagers(&self) -> Vec<TaskManagerDetails> {
+        self.lock().cluster.details()
+    }
+
+    /// Every job's summary.
+    pub fn jobs(&self) -> Vec<JobSummary> {
+        self.lock().jobs.values().map(JobEntry::summary).collect()
+    }
+
+    /// One job's details.
+    pub fn job(&self, id: &str) -> Result<JobDetails, Status> {
+        let state = self.lock();
+        state
+            .jobs
+            .get(id)
+            .map(|job| job.details(&state.cluster))
+            .ok_or_else(|| Status::not_found(format!("job {id} does not exist")))
+    }
+
+    /// Counts for the metrics endpoint.
+    pub fn stats(&self) -> ClusterStats {
+        let state = self.lock();
+        let mut stats = ClusterStats::default();
+        for job in state.jobs.values() {
+            *stats.jobs_by_state.entry(job.state.as_str_name().trim_start_matches("JOB_STATE_").to_string()).or_default() += 1;
+        }
+        stats.taskmanagers = state.cluster.alive_count();
+        stats.slots_free = state.cluster.offers().iter().map(|o| u64::from(o.free)).sum();
+        stats.slots_total = state.cluster.alive_slots();
+        stats
+    }
+
+    /// Plans, schedules and deploys a job; returns its id. A job whose
+    /// deployment fails is kept, FAILED, with the reason.
+    pub async fn submit(self: &Arc<Self>, submission: Submission) -> Result<String, Status> {
+        let config = JobConfig {
+            parallelism: submission.parallelism,
+            name: submission.name.clone(),
+            options: submission.config.clone(),
+        };
+        let graph = plan_job(&submission.sql, &config)
+            .await
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let parallelism = graph.vertices.iter().map(|v| v.parallelism).max().unwrap_or(1);
+        let default_parallelism = submission
+            .parallelism
+            .or_else(|| submission.config.get("parallelism.default").and_then(|p| p.parse().ok()))
+            .unwrap_or(parallelism);
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let plan = JobPlan {
+            sql: submission.sql,
+            config: submission.config.into_iter().collect(),
+            default_parallelism,
+            fingerprint: graph.fingerprint(),
+        };
+        {
+            let mut state = self.lock();
+            let slots = assign_slots(graph.required_slots(), &state.cluster.offers())
+                .map_err(|e| Status::resource_exhausted(e.to_string()))?;
+            for tm in &slots {
+                state.cluster.adjust_used(tm, 1);
+            }
+            let job = JobEntry::new(id.clone(), &graph, plan, default_parallelism, slots, now_millis());
+            state.jobs.insert(id.clone(), job);
+        }
+        tracing::info!(job = %id, name = %graph.name, vertices = graph.vertices.len(), "job submitted");
+        self.deploy(&id).await;
+        Ok(id)
+    }
+
+    /// Sends every task manager its subtasks of the job.
+    async fn deploy(self: &Arc<Self>, job_id: &str) {
+        let requests = {
+            let mut state = self.lock();
+            let State { cluster, jobs } = &mut *state;
+            let Some(job) = jobs.get_mut(job_id) else { return };
+            let mut locations = Vec::new();
+            let mut by_tm: HashMap<String, Vec<TaskToDeploy>> = HashMap::new();
+            for (&(vertex_id, subtask), task) in &mut job.tasks {
+                task.state = TaskState::Deploying;
+                let data_addr = cluster.get(&task.taskmanager_id).map(|tm| tm.data_addr.clone()).unwrap_or_default();
+                locations.push(SubtaskLocation {
+                    vertex_id,
+                    subtask,
+                    taskmanager_id: task.taskmanager_id.clone(),
+                    data_addr,
+                });
+                by_tm.entry(task.taskmanager_id.clone()).or_default().push(TaskToDeploy { vertex_id, subtask });
+            }
+            by_tm
+                .into_iter()
+                .filter_map(|(tm, tasks)| {
+                    let client = cluster.get(&tm)?.client.clone();
+                    let request = DeployTasksRequest {
+                        job_id: job.id.clone(),
+                        job_name: job.name.clone(),
+                        plan: Some(job.plan.clone()),
+                        tasks,
+                        locations: locations.clone(),
+                    };
+                    Some((tm, client, request))
+                })
+                .collect::<Vec<_>>()
+        };
+        let calls = requests.into_iter().map(|(tm, mut client, request)| async move {
+            client.deploy_tasks(request).await.map_err(|status| format!("deployment on task manager {tm} failed: {}", status.message()))
+        });
+        let results = futures::future::join_all(calls).await;
+        if let Some(Err(reason)) = results.into_iter().find(Result::is_err) {
+            self.fail_job(job_id, reason).await;
+            return;
+        }
+        let mut state = self.lock();
+        if let Some(job) = state.jobs.get_mut(job_id) {
+            if job.state == JobState::Created {
+                job.state = JobState::Running;
+                tracing::info!(job = %job_id, "job running");
+            }
+        }
+    }
+
+    /// Applies a task state report.
+    pub async fn report_task_status(self: &Arc<Self>, report: TaskStatusReport) {
+        let task_state = TaskState::try_from(report.state).unwrap_or(TaskState::Unspecified);
+        let failure = {
+            let mut state = self.lock();
+            let Some(job) = state.jobs.get_mut(&report.job_id) else { return };
+            let Some(task) = job.tasks.get_mut(&(report.vertex_id, report.subtask)) else { return };
+            if task.taskmanager_id != report.taskmanager_id {
+                return;
+            }
+            task.state = task_state;
+            task.failure = report.failure.clone();
+            match task_state {
+                TaskState::Failed if !is_terminal(job.state) && job.state != JobState::Failing => {
+                    let vertex = job.vertices.iter().find(|v| v.id == report.vertex_id);
+                    Some(format!(
+                        "{} ({}/{}) on task manager {} failed: {}",
+                        vertex.map(|v| v.name.as_str()).unwrap_or("?"),
+                        report.subtask + 1,
+                        vertex.map(|v| v.parallelism).unwrap_or(0),
+                        report.taskmanager_id,
+                        report.failure
+                    ))
+                }
+                _ => {
+                    let finished = job.tasks.values().all(|t| t.state == TaskState::Finished);
+                    if finished && matches!(job.state, JobState::Running | JobState::Created) {
+                        Self::end(&mut state, &report.job_id, JobState::Finished, None);
+                    } else if job.state == JobState::Cancelling && job.all_tasks_ended() {
+                        Self::end(&mut state, &report.job_id, JobState::Canceled, None);
+                    }
+                    None
+                }
+            }
+        };
+        if let Some(reason) = failure {
+            self.fail_job(&report.job_id, reason).await;
+        }
+    }
+
+    /// Moves a job to a terminal state and frees its slots.
+    fn end(state: &mut State, job_id: &str, final_state: JobState, failure: Option<String>) {
+        let State { cluster, jobs } = state;
+        let Some(job) = jobs.get_mut(job_id) else { return };
+        if is_terminal(job.state) {
+            return;
+        }
+        job.state = final_state;
+        job.end_time_ms = now_millis();
+        if let Some(failure) = failure {
+            job.failure = failure;
+        }
+        for tm in &job.slots {
+            cluster.adjust_used(tm, -1);
+        }
+        tracing::info!(job = %job_id, state = final_state.as_str_name(), failure = %job.failure, "job ended");
+    }
+
+    /// Fails a job: cancels its subtasks everywhere, then FAILED.
+    pub async fn fail_job(self: &Arc<Self>, job_id: &str, reason: String) {
+        let clients = {
+            let mut state = self.lock();
+            let Some(job) = state.jobs.get_mut(job_id) else { return };
+            if is_terminal(job.state) {
+                return;
+            }
+            job.state = JobState::Failing;
+            job.failure = reason.clone();
+            tracing::warn!(job = %job_id, %reason, "job failing");
+            Self::clients(&state, job_id)
+        };
+        Self::cancel_on(job_id, clients).await;
+        Self::end(&mut self.lock(), job_id, JobState::Failed, Some(reason));
+    }
+
+    fn clients(state: &State, job_id: &str) -> Vec<(String, TaskClient)> {
+        let Some(job) = state.jobs.get(job_id) else { return Vec::new() };
+        job.taskmanagers()
+            .into_iter()
+            .filter_map(|tm| {
+                let entry = state.cluster.get(&tm)?;
+                (entry.state == TaskManagerState::Alive).then(|| (tm, entry.client.clone()))
+            })
+            .collect()
+    }
+
+    async fn cancel_on(job_id: &str, clients: Vec<(String, TaskClient)>) {
+        let calls = clients.into_iter().map(|(tm, mut client)| async move {
+            let request = CancelJobTasksRequest { job_id: job_id.to_string() };
+            if let Err(status) = client.cancel_job_tasks(request).await {
+                tracing::warn!(job = %job_id, taskmanager = %tm, %status, "cancel request failed");
+            }
+        });
+        futures::future::join_all(calls).await;
+    }
+
+    /// Cancels a job and returns the state it is in afterwards.
+    pub async fn cancel(self: &Arc<Self>, job_id: &str) -> Result<JobState, Status> {
+        let clients = {
+            let mut state = self.lock();
+            let job = state
+                .jobs
+                .get_mut(job_id)
+                .ok_or_else(|| Status::not_found(format!("job {job_id} does not exist")))?;
+            if is_terminal(job.state) || job.state == JobState::Cancelling {
+                return Ok(job.state);
+            }
+            job.state = JobState::Cancelling;
+            Self::clients(&state, job_id)
+        };
+        tracing::info!(job = %job_id, "cancelling");
+        Self::cancel_on(job_id, clients).await;
+        let this = self.clone();
+        let id = job_id.to_string();
+        tokio::spawn(async move {
+            tokio::time::sleep(CANCEL_CONFIRM_TIMEOUT).await;
+            Self::end(&mut this.lock(), &id, JobState::Canceled, None);
+        });
+        let state = self.lock();
+        Ok(state.jobs.get(job_id).map(|j| j.state).unwrap_or(JobState::Cancelling))
+    }
+
+    /// Declares silent task managers lost and fails the jobs that ran on them.
+    pub async fn check_heartbeats(self: &Arc<Self>) {
+        let failed: Vec<(String, String)> = {
+            let mut state = self.lock();
+            let lost = state.cluster.expire(self.heartbeat.timeout);
+            let mut failed = Vec::new();
+            for tm in &lost {
+                tracing::warn!(taskmanager = %tm, timeout_ms = self.heartbeat.timeout.as_millis() as u64, "task manager lost");
+                for job in state.jobs.values() {
+                    if !is_terminal(job.state) && job.tasks.values().any(|t| &t.taskmanager_id == tm) {
+                        let reason = format!(
+                            "task manager {tm} was lost (no heartbeat for {} ms)",
+                            self.heartbeat.timeout.as_millis()
+                        );
+                        failed.push((job.id.clone(), reason));
+                    }
+                }
+            }
+            failed
+        };
+        for (job, reason) in failed {
+            self.fail_job(&job, reason).await;
+        }
+    }
+
+    /// Runs [`Coordinator::check_heartbeats`] every heartbeat interval.
+    pub async fn monitor_heartbeats(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(self.heartbeat.interval).await;
+            self.check_heartbeats().await;
+        }
+    }
+}
