@@ -3,16 +3,23 @@
 //! with `<subtask>> ` when the sink runs in parallel and with
 //! `<print-identifier>:` when one is set.
 
-use std::io::Write;
+use std::sync::LazyLock;
 
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use rtdw_operators::row_kind::{row_kind_at, split_row_kinds};
 use rtdw_operators::{Result, Sink, StreamError, SubtaskContext};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Mutex;
 
 use crate::error::ConnectorError;
 use crate::options::Options;
 use crate::table::TableDescriptor;
+
+/// The process's standard output, shared by its print subtasks.
+static STDOUT: LazyLock<Mutex<tokio::io::Stdout>> = LazyLock::new(|| Mutex::new(tokio::io::stdout()));
+/// The process's standard error, shared by its print subtasks.
+static STDERR: LazyLock<Mutex<tokio::io::Stderr>> = LazyLock::new(|| Mutex::new(tokio::io::stderr()));
 
 /// The validated options of a print table.
 #[derive(Debug, Clone)]
@@ -83,19 +90,22 @@ impl Sink for PrintSink {
             text.push_str(&line);
             text.push('\n');
         }
+        // Asynchronous writes: a reader that does not keep up slows the job
+        // down (backpressure) instead of blocking a worker thread. The lock
+        // keeps the lines of concurrent subtasks whole.
         let written = if self.config.standard_error {
-            std::io::stderr().lock().write_all(text.as_bytes())
+            STDERR.lock().await.write_all(text.as_bytes()).await
         } else {
-            std::io::stdout().lock().write_all(text.as_bytes())
+            STDOUT.lock().await.write_all(text.as_bytes()).await
         };
         written.map_err(|e| StreamError::io("print sink", e))
     }
 
     async fn finish(&mut self) -> Result<()> {
         let flushed = if self.config.standard_error {
-            std::io::stderr().flush()
+            STDERR.lock().await.flush().await
         } else {
-            std::io::stdout().flush()
+            STDOUT.lock().await.flush().await
         };
         flushed.map_err(|e| StreamError::io("print sink", e))
     }

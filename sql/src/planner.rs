@@ -497,16 +497,25 @@ impl Planner {
         if query_fields.len() != sink_fields.len() {
             return Err(mismatch());
         }
+        // Sinks write by position under their own column names: rename,
+        // and cast where the types differ.
         let mut stream = stream;
-        let needs_cast = query_fields.iter().zip(sink_fields).any(|(q, s)| q.data_type() != s.data_type());
-        if needs_cast {
+        let conforms = query_fields
+            .iter()
+            .zip(sink_fields)
+            .all(|(q, s)| q.name() == s.name() && q.data_type() == s.data_type());
+        if !conforms {
             let mut exprs = Vec::new();
             for (column, target) in stream.schema.columns().into_iter().zip(sink_fields) {
                 let source_type = stream.schema.field_from_column(&column).map_err(|e| self.error(e))?.data_type().clone();
-                if !can_cast_types(&source_type, target.data_type()) {
+                let expr = Expr::Column(column);
+                if source_type == *target.data_type() {
+                    exprs.push(expr);
+                } else if can_cast_types(&source_type, target.data_type()) {
+                    exprs.push(Expr::Cast(datafusion::logical_expr::Cast::new(Box::new(expr), target.data_type().clone())));
+                } else {
                     return Err(mismatch());
                 }
-                exprs.push(Expr::Cast(datafusion::logical_expr::Cast::new(Box::new(Expr::Column(column)), target.data_type().clone())));
             }
             let sink_schema = DFSchema::try_from(table.schema.as_ref().clone()).map_err(|e| self.error(e))?;
             stream = self.calc(&stream, None, &exprs, Arc::new(sink_schema))?;

@@ -1,0 +1,106 @@
+//! End-to-end: what a user sees for bad SQL and bad options, from the CLI
+//! and from a plain gRPC client.
+
+mod support;
+
+use rtdw_proto::v1::SubmitJobRequest;
+use rtdw_proto::v1::job_service_client::JobServiceClient;
+use support::{Cluster, ClusterOptions};
+
+fn submit_fails(cluster: &Cluster, sql: &str) -> String {
+    let path = cluster.write("bad.sql", sql);
+    let output = cluster.rtdw(&["job", "submit", path.to_str().unwrap()]);
+    assert!(!output.status.success(), "submission of bad SQL succeeded");
+    assert!(output.stdout.is_empty(), "no job id for bad SQL");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn bad_sql_names_line_and_column_and_starts_nothing() {
+    let cluster = Cluster::start(ClusterOptions {
+        taskmanagers: 1,
+        ..ClusterOptions::default()
+    });
+    let syntax = "CREATE TABLE s (id BIGINT) WITH ('connector' = 'datagen');\n\
+                  CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole');\n\
+                  INSERT INTO o SELEC id FROM s;";
+    let stderr = submit_fails(&cluster, syntax);
+    assert!(stderr.contains("SQL error at line 3, column 15"), "{stderr}");
+    assert!(stderr.contains("InvalidArgument"), "{stderr}");
+
+    let unknown_column = "CREATE TABLE s (id BIGINT, amount INT) WITH ('connector' = 'datagen');\n\
+                          CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole');\n\
+                          INSERT INTO o\n  SELECT amout FROM s;";
+    let stderr = submit_fails(&cluster, unknown_column);
+    assert!(stderr.contains("line 4, column 10") && stderr.contains("amout"), "{stderr}");
+
+    let unknown_connector = "CREATE TABLE s (id BIGINT) WITH ('connector' = 'datagen');\n\
+                             CREATE TABLE o (id BIGINT) WITH ('connector' = 'kafkaa');\n\
+                             INSERT INTO o SELECT id FROM s;";
+    let stderr = submit_fails(&cluster, unknown_connector);
+    assert!(stderr.contains("could not find a sink connector 'kafkaa' for table 'o'"), "{stderr}");
+
+    let unknown_option = "CREATE TABLE s (id BIGINT) WITH ('connector' = 'datagen', 'rows-per-sec' = '5');\n\
+                          CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole');\n\
+                          INSERT INTO o SELECT id FROM s;";
+    let stderr = submit_fails(&cluster, unknown_option);
+    assert!(stderr.contains("unsupported options for connector 'datagen': rows-per-sec"), "{stderr}");
+
+    let bad_value = "CREATE TABLE s (id BIGINT) WITH ('connector' = 'datagen', 'fields.id.kind' = 'counter');\n\
+                     CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole');\n\
+                     INSERT INTO o SELECT id FROM s;";
+    let stderr = submit_fails(&cluster, bad_value);
+    assert!(stderr.contains("option 'fields.id.kind' must be 'sequence' or 'random', got 'counter'"), "{stderr}");
+
+    let jobs = cluster.rtdw_ok(&["job", "list", "--json"]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&jobs).unwrap(), serde_json::json!([]));
+    assert_eq!(cluster.taskmanager_list()[0]["free_slots"], 2);
+}
+
+#[test]
+fn bad_sql_over_grpc_is_invalid_argument_with_a_location() {
+    let cluster = Cluster::start(ClusterOptions {
+        taskmanagers: 1,
+        ..ClusterOptions::default()
+    });
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let status = runtime.block_on(async {
+        let mut client = JobServiceClient::connect(cluster.url.clone()).await.unwrap();
+        client
+            .submit_job(SubmitJobRequest {
+                sql: "CREATE TABLE t (id BIGINT) WITH ('connector' = 'datagen');\nINSERT INTO t SELECT id FROM t WHERE;".into(),
+                ..SubmitJobRequest::default()
+            })
+            .await
+            .unwrap_err()
+    });
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(status.message().starts_with("SQL error at line 2, column"), "{}", status.message());
+    let not_found = runtime.block_on(async {
+        let mut client = JobServiceClient::connect(cluster.url.clone()).await.unwrap();
+        client
+            .get_job(rtdw_proto::v1::GetJobRequest { job_id: "nope".into() })
+            .await
+            .unwrap_err()
+    });
+    assert_eq!(not_found.code(), tonic::Code::NotFound);
+}
+
+#[test]
+fn an_append_only_sink_refuses_an_updating_query_at_submit_time() {
+    let cluster = Cluster::start(ClusterOptions {
+        taskmanagers: 1,
+        ..ClusterOptions::default()
+    });
+    let sql = format!(
+        "CREATE TABLE s (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10');\n\
+         CREATE TABLE o (id BIGINT, n BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+         INSERT INTO o SELECT id, COUNT(*) FROM s GROUP BY id;",
+        cluster.path("out").display()
+    );
+    let stderr = submit_fails(&cluster, &sql);
+    assert!(
+        stderr.contains("Table sink 'o' doesn't support consuming update changes which is produced by node GroupAggregate(groupBy=[id], select=[id, COUNT(*)])"),
+        "{stderr}"
+    );
+}

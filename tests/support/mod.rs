@@ -1,0 +1,279 @@
+//! Starts real rtdw processes for end-to-end tests: a coordinator and task
+//! managers as separate OS processes, driven through the `rtdw` CLI as a
+//! user would.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The `rtdw` binary under test.
+pub fn rtdw_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_rtdw")
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, failing the test with
+/// `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A coordinator and task managers, each its own process, killed on drop.
+pub struct Cluster {
+    /// Scratch directory for logs and data.
+    pub dir: tempfile::TempDir,
+    /// The coordinator's gRPC URL.
+    pub url: String,
+    /// The coordinator's HTTP address.
+    pub http: String,
+    coordinator: Child,
+    /// Task manager processes.
+    pub taskmanagers: Vec<Child>,
+}
+
+/// Options of a test cluster.
+pub struct ClusterOptions {
+    /// Task managers to start.
+    pub taskmanagers: usize,
+    /// Slots of each.
+    pub slots: u32,
+    /// Heartbeat interval and timeout in milliseconds.
+    pub heartbeat_ms: (u64, u64),
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            taskmanagers: 2,
+            slots: 2,
+            heartbeat_ms: (500, 5000),
+        }
+    }
+}
+
+fn log_file(dir: &Path, name: &str) -> fs::File {
+    fs::File::create(dir.join(name)).expect("create log file")
+}
+
+impl Cluster {
+    /// Starts the coordinator and the task managers and waits until all
+    /// task managers are registered.
+    pub fn start(options: ClusterOptions) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let coordinator = Command::new(rtdw_binary())
+            .args(["coordinator", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+            .args(["--heartbeat-interval-ms", &options.heartbeat_ms.0.to_string()])
+            .args(["--heartbeat-timeout-ms", &options.heartbeat_ms.1.to_string()])
+            .stdout(log_file(dir.path(), "coordinator.out"))
+            .stderr(log_file(dir.path(), "coordinator.log"))
+            .spawn()
+            .expect("start coordinator");
+        let log = dir.path().join("coordinator.log");
+        let (url, http) = wait_for("the coordinator to listen", Duration::from_secs(30), || {
+            let text = fs::read_to_string(&log).ok()?;
+            let line = text.lines().find(|l| l.starts_with("coordinator listening on "))?;
+            let rest = line.trim_start_matches("coordinator listening on ");
+            let (url, http) = rest.split_once(" (HTTP ")?;
+            Some((url.to_string(), http.trim_end_matches(')').to_string()))
+        });
+        let mut cluster = Cluster {
+            dir,
+            url,
+            http,
+            coordinator,
+            taskmanagers: Vec::new(),
+        };
+        for _ in 0..options.taskmanagers {
+            cluster.add_taskmanager(options.slots);
+        }
+        cluster.wait_for_alive(options.taskmanagers);
+        cluster
+    }
+
+    /// Starts one more task manager process (output to log files).
+    pub fn add_taskmanager(&mut self, slots: u32) {
+        let n = self.taskmanagers.len();
+        let child = self.taskmanager_command(slots)
+            .stdout(log_file(self.dir.path(), &format!("tm{n}.out")))
+            .stderr(log_file(self.dir.path(), &format!("tm{n}.log")))
+            .spawn()
+            .expect("start task manager");
+        self.taskmanagers.push(child);
+    }
+
+    /// The command that starts a task manager of this cluster.
+    pub fn taskmanager_command(&self, slots: u32) -> Command {
+        let mut command = Command::new(rtdw_binary());
+        command.args(["taskmanager", "--coordinator", &self.url, "--slots", &slots.to_string()]);
+        command
+    }
+
+    /// Waits until `n` task managers are ALIVE.
+    pub fn wait_for_alive(&self, n: usize) {
+        wait_for(&format!("{n} live task managers"), Duration::from_secs(30), || {
+            let alive = self.taskmanager_list().iter().filter(|t| t["state"] == "ALIVE").count();
+            (alive == n).then_some(())
+        });
+    }
+
+    /// Runs the CLI against this cluster.
+    pub fn rtdw(&self, args: &[&str]) -> Output {
+        Command::new(rtdw_binary())
+            .args(args)
+            .env("RTDW_COORDINATOR", &self.url)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run rtdw")
+    }
+
+    /// Runs the CLI and returns its stdout, failing the test if it fails.
+    pub fn rtdw_ok(&self, args: &[&str]) -> String {
+        let output = self.rtdw(args);
+        assert!(
+            output.status.success(),
+            "rtdw {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            self.logs()
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// `rtdw cluster list --json`.
+    pub fn taskmanager_list(&self) -> Vec<Value> {
+        let output = self.rtdw(&["cluster", "list", "--json"]);
+        if !output.status.success() {
+            return Vec::new();
+        }
+        serde_json::from_slice::<Value>(&output.stdout)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    /// Writes a SQL script into the scratch directory and submits it;
+    /// returns the job id.
+    pub fn submit(&self, name: &str, sql: &str, extra: &[&str]) -> String {
+        let path = self.write(name, sql);
+        let mut args = vec!["job", "submit", path.to_str().expect("utf-8 path")];
+        args.extend_from_slice(extra);
+        self.rtdw_ok(&args).trim().to_string()
+    }
+
+    /// Writes a file into the scratch directory.
+    pub fn write(&self, name: &str, content: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        fs::write(&path, content).expect("write file");
+        path
+    }
+
+    /// A path inside the scratch directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `rtdw job status ID --json`.
+    pub fn job(&self, id: &str) -> Value {
+        serde_json::from_str(&self.rtdw_ok(&["job", "status", id, "--json"])).expect("job status JSON")
+    }
+
+    /// Waits until the job is in `state`, failing early if it reaches
+    /// another terminal state.
+    pub fn wait_for_state(&self, id: &str, state: &str, timeout: Duration) -> Value {
+        wait_for(&format!("job {id} to be {state}"), timeout, || {
+            let job = self.job(id);
+            let current = job["state"].as_str().unwrap_or_default().to_string();
+            if current == state {
+                return Some(job);
+            }
+            let terminal = ["FINISHED", "FAILED", "CANCELED"].contains(&current.as_str());
+            assert!(!terminal, "job {id} is {current}, expected {state}: {job}\n{}", self.logs());
+            None
+        })
+    }
+
+    /// Everything the processes logged, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut text = String::new();
+        let mut entries: Vec<_> = fs::read_dir(self.dir.path()).map(|d| d.flatten().collect()).unwrap_or_default();
+        entries.sort_by_key(|e| e.path());
+        for entry in entries {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "log") {
+                let content = fs::read_to_string(&path).unwrap_or_default();
+                let tail: Vec<&str> = content.lines().rev().take(40).collect();
+                text.push_str(&format!("--- {}\n", path.display()));
+                for line in tail.into_iter().rev() {
+                    text.push_str(line);
+                    text.push('\n');
+                }
+            }
+        }
+        text
+    }
+
+    /// Kills a task manager with SIGKILL.
+    pub fn kill_taskmanager(&mut self, index: usize) {
+        let _ = self.taskmanagers[index].kill();
+        let _ = self.taskmanagers[index].wait();
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self.taskmanagers.iter_mut().chain(std::iter::once(&mut self.coordinator)) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Folds a directory of Debezium JSON changelog files into the final table,
+/// keyed by `key`; fails on a retraction of a row that is not there.
+pub fn fold_debezium(dir: &Path, key: &str) -> BTreeMap<String, Value> {
+    let mut table = BTreeMap::new();
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .expect("output directory")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no committed files in {}", dir.display());
+    for file in files {
+        for line in fs::read_to_string(&file).expect("read output").lines() {
+            let event: Value = serde_json::from_str(line).expect("debezium JSON line");
+            match event["op"].as_str() {
+                Some("c") | Some("u") | Some("r") => {
+                    let row = event["after"].clone();
+                    table.insert(row[key].to_string(), row);
+                }
+                Some("d") => {
+                    let row = &event["before"];
+                    let removed = table.remove(&row[key].to_string());
+                    assert_eq!(removed.as_ref(), Some(row), "retraction of a row not in the table: {line}");
+                }
+                other => panic!("unexpected op {other:?} in {line}"),
+            }
+        }
+    }
+    table
+}
+
+/// Resident memory of a process in KiB, from /proc.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
