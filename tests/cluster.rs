@@ -12,7 +12,11 @@ const MINUTE: Duration = Duration::from_secs(60);
 /// A sequence source where `amount` equals `order_id` on every row (both
 /// sequences split identically over the subtasks).
 fn orders_table(rows: u64, bounded: bool) -> String {
-    let end = if bounded { rows.to_string() } else { i64::MAX.to_string() };
+    let end = if bounded {
+        rows.to_string()
+    } else {
+        i64::MAX.to_string()
+    };
     format!(
         "CREATE TABLE orders (order_id BIGINT, amount INT) WITH (\n\
            'connector' = 'datagen', 'rows-per-second' = '{rate}',\n\
@@ -42,11 +46,28 @@ fn a_group_by_across_two_taskmanagers_produces_the_exact_result() {
     let vertices = job["vertices"].as_array().expect("vertices");
     assert_eq!(vertices.len(), 2, "{job}");
     let aggregate = &vertices[1];
-    assert!(aggregate["name"].as_str().unwrap().contains("GroupAggregate"), "{job}");
-    let hosts: Vec<&str> = aggregate["subtasks"].as_array().unwrap().iter().map(|s| s["taskmanager_id"].as_str().unwrap()).collect();
+    assert!(
+        aggregate["name"]
+            .as_str()
+            .unwrap()
+            .contains("GroupAggregate"),
+        "{job}"
+    );
+    let hosts: Vec<&str> = aggregate["subtasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["taskmanager_id"].as_str().unwrap())
+        .collect();
     assert_eq!(hosts.len(), 2);
     assert_ne!(hosts[0], hosts[1], "subtasks should be spread: {job}");
-    assert!(job["edges"][0]["partitioning"].as_str().unwrap().starts_with("HASH["), "{job}");
+    assert!(
+        job["edges"][0]["partitioning"]
+            .as_str()
+            .unwrap()
+            .starts_with("HASH["),
+        "{job}"
+    );
 
     // Expected result, computed here from the input's definition.
     let mut expected: BTreeMap<i64, (i64, i64, i64)> = BTreeMap::new();
@@ -60,11 +81,56 @@ fn a_group_by_across_two_taskmanagers_produces_the_exact_result() {
     let actual: BTreeMap<i64, (i64, i64, i64)> = table
         .values()
         .map(|row| {
-            let field = |name: &str| row[name].as_i64().unwrap_or_else(|| panic!("{name} in {row}"));
-            (field("customer_id"), (field("order_count"), field("revenue"), field("biggest")))
+            let field = |name: &str| {
+                row[name]
+                    .as_i64()
+                    .unwrap_or_else(|| panic!("{name} in {row}"))
+            };
+            (
+                field("customer_id"),
+                (field("order_count"), field("revenue"), field("biggest")),
+            )
         })
         .collect();
     assert_eq!(actual, expected);
+}
+
+#[test]
+fn operators_with_their_own_parallelism_run_as_planned() {
+    let cluster = Cluster::start(ClusterOptions::default());
+    let out = cluster.path("copy");
+    let sql = format!(
+        "SET 'parallelism.default' = '1';\n\
+         CREATE TABLE numbers (n BIGINT) WITH ('connector' = 'datagen', 'source.parallelism' = '3',\n\
+           'fields.n.kind' = 'sequence', 'fields.n.start' = '1', 'fields.n.end' = '3000', 'rows-per-second' = '1000000');\n\
+         CREATE TABLE copy (n BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', 'sink.parallelism' = '2');\n\
+         INSERT INTO copy SELECT n FROM numbers;",
+        out.display()
+    );
+    let id = cluster.submit("parallelism.sql", &sql, &[]);
+    let job = cluster.wait_for_state(&id, "FINISHED", MINUTE);
+    let parallelism: Vec<u64> = job["vertices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["parallelism"].as_u64().unwrap())
+        .collect();
+    assert_eq!(parallelism, [3, 2], "{job}");
+    assert_eq!(job["parallelism"], 3);
+    assert_eq!(job["edges"][0]["partitioning"], "REBALANCE");
+    let mut numbers: Vec<u64> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .flat_map(|f| {
+            std::fs::read_to_string(f.path())
+                .unwrap()
+                .lines()
+                .map(|l| l.parse().unwrap())
+                .collect::<Vec<u64>>()
+        })
+        .collect();
+    numbers.sort();
+    assert_eq!(numbers, (1..=3000).collect::<Vec<u64>>());
 }
 
 #[test]
@@ -79,7 +145,12 @@ fn taskmanagers_register_heartbeat_and_a_killed_one_is_shown_lost() {
     for tm in &list {
         assert_eq!(tm["slots"], 3);
         assert_eq!(tm["free_slots"], 3);
-        assert!(tm["data_addr"].as_str().unwrap().starts_with("http://127.0.0.1:"));
+        assert!(
+            tm["data_addr"]
+                .as_str()
+                .unwrap()
+                .starts_with("http://127.0.0.1:")
+        );
     }
     // Two task managers on one host picked different ports.
     assert_ne!(list[0]["data_addr"], list[1]["data_addr"]);
@@ -94,11 +165,19 @@ fn taskmanagers_register_heartbeat_and_a_killed_one_is_shown_lost() {
     cluster.kill_taskmanager(1);
     let lost = wait_for("the killed task manager to be LOST", MINUTE, || {
         let list = cluster.taskmanager_list();
-        let lost: Vec<_> = list.iter().filter(|t| t["state"] == "LOST").cloned().collect();
+        let lost: Vec<_> = list
+            .iter()
+            .filter(|t| t["state"] == "LOST")
+            .cloned()
+            .collect();
         (lost.len() == 1).then_some(lost)
     });
     assert_eq!(lost[0]["free_slots"], 0);
-    let alive: Vec<_> = cluster.taskmanager_list().into_iter().filter(|t| t["state"] == "ALIVE").collect();
+    let alive: Vec<_> = cluster
+        .taskmanager_list()
+        .into_iter()
+        .filter(|t| t["state"] == "ALIVE")
+        .collect();
     assert_eq!(alive.len(), 1);
 }
 
@@ -114,13 +193,26 @@ fn a_job_needing_more_slots_than_free_is_refused_and_not_started() {
         orders_table(10, true)
     );
     let path = cluster.write("wide.sql", &sql);
-    let output = cluster.rtdw(&["job", "submit", path.to_str().unwrap(), "--parallelism", "2"]);
+    let output = cluster.rtdw(&[
+        "job",
+        "submit",
+        path.to_str().unwrap(),
+        "--parallelism",
+        "2",
+    ]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("needs 2 task slot(s)") && stderr.contains("1 free slot(s) on 1 task manager(s)"), "{stderr}");
+    assert!(
+        stderr.contains("needs 2 task slot(s)")
+            && stderr.contains("1 free slot(s) on 1 task manager(s)"),
+        "{stderr}"
+    );
     assert!(stderr.contains("ResourceExhausted"), "{stderr}");
     let jobs = cluster.rtdw_ok(&["job", "list", "--json"]);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&jobs).unwrap(), serde_json::json!([]));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&jobs).unwrap(),
+        serde_json::json!([])
+    );
     assert_eq!(cluster.taskmanager_list()[0]["free_slots"], 1);
 }
 
@@ -135,10 +227,19 @@ fn cancel_stops_every_subtask_of_an_unbounded_job_on_every_taskmanager() {
     let id = cluster.submit("unbounded.sql", &sql, &["-p", "4"]);
     wait_for("every subtask RUNNING", MINUTE, || {
         let job = cluster.job(&id);
-        let subtasks: Vec<serde_json::Value> = job["vertices"].as_array()?.iter().flat_map(|v| v["subtasks"].as_array().cloned().unwrap_or_default()).collect();
+        let subtasks: Vec<serde_json::Value> = job["vertices"]
+            .as_array()?
+            .iter()
+            .flat_map(|v| v["subtasks"].as_array().cloned().unwrap_or_default())
+            .collect();
         (subtasks.len() == 4 && subtasks.iter().all(|s| s["state"] == "RUNNING")).then_some(())
     });
-    assert!(cluster.taskmanager_list().iter().all(|t| t["free_slots"] == 0));
+    assert!(
+        cluster
+            .taskmanager_list()
+            .iter()
+            .all(|t| t["free_slots"] == 0)
+    );
 
     let answer = cluster.rtdw_ok(&["job", "cancel", &id]);
     assert!(answer.contains(&id), "{answer}");
@@ -149,7 +250,11 @@ fn cancel_stops_every_subtask_of_an_unbounded_job_on_every_taskmanager() {
         }
     }
     wait_for("slots to be free again", MINUTE, || {
-        cluster.taskmanager_list().iter().all(|t| t["free_slots"] == 2).then_some(())
+        cluster
+            .taskmanager_list()
+            .iter()
+            .all(|t| t["free_slots"] == 2)
+            .then_some(())
     });
 }
 
@@ -165,11 +270,17 @@ fn an_operator_error_fails_the_job_with_that_error() {
     let output = cluster.rtdw(&["job", "submit", path.to_str().unwrap(), "--wait"]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("FAILED") && stderr.contains("Divide by zero"), "{stderr}");
+    assert!(
+        stderr.contains("FAILED") && stderr.contains("Divide by zero"),
+        "{stderr}"
+    );
     let id = String::from_utf8_lossy(&output.stdout).trim().to_string();
     let job = cluster.job(&id);
     assert_eq!(job["state"], "FAILED");
-    assert!(job["failure"].as_str().unwrap().contains("Calc"), "the failure names the operator: {job}");
+    assert!(
+        job["failure"].as_str().unwrap().contains("Calc"),
+        "the failure names the operator: {job}"
+    );
 }
 
 #[test]
@@ -188,14 +299,24 @@ fn a_malformed_record_fails_the_job_naming_file_and_line_unless_the_policy_skips
     let failing = cluster.submit("strict.sql", &table(false, "strict"), &["-p", "1"]);
     let job = cluster.wait_for_state(&failing, "FAILED", MINUTE);
     let failure = job["failure"].as_str().unwrap();
-    assert!(failure.contains("malformed csv record") && failure.contains("input.csv at line 3 (byte offset 14)"), "{failure}");
+    assert!(
+        failure.contains("malformed csv record")
+            && failure.contains("input.csv at line 3 (byte offset 14)"),
+        "{failure}"
+    );
 
     let lenient = cluster.submit("lenient.sql", &table(true, "lenient"), &["-p", "1"]);
     cluster.wait_for_state(&lenient, "FINISHED", MINUTE);
     let mut lines: Vec<String> = std::fs::read_dir(cluster.path("lenient"))
         .unwrap()
         .flatten()
-        .flat_map(|f| std::fs::read_to_string(f.path()).unwrap().lines().map(String::from).collect::<Vec<_>>())
+        .flat_map(|f| {
+            std::fs::read_to_string(f.path())
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
         .collect();
     lines.sort();
     assert_eq!(lines, ["1,ALICE", "2,BOB", "4,DAVE"]);

@@ -25,35 +25,53 @@ fn bad_sql_names_line_and_column_and_starts_nothing() {
                   CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole');\n\
                   INSERT INTO o SELEC id FROM s;";
     let stderr = submit_fails(&cluster, syntax);
-    assert!(stderr.contains("SQL error at line 3, column 15"), "{stderr}");
+    assert!(
+        stderr.contains("SQL error at line 3, column 15"),
+        "{stderr}"
+    );
     assert!(stderr.contains("InvalidArgument"), "{stderr}");
 
     let unknown_column = "CREATE TABLE s (id BIGINT, amount INT) WITH ('connector' = 'datagen');\n\
                           CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole');\n\
                           INSERT INTO o\n  SELECT amout FROM s;";
     let stderr = submit_fails(&cluster, unknown_column);
-    assert!(stderr.contains("line 4, column 10") && stderr.contains("amout"), "{stderr}");
+    assert!(
+        stderr.contains("line 4, column 10") && stderr.contains("amout"),
+        "{stderr}"
+    );
 
     let unknown_connector = "CREATE TABLE s (id BIGINT) WITH ('connector' = 'datagen');\n\
                              CREATE TABLE o (id BIGINT) WITH ('connector' = 'kafkaa');\n\
                              INSERT INTO o SELECT id FROM s;";
     let stderr = submit_fails(&cluster, unknown_connector);
-    assert!(stderr.contains("could not find a sink connector 'kafkaa' for table 'o'"), "{stderr}");
+    assert!(
+        stderr.contains("could not find a sink connector 'kafkaa' for table 'o'"),
+        "{stderr}"
+    );
 
     let unknown_option = "CREATE TABLE s (id BIGINT) WITH ('connector' = 'datagen', 'rows-per-sec' = '5');\n\
                           CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole');\n\
                           INSERT INTO o SELECT id FROM s;";
     let stderr = submit_fails(&cluster, unknown_option);
-    assert!(stderr.contains("unsupported options for connector 'datagen': rows-per-sec"), "{stderr}");
+    assert!(
+        stderr.contains("unsupported options for connector 'datagen': rows-per-sec"),
+        "{stderr}"
+    );
 
     let bad_value = "CREATE TABLE s (id BIGINT) WITH ('connector' = 'datagen', 'fields.id.kind' = 'counter');\n\
                      CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole');\n\
                      INSERT INTO o SELECT id FROM s;";
     let stderr = submit_fails(&cluster, bad_value);
-    assert!(stderr.contains("option 'fields.id.kind' must be 'sequence' or 'random', got 'counter'"), "{stderr}");
+    assert!(
+        stderr.contains("option 'fields.id.kind' must be 'sequence' or 'random', got 'counter'"),
+        "{stderr}"
+    );
 
     let jobs = cluster.rtdw_ok(&["job", "list", "--json"]);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&jobs).unwrap(), serde_json::json!([]));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&jobs).unwrap(),
+        serde_json::json!([])
+    );
     assert_eq!(cluster.taskmanager_list()[0]["free_slots"], 2);
 }
 
@@ -75,11 +93,19 @@ fn bad_sql_over_grpc_is_invalid_argument_with_a_location() {
             .unwrap_err()
     });
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
-    assert!(status.message().starts_with("SQL error at line 2, column"), "{}", status.message());
+    assert!(
+        status.message().starts_with("SQL error at line 2, column"),
+        "{}",
+        status.message()
+    );
     let not_found = runtime.block_on(async {
-        let mut client = JobServiceClient::connect(cluster.url.clone()).await.unwrap();
+        let mut client = JobServiceClient::connect(cluster.url.clone())
+            .await
+            .unwrap();
         client
-            .get_job(rtdw_proto::v1::GetJobRequest { job_id: "nope".into() })
+            .get_job(rtdw_proto::v1::GetJobRequest {
+                job_id: "nope".into(),
+            })
             .await
             .unwrap_err()
     });

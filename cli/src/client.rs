@@ -10,11 +10,15 @@ use clap::Subcommand;
 use rtdw_proto::v1::cluster_service_client::ClusterServiceClient;
 use rtdw_proto::v1::job_service_client::JobServiceClient;
 use rtdw_proto::v1::{
-    CancelJobRequest, GetJobRequest, JobState, ListJobsRequest, ListTaskManagersRequest, SubmitJobRequest,
+    CancelJobRequest, GetJobRequest, JobState, ListJobsRequest, ListTaskManagersRequest,
+    SubmitJobRequest,
 };
 use tonic::transport::Channel;
 
-use crate::output::{job_details_json, print_job_details, print_jobs, print_taskmanagers, state_name, taskmanagers_json};
+use crate::output::{
+    job_details_json, print_job_details, print_jobs, print_taskmanagers, state_name,
+    taskmanagers_json,
+};
 use crate::{Target, read_sql};
 
 /// `rtdw job ...`
@@ -120,7 +124,12 @@ pub async fn job(command: JobCommand, target: &Target) -> anyhow::Result<ExitCod
             wait_for_end(&mut client, &job_id).await
         }
         JobCommand::List { json } => {
-            let jobs = client.list_jobs(ListJobsRequest {}).await.map_err(rpc_error)?.into_inner().jobs;
+            let jobs = client
+                .list_jobs(ListJobsRequest {})
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .jobs;
             if json {
                 let list: Vec<_> = jobs.iter().map(crate::output::summary_json).collect();
                 println!("{}", serde_json::to_string_pretty(&list)?);
@@ -130,9 +139,16 @@ pub async fn job(command: JobCommand, target: &Target) -> anyhow::Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
         JobCommand::Status { job_id, json } => {
-            let details = client.get_job(GetJobRequest { job_id }).await.map_err(rpc_error)?.into_inner();
+            let details = client
+                .get_job(GetJobRequest { job_id })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
             if json {
-                println!("{}", serde_json::to_string_pretty(&job_details_json(&details))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&job_details_json(&details))?
+                );
             } else {
                 print_job_details(&details);
             }
@@ -140,7 +156,9 @@ pub async fn job(command: JobCommand, target: &Target) -> anyhow::Result<ExitCod
         }
         JobCommand::Cancel { job_id } => {
             let response = client
-                .cancel_job(CancelJobRequest { job_id: job_id.clone() })
+                .cancel_job(CancelJobRequest {
+                    job_id: job_id.clone(),
+                })
                 .await
                 .map_err(rpc_error)?
                 .into_inner();
@@ -151,10 +169,15 @@ pub async fn job(command: JobCommand, target: &Target) -> anyhow::Result<ExitCod
 }
 
 /// Polls a job until it ends; success only for FINISHED.
-async fn wait_for_end(client: &mut JobServiceClient<Channel>, job_id: &str) -> anyhow::Result<ExitCode> {
+async fn wait_for_end(
+    client: &mut JobServiceClient<Channel>,
+    job_id: &str,
+) -> anyhow::Result<ExitCode> {
     loop {
         let details = client
-            .get_job(GetJobRequest { job_id: job_id.to_string() })
+            .get_job(GetJobRequest {
+                job_id: job_id.to_string(),
+            })
             .await
             .map_err(rpc_error)?
             .into_inner();
@@ -189,7 +212,10 @@ pub async fn cluster(command: ClusterCommand, target: &Target) -> anyhow::Result
                 .into_inner()
                 .taskmanagers;
             if json {
-                println!("{}", serde_json::to_string_pretty(&taskmanagers_json(&taskmanagers))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&taskmanagers_json(&taskmanagers))?
+                );
             } else {
                 print_taskmanagers(&taskmanagers);
             }

@@ -47,18 +47,25 @@ enum Command {
 #[derive(Args, Clone)]
 pub struct Target {
     /// The coordinator's gRPC URL.
-    #[arg(long, env = "RTDW_COORDINATOR", default_value = "http://127.0.0.1:6123", global = true)]
+    #[arg(
+        long,
+        env = "RTDW_COORDINATOR",
+        default_value = "http://127.0.0.1:6123",
+        global = true
+    )]
     pub coordinator: String,
 }
 
 /// Parses `host:port`.
 pub fn socket_addr(text: &str) -> Result<SocketAddr, String> {
-    text.parse().map_err(|e| format!("'{text}' is not an address of the form 127.0.0.1:6123: {e}"))
+    text.parse()
+        .map_err(|e| format!("'{text}' is not an address of the form 127.0.0.1:6123: {e}"))
 }
 
 /// Reads a SQL file, naming it in the error.
 pub fn read_sql(path: &PathBuf) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
+    std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
 }
 
 fn init_logging(default_level: &str) {

@@ -1,7 +1,9 @@
 //! How client commands print what the coordinator returns, as text tables
 //! or JSON.
 
-use rtdw_proto::v1::{JobDetails, JobState, JobSummary, TaskManagerDetails, TaskManagerState, TaskState};
+use rtdw_proto::v1::{
+    JobDetails, JobState, JobSummary, TaskManagerDetails, TaskManagerState, TaskState,
+};
 use serde_json::{Value, json};
 
 /// `RUNNING`, `FINISHED`, ... for a job state number.
@@ -88,7 +90,12 @@ pub fn taskmanagers_json(taskmanagers: &[TaskManagerDetails]) -> Value {
 pub fn print_jobs(jobs: &[JobSummary]) {
     println!("{:<32}  {:<10}  NAME", "JOB ID", "STATE");
     for job in jobs {
-        println!("{:<32}  {:<10}  {}", job.job_id, state_name(job.state), job.name);
+        println!(
+            "{:<32}  {:<10}  {}",
+            job.job_id,
+            state_name(job.state),
+            job.name
+        );
     }
 }
 
@@ -104,9 +111,16 @@ pub fn print_job_details(details: &JobDetails) {
     }
     println!("Vertices:");
     for vertex in &details.vertices {
-        println!("  [{}] {} (parallelism {})", vertex.id, vertex.name, vertex.parallelism);
+        println!(
+            "  [{}] {} (parallelism {})",
+            vertex.id, vertex.name, vertex.parallelism
+        );
         for subtask in &vertex.subtasks {
-            let failure = if subtask.failure.is_empty() { String::new() } else { format!("  {}", subtask.failure) };
+            let failure = if subtask.failure.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", subtask.failure)
+            };
             println!(
                 "      subtask {}/{}  {:<9}  on {} ({}){failure}",
                 subtask.index + 1,
@@ -120,14 +134,20 @@ pub fn print_job_details(details: &JobDetails) {
     if !details.edges.is_empty() {
         println!("Edges:");
         for edge in &details.edges {
-            println!("  [{}] -> [{}]  {}", edge.source_vertex, edge.target_vertex, edge.partitioning);
+            println!(
+                "  [{}] -> [{}]  {}",
+                edge.source_vertex, edge.target_vertex, edge.partitioning
+            );
         }
     }
 }
 
 /// Task managers as a table.
 pub fn print_taskmanagers(taskmanagers: &[TaskManagerDetails]) {
-    println!("{:<40}  {:<6}  {:>5}  {:>4}  DATA ADDRESS", "TASK MANAGER", "STATE", "SLOTS", "FREE");
+    println!(
+        "{:<40}  {:<6}  {:>5}  {:>4}  DATA ADDRESS",
+        "TASK MANAGER", "STATE", "SLOTS", "FREE"
+    );
     for t in taskmanagers {
         println!(
             "{:<40}  {:<6}  {:>5}  {:>4}  {}",

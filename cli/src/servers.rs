@@ -38,7 +38,8 @@ pub struct HeartbeatArgs {
 impl HeartbeatArgs {
     fn settings(&self) -> anyhow::Result<HeartbeatSettings> {
         anyhow::ensure!(
-            self.heartbeat_interval_ms > 0 && self.heartbeat_timeout_ms > self.heartbeat_interval_ms,
+            self.heartbeat_interval_ms > 0
+                && self.heartbeat_timeout_ms > self.heartbeat_interval_ms,
             "--heartbeat-timeout-ms ({}) must exceed --heartbeat-interval-ms ({}), which must be positive",
             self.heartbeat_timeout_ms,
             self.heartbeat_interval_ms
@@ -54,7 +55,11 @@ impl HeartbeatArgs {
 #[derive(Args)]
 pub struct TaskManagerArgs {
     /// The coordinator's gRPC URL.
-    #[arg(long, env = "RTDW_COORDINATOR", default_value = "http://127.0.0.1:6123")]
+    #[arg(
+        long,
+        env = "RTDW_COORDINATOR",
+        default_value = "http://127.0.0.1:6123"
+    )]
     coordinator: String,
     /// Task slots offered.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
@@ -87,7 +92,9 @@ pub struct LocalArgs {
 }
 
 async fn until_interrupted() -> anyhow::Result<()> {
-    tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")
 }
 
 /// Runs a coordinator until interrupted.
@@ -98,7 +105,11 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
         heartbeat: args.heartbeat.settings()?,
     })
     .await?;
-    eprintln!("coordinator listening on {} (HTTP {})", running.url(), args.http_addr);
+    eprintln!(
+        "coordinator listening on {} (HTTP {})",
+        running.url(),
+        args.http_addr
+    );
     until_interrupted().await?;
     running.shutdown().await;
     Ok(ExitCode::SUCCESS)

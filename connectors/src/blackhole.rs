@@ -9,7 +9,7 @@ use crate::table::TableDescriptor;
 
 /// Checks that a blackhole table has no options besides `connector`.
 pub(crate) fn parse(table: &TableDescriptor) -> Result<(), ConnectorError> {
-    Options::new(table).finish()
+    Options::sink(table).finish()
 }
 
 /// A sink that discards everything.

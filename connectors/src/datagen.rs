@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Decimal128Builder, Float32Builder, Float64Builder, Int8Builder,
-    Int16Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
-    Date32Builder,
+    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder, Float64Builder,
+    Int8Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder,
+    TimestampMillisecondBuilder,
 };
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
@@ -89,7 +89,7 @@ fn supported_type(data_type: &DataType) -> bool {
 impl DatagenConfig {
     /// Validates a datagen table's options.
     pub fn parse(table: &TableDescriptor) -> Result<Self, ConnectorError> {
-        let mut options = Options::new(table);
+        let mut options = Options::source(table);
         let rows_per_second: f64 = options
             .parse("rows-per-second", "must be a positive number")?
             .unwrap_or(10000.0);
@@ -119,7 +119,11 @@ impl DatagenConfig {
                 .parse(&key("null-rate"), "must be a number between 0 and 1")?
                 .unwrap_or(0.0);
             if !(0.0..=1.0).contains(&null_rate) {
-                return Err(options.invalid(&key("null-rate"), &null_rate.to_string(), "must be a number between 0 and 1"));
+                return Err(options.invalid(
+                    &key("null-rate"),
+                    &null_rate.to_string(),
+                    "must be a number between 0 and 1",
+                ));
             }
             let kind = if kind == "sequence" {
                 let start = options
@@ -135,15 +139,27 @@ impl DatagenConfig {
                         key: key("end"),
                     })?;
                 if end < start {
-                    return Err(options.invalid(&key("end"), &end.to_string(), &format!("must not be less than fields.{name}.start ({start})")));
+                    return Err(options.invalid(
+                        &key("end"),
+                        &end.to_string(),
+                        &format!("must not be less than fields.{name}.start ({start})"),
+                    ));
                 }
                 FieldKind::Sequence { start, end }
             } else {
                 let (default_min, default_max) = default_range(data_type);
-                let min = options.parse(&key("min"), "must be a number")?.unwrap_or(default_min);
-                let max = options.parse(&key("max"), "must be a number")?.unwrap_or(default_max);
+                let min = options
+                    .parse(&key("min"), "must be a number")?
+                    .unwrap_or(default_min);
+                let max = options
+                    .parse(&key("max"), "must be a number")?
+                    .unwrap_or(default_max);
                 if max < min {
-                    return Err(options.invalid(&key("max"), &max.to_string(), &format!("must not be less than fields.{name}.min ({min})")));
+                    return Err(options.invalid(
+                        &key("max"),
+                        &max.to_string(),
+                        &format!("must not be less than fields.{name}.min ({min})"),
+                    ));
                 }
                 let length = options
                     .parse(&key("length"), "must be a positive integer")?
@@ -192,7 +208,11 @@ pub(crate) struct DatagenSource {
 
 impl DatagenSource {
     /// The source of subtask `ctx.subtask_index`.
-    pub fn new(config: DatagenConfig, schema: SchemaRef, ctx: &SubtaskContext) -> Result<Self, ConnectorError> {
+    pub fn new(
+        config: DatagenConfig,
+        schema: SchemaRef,
+        ctx: &SubtaskContext,
+    ) -> Result<Self, ConnectorError> {
         let (subtask, parallelism) = (ctx.subtask_index, ctx.parallelism.max(1));
         let sequence_limit = config
             .fields
@@ -204,7 +224,9 @@ impl DatagenSource {
                 FieldKind::Random { .. } => None,
             })
             .min();
-        let row_limit = config.number_of_rows.map(|n| share(n, subtask, parallelism));
+        let row_limit = config
+            .number_of_rows
+            .map(|n| share(n, subtask, parallelism));
         let limit = match (sequence_limit, row_limit) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -212,7 +234,9 @@ impl DatagenSource {
         let rows_per_second = config.rows_per_second / f64::from(parallelism);
         Ok(DatagenSource {
             rows_per_second,
-            rng: StdRng::seed_from_u64(u64::from(subtask).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(ctx.vertex_id)),
+            rng: StdRng::seed_from_u64(
+                u64::from(subtask).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(ctx.vertex_id),
+            ),
             config,
             schema,
             subtask,
@@ -233,7 +257,7 @@ impl DatagenSource {
                 return (due - self.emitted).min(MAX_BATCH_ROWS);
             }
             let next_at = (self.emitted + 1) as f64 / self.rows_per_second;
-            let wait = Duration::from_secs_f64(next_at) .saturating_sub(started.elapsed());
+            let wait = Duration::from_secs_f64(next_at).saturating_sub(started.elapsed());
             tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
         }
     }
@@ -253,14 +277,20 @@ impl DatagenSource {
                     (start as i128 + ((first + i) * step + subtask) as i128) as f64
                 }
                 FieldKind::Random { min, max, .. } => {
-                    if min == max { min } else { rng.random_range(min..=max) }
+                    if min == max {
+                        min
+                    } else {
+                        rng.random_range(min..=max)
+                    }
                 }
             })
         };
         // Sequences are exact integers; read them without going through f64.
         let sequence_int = |i: u64| -> Option<i64> {
             match spec.kind {
-                FieldKind::Sequence { start, .. } => Some(start + ((first + i) * step + subtask) as i64),
+                FieldKind::Sequence { start, .. } => {
+                    Some(start + ((first + i) * step + subtask) as i64)
+                }
                 FieldKind::Random { .. } => None,
             }
         };
@@ -268,7 +298,11 @@ impl DatagenSource {
             ($builder:ty, $native:ty) => {{
                 let mut b = <$builder>::with_capacity(rows as usize);
                 for i in 0..rows {
-                    let v = value(&mut self.rng, i).map(|x| sequence_int(i).map(|s| s as $native).unwrap_or(x.round() as $native));
+                    let v = value(&mut self.rng, i).map(|x| {
+                        sequence_int(i)
+                            .map(|s| s as $native)
+                            .unwrap_or(x.round() as $native)
+                    });
                     b.append_option(v);
                 }
                 Arc::new(b.finish()) as ArrayRef
@@ -292,7 +326,9 @@ impl DatagenSource {
             DataType::Decimal128(p, s) => {
                 let scale = 10f64.powi(i32::from(*s));
                 let mut b = Decimal128Builder::with_capacity(rows as usize);
-                (0..rows).for_each(|i| b.append_option(value(&mut self.rng, i).map(|x| (x * scale).round() as i128)));
+                (0..rows).for_each(|i| {
+                    b.append_option(value(&mut self.rng, i).map(|x| (x * scale).round() as i128))
+                });
                 Arc::new(b.finish().with_precision_and_scale(*p, *s)?)
             }
             DataType::Boolean => {
@@ -311,14 +347,18 @@ impl DatagenSource {
                     FieldKind::Random { length, .. } => length,
                     FieldKind::Sequence { .. } => 0,
                 };
-                let mut b = StringBuilder::with_capacity(rows as usize, rows as usize * length.max(8));
+                let mut b =
+                    StringBuilder::with_capacity(rows as usize, rows as usize * length.max(8));
                 for i in 0..rows {
                     match (value(&mut self.rng, i), sequence_int(i)) {
                         (None, _) => b.append_null(),
                         (Some(_), Some(s)) => b.append_value(s.to_string()),
                         (Some(_), None) => {
                             let text: String = (0..length)
-                                .map(|_| char::from_digit(self.rng.random_range(0..16), 16).unwrap_or('0'))
+                                .map(|_| {
+                                    char::from_digit(self.rng.random_range(0..16), 16)
+                                        .unwrap_or('0')
+                                })
                                 .collect();
                             b.append_value(text);
                         }
@@ -343,7 +383,9 @@ impl DatagenSource {
                 Arc::new(b.finish().with_timezone_opt(tz.clone()))
             }
             other => {
-                return Err(StreamError::Failed(format!("datagen cannot generate {other}")));
+                return Err(StreamError::Failed(format!(
+                    "datagen cannot generate {other}"
+                )));
             }
         })
     }
@@ -422,9 +464,17 @@ mod tests {
         assert!(config.is_bounded());
         let mut all = Vec::new();
         for s in 0..3 {
-            let mut source = DatagenSource::new(config.clone(), t.schema.clone(), &ctx(s, 3)).unwrap();
+            let mut source =
+                DatagenSource::new(config.clone(), t.schema.clone(), &ctx(s, 3)).unwrap();
             while let Some(batch) = source.next_batch().await.unwrap() {
-                all.extend(batch.column(0).as_primitive::<Int64Type>().values().iter().copied());
+                all.extend(
+                    batch
+                        .column(0)
+                        .as_primitive::<Int64Type>()
+                        .values()
+                        .iter()
+                        .copied(),
+                );
                 assert_eq!(batch.column(1).as_string::<i32>().value(0).len(), 100);
             }
         }
@@ -440,21 +490,45 @@ mod tests {
             "table 'gen': option 'fields.id.kind' must be 'sequence' or 'random', got 'sequense'"
         );
         let err = DatagenConfig::parse(&table(&[("rows-per-secnd", "5")])).unwrap_err();
-        assert!(err.to_string().contains("unsupported options for connector 'datagen': rows-per-secnd"), "{err}");
-        let err = DatagenConfig::parse(&table(&[("fields.id.kind", "sequence"), ("fields.id.end", "5")])).unwrap_err();
-        assert_eq!(err.to_string(), "table 'gen': missing required option 'fields.id.start'");
+        assert!(
+            err.to_string()
+                .contains("unsupported options for connector 'datagen': rows-per-secnd"),
+            "{err}"
+        );
+        let err = DatagenConfig::parse(&table(&[
+            ("fields.id.kind", "sequence"),
+            ("fields.id.end", "5"),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "table 'gen': missing required option 'fields.id.start'"
+        );
     }
 
     #[tokio::test]
     async fn number_of_rows_bounds_random_data() {
-        let t = table(&[("number-of-rows", "5"), ("fields.id.min", "3"), ("fields.id.max", "4"), ("rows-per-second", "1000000")]);
+        let t = table(&[
+            ("number-of-rows", "5"),
+            ("fields.id.min", "3"),
+            ("fields.id.max", "4"),
+            ("rows-per-second", "1000000"),
+        ]);
         let config = DatagenConfig::parse(&t).unwrap();
         let mut counts = 0;
         for s in 0..2 {
-            let mut source = DatagenSource::new(config.clone(), t.schema.clone(), &ctx(s, 2)).unwrap();
+            let mut source =
+                DatagenSource::new(config.clone(), t.schema.clone(), &ctx(s, 2)).unwrap();
             while let Some(batch) = source.next_batch().await.unwrap() {
                 counts += batch.num_rows();
-                assert!(batch.column(0).as_primitive::<Int64Type>().values().iter().all(|v| (3..=4).contains(v)));
+                assert!(
+                    batch
+                        .column(0)
+                        .as_primitive::<Int64Type>()
+                        .values()
+                        .iter()
+                        .all(|v| (3..=4).contains(v))
+                );
             }
         }
         assert_eq!(counts, 5);

@@ -50,8 +50,9 @@ pub fn validate_source(table: &TableDescriptor) -> Result<SourceCapabilities, Co
         "datagen" => datagen::DatagenConfig::parse(table).map(|c| SourceCapabilities {
             bounded: c.is_bounded(),
         }),
-        "filesystem" => filesystem::SourceConfig::parse(table)
-            .map(|_| SourceCapabilities { bounded: true }),
+        "filesystem" => {
+            filesystem::SourceConfig::parse(table).map(|_| SourceCapabilities { bounded: true })
+        }
         _ => Err(unknown(table, "source")),
     }
 }

@@ -15,10 +15,20 @@ pub(crate) struct Options<'a> {
 }
 
 impl<'a> Options<'a> {
-    /// Starts reading; `connector` itself is always known.
-    pub fn new(table: &'a TableDescriptor) -> Self {
-        let mut known = BTreeSet::new();
-        known.insert("connector".to_string());
+    /// Starts reading the options of a source table: `connector` and the
+    /// planner's `source.parallelism` are always known.
+    pub fn source(table: &'a TableDescriptor) -> Self {
+        Self::with_known(table, &["connector", "source.parallelism"])
+    }
+
+    /// Starts reading the options of a sink table: `connector` and the
+    /// planner's `sink.parallelism` are always known.
+    pub fn sink(table: &'a TableDescriptor) -> Self {
+        Self::with_known(table, &["connector", "sink.parallelism"])
+    }
+
+    fn with_known(table: &'a TableDescriptor, keys: &[&str]) -> Self {
+        let known = keys.iter().map(|k| k.to_string()).collect();
         Options { table, known }
     }
 
@@ -37,10 +47,18 @@ impl<'a> Options<'a> {
     }
 
     /// An optional option parsed as `T`; `expected` says what a valid value is.
-    pub fn parse<T: FromStr>(&mut self, key: &str, expected: &str) -> Result<Option<T>, ConnectorError> {
+    pub fn parse<T: FromStr>(
+        &mut self,
+        key: &str,
+        expected: &str,
+    ) -> Result<Option<T>, ConnectorError> {
         match self.get(key) {
             None => Ok(None),
-            Some(value) => value.trim().parse().map(Some).map_err(|_| self.invalid(key, value, expected)),
+            Some(value) => value
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| self.invalid(key, value, expected)),
         }
     }
 
@@ -55,7 +73,12 @@ impl<'a> Options<'a> {
     }
 
     /// An option that must be one of `choices` (compared case-insensitively).
-    pub fn choice(&mut self, key: &str, choices: &[&'static str], default: &'static str) -> Result<&'static str, ConnectorError> {
+    pub fn choice(
+        &mut self,
+        key: &str,
+        choices: &[&'static str],
+        default: &'static str,
+    ) -> Result<&'static str, ConnectorError> {
         let Some(value) = self.get(key) else {
             return Ok(default);
         };

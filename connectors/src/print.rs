@@ -17,9 +17,11 @@ use crate::options::Options;
 use crate::table::TableDescriptor;
 
 /// The process's standard output, shared by its print subtasks.
-static STDOUT: LazyLock<Mutex<tokio::io::Stdout>> = LazyLock::new(|| Mutex::new(tokio::io::stdout()));
+static STDOUT: LazyLock<Mutex<tokio::io::Stdout>> =
+    LazyLock::new(|| Mutex::new(tokio::io::stdout()));
 /// The process's standard error, shared by its print subtasks.
-static STDERR: LazyLock<Mutex<tokio::io::Stderr>> = LazyLock::new(|| Mutex::new(tokio::io::stderr()));
+static STDERR: LazyLock<Mutex<tokio::io::Stderr>> =
+    LazyLock::new(|| Mutex::new(tokio::io::stderr()));
 
 /// The validated options of a print table.
 #[derive(Debug, Clone)]
@@ -31,10 +33,9 @@ pub(crate) struct PrintConfig {
 impl PrintConfig {
     /// Validates a print table's options.
     pub fn parse(table: &TableDescriptor) -> Result<Self, ConnectorError> {
-        let mut options = Options::new(table);
+        let mut options = Options::sink(table);
         let identifier = options.get("print-identifier").map(str::to_string);
         let standard_error = options.flag("standard-error", false)?;
-        options.get("sink.parallelism");
         options.finish()?;
         Ok(PrintConfig {
             identifier,
@@ -74,7 +75,10 @@ pub(crate) fn format_rows(batch: &RecordBatch) -> Result<Vec<String>> {
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let mut lines = Vec::with_capacity(data.num_rows());
     for row in 0..data.num_rows() {
-        let values: Vec<String> = formatters.iter().map(|f| f.value(row).to_string()).collect();
+        let values: Vec<String> = formatters
+            .iter()
+            .map(|f| f.value(row).to_string())
+            .collect();
         let kind = row_kind_at(kinds.as_ref(), row)?;
         lines.push(format!("{}[{}]", kind.short_string(), values.join(", ")));
     }

@@ -27,8 +27,9 @@ impl TableDescriptor {
 
     /// The `connector` option, or an error naming the table.
     pub fn require_connector(&self) -> Result<&str, ConnectorError> {
-        self.connector().ok_or_else(|| ConnectorError::MissingConnector {
-            table: self.name.clone(),
-        })
+        self.connector()
+            .ok_or_else(|| ConnectorError::MissingConnector {
+                table: self.name.clone(),
+            })
     }
 }

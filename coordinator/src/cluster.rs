@@ -40,7 +40,14 @@ pub struct Cluster {
 
 impl Cluster {
     /// Registers (or re-registers) a task manager.
-    pub fn register(&mut self, id: &str, control_addr: &str, data_addr: &str, host: &str, slots: u32) -> Result<(), String> {
+    pub fn register(
+        &mut self,
+        id: &str,
+        control_addr: &str,
+        data_addr: &str,
+        host: &str,
+        slots: u32,
+    ) -> Result<(), String> {
         let channel = Endpoint::from_shared(control_addr.to_string())
             .map_err(|e| format!("invalid control address '{control_addr}': {e}"))?
             .connect_lazy();
@@ -114,7 +121,10 @@ impl Cluster {
 
     /// Live task managers.
     pub fn alive_count(&self) -> usize {
-        self.taskmanagers.values().filter(|tm| tm.state == TaskManagerState::Alive).count()
+        self.taskmanagers
+            .values()
+            .filter(|tm| tm.state == TaskManagerState::Alive)
+            .count()
     }
 
     /// Slots of live task managers.
@@ -136,7 +146,11 @@ impl Cluster {
                 data_addr: tm.data_addr.clone(),
                 host: tm.host.clone(),
                 slots: tm.slots,
-                free_slots: if tm.state == TaskManagerState::Alive { tm.slots.saturating_sub(tm.used) } else { 0 },
+                free_slots: if tm.state == TaskManagerState::Alive {
+                    tm.slots.saturating_sub(tm.used)
+                } else {
+                    0
+                },
                 state: tm.state as i32,
                 last_heartbeat_ms: tm.last_heartbeat_ms,
             })

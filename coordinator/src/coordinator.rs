@@ -5,13 +5,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rtdw_proto::v1::{
-    CancelJobTasksRequest, DeployTasksRequest, JobDetails, JobPlan, JobState, JobSummary, SubtaskLocation,
-    TaskManagerDetails, TaskState, TaskStatusReport, TaskToDeploy,
-};
-use rtdw_sql::{JobConfig, plan_job};
 use rtdw_proto::v1::TaskManagerState;
 use rtdw_proto::v1::task_service_client::TaskServiceClient;
+use rtdw_proto::v1::{
+    CancelJobTasksRequest, DeployTasksRequest, JobDetails, JobPlan, JobState, JobSummary,
+    SubtaskLocation, TaskManagerDetails, TaskState, TaskStatusReport, TaskToDeploy,
+};
+use rtdw_sql::{JobConfig, plan_job};
 use tonic::Status;
 use tonic::transport::Channel;
 
@@ -85,13 +85,24 @@ impl Coordinator {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Registers a task manager.
-    pub fn register_taskmanager(&self, id: &str, control_addr: &str, data_addr: &str, host: &str, slots: u32) -> Result<(), Status> {
+    pub fn register_taskmanager(
+        &self,
+        id: &str,
+        control_addr: &str,
+        data_addr: &str,
+        host: &str,
+        slots: u32,
+    ) -> Result<(), Status> {
         if id.is_empty() || slots == 0 {
-            return Err(Status::invalid_argument("a task manager needs an id and at least one slot"));
+            return Err(Status::invalid_argument(
+                "a task manager needs an id and at least one slot",
+            ));
         }
         self.lock()
             .cluster
@@ -131,10 +142,23 @@ impl Coordinator {
         let state = self.lock();
         let mut stats = ClusterStats::default();
         for job in state.jobs.values() {
-            *stats.jobs_by_state.entry(job.state.as_str_name().trim_start_matches("JOB_STATE_").to_string()).or_default() += 1;
+            *stats
+                .jobs_by_state
+                .entry(
+                    job.state
+                        .as_str_name()
+                        .trim_start_matches("JOB_STATE_")
+                        .to_string(),
+                )
+                .or_default() += 1;
         }
         stats.taskmanagers = state.cluster.alive_count();
-        stats.slots_free = state.cluster.offers().iter().map(|o| u64::from(o.free)).sum();
+        stats.slots_free = state
+            .cluster
+            .offers()
+            .iter()
+            .map(|o| u64::from(o.free))
+            .sum();
         stats.slots_total = state.cluster.alive_slots();
         stats
     }
@@ -150,16 +174,13 @@ impl Coordinator {
         let graph = plan_job(&submission.sql, &config)
             .await
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let parallelism = graph.vertices.iter().map(|v| v.parallelism).max().unwrap_or(1);
-        let default_parallelism = submission
-            .parallelism
-            .or_else(|| submission.config.get("parallelism.default").and_then(|p| p.parse().ok()))
-            .unwrap_or(parallelism);
+        let parallelism = graph.required_slots();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let plan = JobPlan {
             sql: submission.sql,
             config: submission.config.into_iter().collect(),
-            default_parallelism,
+            // Exactly what was planned with, so task managers derive the same graph.
+            default_parallelism: submission.parallelism.unwrap_or(0),
             fingerprint: graph.fingerprint(),
         };
         {
@@ -169,7 +190,7 @@ impl Coordinator {
             for tm in &slots {
                 state.cluster.adjust_used(tm, 1);
             }
-            let job = JobEntry::new(id.clone(), &graph, plan, default_parallelism, slots, now_millis());
+            let job = JobEntry::new(id.clone(), &graph, plan, parallelism, slots, now_millis());
             state.jobs.insert(id.clone(), job);
         }
         tracing::info!(job = %id, name = %graph.name, vertices = graph.vertices.len(), "job submitted");
@@ -182,19 +203,27 @@ impl Coordinator {
         let requests = {
             let mut state = self.lock();
             let State { cluster, jobs } = &mut *state;
-            let Some(job) = jobs.get_mut(job_id) else { return };
+            let Some(job) = jobs.get_mut(job_id) else {
+                return;
+            };
             let mut locations = Vec::new();
             let mut by_tm: HashMap<String, Vec<TaskToDeploy>> = HashMap::new();
             for (&(vertex_id, subtask), task) in &mut job.tasks {
                 task.state = TaskState::Deploying;
-                let data_addr = cluster.get(&task.taskmanager_id).map(|tm| tm.data_addr.clone()).unwrap_or_default();
+                let data_addr = cluster
+                    .get(&task.taskmanager_id)
+                    .map(|tm| tm.data_addr.clone())
+                    .unwrap_or_default();
                 locations.push(SubtaskLocation {
                     vertex_id,
                     subtask,
                     taskmanager_id: task.taskmanager_id.clone(),
                     data_addr,
                 });
-                by_tm.entry(task.taskmanager_id.clone()).or_default().push(TaskToDeploy { vertex_id, subtask });
+                by_tm
+                    .entry(task.taskmanager_id.clone())
+                    .or_default()
+                    .push(TaskToDeploy { vertex_id, subtask });
             }
             by_tm
                 .into_iter()
@@ -211,20 +240,27 @@ impl Coordinator {
                 })
                 .collect::<Vec<_>>()
         };
-        let calls = requests.into_iter().map(|(tm, mut client, request)| async move {
-            client.deploy_tasks(request).await.map_err(|status| format!("deployment on task manager {tm} failed: {}", status.message()))
-        });
+        let calls = requests
+            .into_iter()
+            .map(|(tm, mut client, request)| async move {
+                client.deploy_tasks(request).await.map_err(|status| {
+                    format!(
+                        "deployment on task manager {tm} failed: {}",
+                        status.message()
+                    )
+                })
+            });
         let results = futures::future::join_all(calls).await;
         if let Some(Err(reason)) = results.into_iter().find(Result::is_err) {
             self.fail_job(job_id, reason).await;
             return;
         }
         let mut state = self.lock();
-        if let Some(job) = state.jobs.get_mut(job_id) {
-            if job.state == JobState::Created {
-                job.state = JobState::Running;
-                tracing::info!(job = %job_id, "job running");
-            }
+        if let Some(job) = state.jobs.get_mut(job_id)
+            && job.state == JobState::Created
+        {
+            job.state = JobState::Running;
+            tracing::info!(job = %job_id, "job running");
         }
     }
 
@@ -233,8 +269,12 @@ impl Coordinator {
         let task_state = TaskState::try_from(report.state).unwrap_or(TaskState::Unspecified);
         let failure = {
             let mut state = self.lock();
-            let Some(job) = state.jobs.get_mut(&report.job_id) else { return };
-            let Some(task) = job.tasks.get_mut(&(report.vertex_id, report.subtask)) else { return };
+            let Some(job) = state.jobs.get_mut(&report.job_id) else {
+                return;
+            };
+            let Some(task) = job.tasks.get_mut(&(report.vertex_id, report.subtask)) else {
+                return;
+            };
             if task.taskmanager_id != report.taskmanager_id {
                 return;
             }
@@ -271,7 +311,9 @@ impl Coordinator {
     /// Moves a job to a terminal state and frees its slots.
     fn end(state: &mut State, job_id: &str, final_state: JobState, failure: Option<String>) {
         let State { cluster, jobs } = state;
-        let Some(job) = jobs.get_mut(job_id) else { return };
+        let Some(job) = jobs.get_mut(job_id) else {
+            return;
+        };
         if is_terminal(job.state) {
             return;
         }
@@ -290,7 +332,9 @@ impl Coordinator {
     pub async fn fail_job(self: &Arc<Self>, job_id: &str, reason: String) {
         let clients = {
             let mut state = self.lock();
-            let Some(job) = state.jobs.get_mut(job_id) else { return };
+            let Some(job) = state.jobs.get_mut(job_id) else {
+                return;
+            };
             if is_terminal(job.state) {
                 return;
             }
@@ -304,7 +348,9 @@ impl Coordinator {
     }
 
     fn clients(state: &State, job_id: &str) -> Vec<(String, TaskClient)> {
-        let Some(job) = state.jobs.get(job_id) else { return Vec::new() };
+        let Some(job) = state.jobs.get(job_id) else {
+            return Vec::new();
+        };
         job.taskmanagers()
             .into_iter()
             .filter_map(|tm| {
@@ -316,7 +362,9 @@ impl Coordinator {
 
     async fn cancel_on(job_id: &str, clients: Vec<(String, TaskClient)>) {
         let calls = clients.into_iter().map(|(tm, mut client)| async move {
-            let request = CancelJobTasksRequest { job_id: job_id.to_string() };
+            let request = CancelJobTasksRequest {
+                job_id: job_id.to_string(),
+            };
             if let Err(status) = client.cancel_job_tasks(request).await {
                 tracing::warn!(job = %job_id, taskmanager = %tm, %status, "cancel request failed");
             }
@@ -347,7 +395,11 @@ impl Coordinator {
             Self::end(&mut this.lock(), &id, JobState::Canceled, None);
         });
         let state = self.lock();
-        Ok(state.jobs.get(job_id).map(|j| j.state).unwrap_or(JobState::Cancelling))
+        Ok(state
+            .jobs
+            .get(job_id)
+            .map(|j| j.state)
+            .unwrap_or(JobState::Cancelling))
     }
 
     /// Declares silent task managers lost and fails the jobs that ran on them.
@@ -359,7 +411,9 @@ impl Coordinator {
             for tm in &lost {
                 tracing::warn!(taskmanager = %tm, timeout_ms = self.heartbeat.timeout.as_millis() as u64, "task manager lost");
                 for job in state.jobs.values() {
-                    if !is_terminal(job.state) && job.tasks.values().any(|t| &t.taskmanager_id == tm) {
+                    if !is_terminal(job.state)
+                        && job.tasks.values().any(|t| &t.taskmanager_id == tm)
+                    {
                         let reason = format!(
                             "task manager {tm} was lost (no heartbeat for {} ms)",
                             self.heartbeat.timeout.as_millis()

@@ -23,13 +23,22 @@ pub fn router(coordinator: Arc<Coordinator>) -> Router {
 async fn metrics(State(coordinator): State<Arc<Coordinator>>) -> impl IntoResponse {
     let stats = coordinator.stats();
     let mut text = String::new();
-    let _ = writeln!(text, "# HELP rtdw_taskmanagers_registered Task managers alive.");
+    let _ = writeln!(
+        text,
+        "# HELP rtdw_taskmanagers_registered Task managers alive."
+    );
     let _ = writeln!(text, "# TYPE rtdw_taskmanagers_registered gauge");
     let _ = writeln!(text, "rtdw_taskmanagers_registered {}", stats.taskmanagers);
-    let _ = writeln!(text, "# HELP rtdw_slots_total Task slots of live task managers.");
+    let _ = writeln!(
+        text,
+        "# HELP rtdw_slots_total Task slots of live task managers."
+    );
     let _ = writeln!(text, "# TYPE rtdw_slots_total gauge");
     let _ = writeln!(text, "rtdw_slots_total {}", stats.slots_total);
-    let _ = writeln!(text, "# HELP rtdw_slots_free Free task slots of live task managers.");
+    let _ = writeln!(
+        text,
+        "# HELP rtdw_slots_free Free task slots of live task managers."
+    );
     let _ = writeln!(text, "# TYPE rtdw_slots_free gauge");
     let _ = writeln!(text, "rtdw_slots_free {}", stats.slots_free);
     let _ = writeln!(text, "# HELP rtdw_jobs Jobs by state.");

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use rtdw_proto::v1::{
-    EdgeDetails, JobDetails, JobPlan, JobState, JobSummary, SubtaskDetails, TaskState, VertexDetails,
+    EdgeDetails, JobDetails, JobPlan, JobState, JobSummary, SubtaskDetails, TaskState,
+    VertexDetails,
 };
 use rtdw_sql::JobGraph;
 
@@ -48,7 +49,7 @@ pub struct JobEntry {
     pub failure: String,
     /// What task managers plan from.
     pub plan: JobPlan,
-    /// Default parallelism.
+    /// The job's parallelism: that of its widest vertex.
     pub parallelism: u32,
     /// Its vertices.
     pub vertices: Vec<VertexEntry>,
@@ -62,12 +63,22 @@ pub struct JobEntry {
 
 /// True for FINISHED, CANCELED and FAILED.
 pub fn is_terminal(state: JobState) -> bool {
-    matches!(state, JobState::Finished | JobState::Canceled | JobState::Failed)
+    matches!(
+        state,
+        JobState::Finished | JobState::Canceled | JobState::Failed
+    )
 }
 
 impl JobEntry {
     /// A new job placed on `slots`: subtask `i` of every vertex in slot `i`.
-    pub fn new(id: String, graph: &JobGraph, plan: JobPlan, parallelism: u32, slots: Vec<String>, now: i64) -> Self {
+    pub fn new(
+        id: String,
+        graph: &JobGraph,
+        plan: JobPlan,
+        parallelism: u32,
+        slots: Vec<String>,
+        now: i64,
+    ) -> Self {
         let mut tasks = BTreeMap::new();
         for vertex in &graph.vertices {
             for subtask in 0..vertex.parallelism {
@@ -116,7 +127,11 @@ impl JobEntry {
 
     /// The task managers that run at least one of the job's subtasks.
     pub fn taskmanagers(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.tasks.values().map(|t| t.taskmanager_id.clone()).collect();
+        let mut ids: Vec<String> = self
+            .tasks
+            .values()
+            .map(|t| t.taskmanager_id.clone())
+            .collect();
         ids.sort();
         ids.dedup();
         ids
@@ -124,9 +139,12 @@ impl JobEntry {
 
     /// True when every subtask reached a terminal task state.
     pub fn all_tasks_ended(&self) -> bool {
-        self.tasks
-            .values()
-            .all(|t| matches!(t.state, TaskState::Finished | TaskState::Canceled | TaskState::Failed))
+        self.tasks.values().all(|t| {
+            matches!(
+                t.state,
+                TaskState::Finished | TaskState::Canceled | TaskState::Failed
+            )
+        })
     }
 
     /// The one-line summary.
@@ -156,7 +174,10 @@ impl JobEntry {
                         index: s,
                         state: t.state as i32,
                         taskmanager_id: t.taskmanager_id.clone(),
-                        taskmanager_host: cluster.get(&t.taskmanager_id).map(|tm| tm.host.clone()).unwrap_or_default(),
+                        taskmanager_host: cluster
+                            .get(&t.taskmanager_id)
+                            .map(|tm| tm.host.clone())
+                            .unwrap_or_default(),
                         failure: t.failure.clone(),
                     })
                     .collect(),

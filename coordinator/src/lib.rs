@@ -91,7 +91,9 @@ impl RunningCoordinator {
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, CoordinatorError> {
-    TcpListener::bind(addr).await.map_err(|source| CoordinatorError::Bind { addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| CoordinatorError::Bind { addr, source })
 }
 
 /// Starts the coordinator's servers and its heartbeat monitor.
@@ -100,11 +102,16 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Coor
     let listener = bind(config.grpc_addr).await?;
     let grpc_addr = listener
         .local_addr()
-        .map_err(|source| CoordinatorError::Bind { addr: config.grpc_addr, source })?;
+        .map_err(|source| CoordinatorError::Bind {
+            addr: config.grpc_addr,
+            source,
+        })?;
     let http_addr = match config.http_addr {
         Some(addr) => {
             let http = bind(addr).await?;
-            let bound = http.local_addr().map_err(|source| CoordinatorError::Bind { addr, source })?;
+            let bound = http
+                .local_addr()
+                .map_err(|source| CoordinatorError::Bind { addr, source })?;
             let router = http::router(coordinator.clone());
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(http, router).await {
@@ -125,7 +132,10 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Coor
         .add_service(reflection)
         .add_service(JobServiceServer::new(services.clone()))
         .add_service(ClusterServiceServer::new(services))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.clone().cancelled_owned());
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(listener),
+            shutdown.clone().cancelled_owned(),
+        );
     let server = tokio::spawn(server);
     tokio::spawn(coordinator.clone().monitor_heartbeats());
     tracing::info!(%grpc_addr, ?http_addr, "coordinator started");

@@ -47,7 +47,10 @@ pub fn assign_slots(required: u32, offers: &[SlotOffer]) -> Result<Vec<String>, 
             taskmanagers: offers.len(),
         });
     }
-    let mut remaining: Vec<(String, u32)> = offers.iter().map(|o| (o.taskmanager_id.clone(), o.free)).collect();
+    let mut remaining: Vec<(String, u32)> = offers
+        .iter()
+        .map(|o| (o.taskmanager_id.clone(), o.free))
+        .collect();
     remaining.sort();
     let mut assignment = Vec::with_capacity(required as usize);
     let count = remaining.len();
@@ -89,7 +92,14 @@ mod tests {
     #[test]
     fn too_few_slots_is_an_error_that_counts_them() {
         let err = assign_slots(5, &[offer("a", 2), offer("b", 1)]).unwrap_err();
-        assert_eq!(err, NotEnoughSlots { required: 5, free: 3, taskmanagers: 2 });
+        assert_eq!(
+            err,
+            NotEnoughSlots {
+                required: 5,
+                free: 3,
+                taskmanagers: 2
+            }
+        );
         assert!(err.to_string().contains("needs 5 task slot(s)"));
     }
 }

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use rtdw_proto::v1::cluster_service_server::ClusterService;
 use rtdw_proto::v1::job_service_server::JobService;
 use rtdw_proto::v1::{
-    CancelJobRequest, CancelJobResponse, GetJobRequest, HeartbeatRequest, HeartbeatResponse, JobDetails,
-    ListJobsRequest, ListJobsResponse, ListTaskManagersRequest, ListTaskManagersResponse,
-    RegisterTaskManagerRequest, RegisterTaskManagerResponse, SubmitJobRequest, SubmitJobResponse, TaskStatusAck,
-    TaskStatusReport,
+    CancelJobRequest, CancelJobResponse, GetJobRequest, HeartbeatRequest, HeartbeatResponse,
+    JobDetails, ListJobsRequest, ListJobsResponse, ListTaskManagersRequest,
+    ListTaskManagersResponse, RegisterTaskManagerRequest, RegisterTaskManagerResponse,
+    SubmitJobRequest, SubmitJobResponse, TaskStatusAck, TaskStatusReport,
 };
 use tonic::{Request, Response, Status};
 
@@ -30,7 +30,10 @@ impl Services {
 
 #[tonic::async_trait]
 impl JobService for Services {
-    async fn submit_job(&self, request: Request<SubmitJobRequest>) -> Result<Response<SubmitJobResponse>, Status> {
+    async fn submit_job(
+        &self,
+        request: Request<SubmitJobRequest>,
+    ) -> Result<Response<SubmitJobResponse>, Status> {
         let request = request.into_inner();
         if request.sql.trim().is_empty() {
             return Err(Status::invalid_argument("the SQL script is empty"));
@@ -45,28 +48,52 @@ impl JobService for Services {
         Ok(Response::new(SubmitJobResponse { job_id }))
     }
 
-    async fn list_jobs(&self, _: Request<ListJobsRequest>) -> Result<Response<ListJobsResponse>, Status> {
+    async fn list_jobs(
+        &self,
+        _: Request<ListJobsRequest>,
+    ) -> Result<Response<ListJobsResponse>, Status> {
         Ok(Response::new(ListJobsResponse {
             jobs: self.coordinator.jobs(),
         }))
     }
 
-    async fn get_job(&self, request: Request<GetJobRequest>) -> Result<Response<JobDetails>, Status> {
-        self.coordinator.job(&request.into_inner().job_id).map(Response::new)
+    async fn get_job(
+        &self,
+        request: Request<GetJobRequest>,
+    ) -> Result<Response<JobDetails>, Status> {
+        self.coordinator
+            .job(&request.into_inner().job_id)
+            .map(Response::new)
     }
 
-    async fn cancel_job(&self, request: Request<CancelJobRequest>) -> Result<Response<CancelJobResponse>, Status> {
-        let state = self.coordinator.cancel(&request.into_inner().job_id).await?;
-        Ok(Response::new(CancelJobResponse { state: state as i32 }))
+    async fn cancel_job(
+        &self,
+        request: Request<CancelJobRequest>,
+    ) -> Result<Response<CancelJobResponse>, Status> {
+        let state = self
+            .coordinator
+            .cancel(&request.into_inner().job_id)
+            .await?;
+        Ok(Response::new(CancelJobResponse {
+            state: state as i32,
+        }))
     }
 }
 
 #[tonic::async_trait]
 impl ClusterService for Services {
-    async fn register_task_manager(&self, request: Request<RegisterTaskManagerRequest>) -> Result<Response<RegisterTaskManagerResponse>, Status> {
+    async fn register_task_manager(
+        &self,
+        request: Request<RegisterTaskManagerRequest>,
+    ) -> Result<Response<RegisterTaskManagerResponse>, Status> {
         let r = request.into_inner();
-        self.coordinator
-            .register_taskmanager(&r.taskmanager_id, &r.control_addr, &r.data_addr, &r.host, r.slots)?;
+        self.coordinator.register_taskmanager(
+            &r.taskmanager_id,
+            &r.control_addr,
+            &r.data_addr,
+            &r.host,
+            r.slots,
+        )?;
         let heartbeat = self.coordinator.heartbeat;
         Ok(Response::new(RegisterTaskManagerResponse {
             heartbeat_interval_ms: heartbeat.interval.as_millis() as u64,
@@ -74,19 +101,32 @@ impl ClusterService for Services {
         }))
     }
 
-    async fn heartbeat(&self, request: Request<HeartbeatRequest>) -> Result<Response<HeartbeatResponse>, Status> {
-        let known = self.coordinator.heartbeat(&request.into_inner().taskmanager_id);
+    async fn heartbeat(
+        &self,
+        request: Request<HeartbeatRequest>,
+    ) -> Result<Response<HeartbeatResponse>, Status> {
+        let known = self
+            .coordinator
+            .heartbeat(&request.into_inner().taskmanager_id);
         Ok(Response::new(HeartbeatResponse { known }))
     }
 
-    async fn list_task_managers(&self, _: Request<ListTaskManagersRequest>) -> Result<Response<ListTaskManagersResponse>, Status> {
+    async fn list_task_managers(
+        &self,
+        _: Request<ListTaskManagersRequest>,
+    ) -> Result<Response<ListTaskManagersResponse>, Status> {
         Ok(Response::new(ListTaskManagersResponse {
             taskmanagers: self.coordinator.taskmanagers(),
         }))
     }
 
-    async fn report_task_status(&self, request: Request<TaskStatusReport>) -> Result<Response<TaskStatusAck>, Status> {
-        self.coordinator.report_task_status(request.into_inner()).await;
+    async fn report_task_status(
+        &self,
+        request: Request<TaskStatusReport>,
+    ) -> Result<Response<TaskStatusAck>, Status> {
+        self.coordinator
+            .report_task_status(request.into_inner())
+            .await;
         Ok(Response::new(TaskStatusAck {}))
     }
 }

@@ -10,9 +10,8 @@
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{
     DataType, Date32Type, Date64Type, Decimal128Type, Float32Type, Float64Type, Int8Type,
-    Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type,
-    UInt16Type, UInt32Type, UInt64Type,
+    Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -44,7 +43,11 @@ pub fn subtask_for_key_group(key_group: u32, max_parallelism: u32, parallelism: 
     (u64::from(key_group) * u64::from(parallelism) / u64::from(max_parallelism)) as u32
 }
 
-fn mix_each(array: &dyn Array, hashes: &mut [u64], bytes_of: impl Fn(usize, &mut dyn FnMut(&[u8]))) {
+fn mix_each(
+    array: &dyn Array,
+    hashes: &mut [u64],
+    bytes_of: impl Fn(usize, &mut dyn FnMut(&[u8])),
+) {
     for (i, hash) in hashes.iter_mut().enumerate() {
         if array.is_null(i) {
             *hash = xxh3_64_with_seed(&[], *hash ^ NULL_SEED);
@@ -129,7 +132,10 @@ mod tests {
     fn equal_strings_hash_equal_whatever_their_encoding() {
         let utf8: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), None, Some("key")]));
         let view: ArrayRef = Arc::new(StringViewArray::from(vec![Some("a"), None, Some("key")]));
-        assert_eq!(hash_keys(&[utf8], 3).unwrap(), hash_keys(&[view], 3).unwrap());
+        assert_eq!(
+            hash_keys(&[utf8], 3).unwrap(),
+            hash_keys(&[view], 3).unwrap()
+        );
     }
 
     #[test]
@@ -147,7 +153,9 @@ mod tests {
 
     #[test]
     fn key_groups_map_to_contiguous_subtask_ranges() {
-        let owners: Vec<u32> = (0..128).map(|kg| subtask_for_key_group(kg, 128, 3)).collect();
+        let owners: Vec<u32> = (0..128)
+            .map(|kg| subtask_for_key_group(kg, 128, 3))
+            .collect();
         assert!(owners.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(owners[0], 0);
         assert_eq!(owners[127], 2);

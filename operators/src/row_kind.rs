@@ -38,7 +38,9 @@ impl RowKind {
             1 => Ok(RowKind::UpdateBefore),
             2 => Ok(RowKind::UpdateAfter),
             3 => Ok(RowKind::Delete),
-            other => Err(StreamError::Failed(format!("invalid row kind byte {other}"))),
+            other => Err(StreamError::Failed(format!(
+                "invalid row kind byte {other}"
+            ))),
         }
     }
 
@@ -94,7 +96,10 @@ pub fn with_row_kinds(data: &RecordBatch, kinds: Int8Array) -> Result<RecordBatc
     fields.push(Arc::new(row_kind_field()));
     let mut columns: Vec<ArrayRef> = data.columns().to_vec();
     columns.push(Arc::new(kinds));
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// The schema of a changelog stream with the given data columns.

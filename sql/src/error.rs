@@ -80,7 +80,11 @@ fn split_location(text: &str) -> Option<(String, Location)> {
 impl fmt::Display for SqlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.location {
-            Some(l) => write!(f, "SQL error at line {}, column {}: {}", l.line, l.column, self.message),
+            Some(l) => write!(
+                f,
+                "SQL error at line {}, column {}: {}",
+                l.line, l.column, self.message
+            ),
             None => write!(f, "SQL error: {}", self.message),
         }
     }
@@ -94,8 +98,15 @@ mod tests {
 
     #[test]
     fn parser_locations_are_extracted() {
-        let (m, l) = split_location("Expected: an expression, found: FROM at Line: 3, Column: 10").unwrap();
+        let (m, l) =
+            split_location("Expected: an expression, found: FROM at Line: 3, Column: 10").unwrap();
         assert_eq!(m, "Expected: an expression, found: FROM");
-        assert_eq!(l, Location { line: 3, column: 10 });
+        assert_eq!(
+            l,
+            Location {
+                line: 3,
+                column: 10
+            }
+        );
     }
 }

@@ -64,7 +64,11 @@ impl OperatorNode {
     pub fn describe(&self) -> String {
         match self {
             OperatorNode::Source { table } => format!("Source: {}", table.name),
-            OperatorNode::Calc { predicate, projections, .. } => {
+            OperatorNode::Calc {
+                predicate,
+                projections,
+                ..
+            } => {
                 let select: Vec<String> = projections.iter().map(|p| p.to_string()).collect();
                 match predicate {
                     Some(p) => format!("Calc(select=[{}], where=[{p}])", select.join(", ")),
@@ -116,7 +120,10 @@ impl Edge {
             Partitioning::Forward => "FORWARD".into(),
             Partitioning::Hash(keys) if keys.is_empty() => "GLOBAL".into(),
             Partitioning::Hash(keys) => {
-                let names: Vec<&str> = keys.iter().map(|&k| self.schema.field(k).name().as_str()).collect();
+                let names: Vec<&str> = keys
+                    .iter()
+                    .map(|&k| self.schema.field(k).name().as_str())
+                    .collect();
                 format!("HASH[{}]", names.join(", "))
             }
             Partitioning::Rebalance => "REBALANCE".into(),
@@ -154,7 +161,11 @@ impl JobGraph {
     /// The slots the job needs: with slot sharing, one subtask of every
     /// vertex fits in a slot, so the highest parallelism.
     pub fn required_slots(&self) -> u32 {
-        self.vertices.iter().map(|v| v.parallelism).max().unwrap_or(0)
+        self.vertices
+            .iter()
+            .map(|v| v.parallelism)
+            .max()
+            .unwrap_or(0)
     }
 
     /// A readable plan: vertices with their chains and parallelism, edges
@@ -163,14 +174,29 @@ impl JobGraph {
         let mut text = String::new();
         for v in &self.vertices {
             let mode = if v.updating { "retract" } else { "insert-only" };
-            let _ = writeln!(text, "Vertex {} [parallelism={}, changelog={mode}]", v.id, v.parallelism);
+            let _ = writeln!(
+                text,
+                "Vertex {} [parallelism={}, changelog={mode}]",
+                v.id, v.parallelism
+            );
             for op in &v.chain {
                 let _ = writeln!(text, "  {}", op.describe());
             }
         }
         for e in &self.edges {
-            let mode = if self.vertices[e.source as usize].updating { "retract" } else { "insert-only" };
-            let _ = writeln!(text, "Edge {}: vertex {} -> vertex {} [{}, {mode}]", e.id, e.source, e.target, e.describe());
+            let mode = if self.vertices[e.source as usize].updating {
+                "retract"
+            } else {
+                "insert-only"
+            };
+            let _ = writeln!(
+                text,
+                "Edge {}: vertex {} -> vertex {} [{}, {mode}]",
+                e.id,
+                e.source,
+                e.target,
+                e.describe()
+            );
         }
         text
     }

@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use arrow::compute::can_cast_types;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::ExprSchema;
 use datafusion::common::{DFSchema, DFSchemaRef, DataFusionError, TableReference};
 use datafusion::execution::context::SessionState;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::expr::AggregateFunction as AggregateCall;
-use datafusion::common::ExprSchema;
-use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan};
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan};
 use datafusion::physical_expr::{PhysicalExpr, create_physical_expr};
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::Statement as DfStatement;
@@ -46,7 +46,10 @@ struct PlanSettings {
     name: Option<String>,
 }
 
-fn settings(script: &BTreeMap<String, String>, submitted: &JobConfig) -> Result<PlanSettings, SqlError> {
+fn settings(
+    script: &BTreeMap<String, String>,
+    submitted: &JobConfig,
+) -> Result<PlanSettings, SqlError> {
     let mut merged = script.clone();
     merged.extend(submitted.options.clone());
     let positive = |key: &str| -> Result<Option<u32>, SqlError> {
@@ -57,7 +60,11 @@ fn settings(script: &BTreeMap<String, String>, submitted: &JobConfig) -> Result<
                     .parse::<u32>()
                     .ok()
                     .filter(|p| *p > 0)
-                    .ok_or_else(|| SqlError::script(format!("option '{key}' must be a positive integer, got '{v}'")))
+                    .ok_or_else(|| {
+                        SqlError::script(format!(
+                            "option '{key}' must be a positive integer, got '{v}'"
+                        ))
+                    })
             })
             .transpose()
     };
@@ -74,7 +81,10 @@ fn settings(script: &BTreeMap<String, String>, submitted: &JobConfig) -> Result<
     Ok(PlanSettings {
         parallelism,
         max_parallelism,
-        name: submitted.name.clone().or_else(|| merged.get("pipeline.name").cloned()),
+        name: submitted
+            .name
+            .clone()
+            .or_else(|| merged.get("pipeline.name").cloned()),
     })
 }
 
@@ -103,15 +113,18 @@ pub async fn plan_job(sql: &str, config: &JobConfig) -> Result<JobGraph, SqlErro
             }
         }
     }
-    let (sink, query, at) =
-        insert.ok_or_else(|| SqlError::script("the script has no INSERT INTO statement, so there is no job to run"))?;
+    let (sink, query, at) = insert.ok_or_else(|| {
+        SqlError::script("the script has no INSERT INTO statement, so there is no job to run")
+    })?;
     let settings = settings(&set_options, config)?;
     planner.parallelism = settings.parallelism;
     planner.location = at;
     let plan = planner.logical_plan(query).await?;
     let stream = planner.translate(&plan)?;
     planner.sink(&sink, stream)?;
-    let name = settings.name.unwrap_or_else(|| format!("insert-into_{sink}"));
+    let name = settings
+        .name
+        .unwrap_or_else(|| format!("insert-into_{sink}"));
     Ok(planner.into_graph(name, settings.max_parallelism))
 }
 
@@ -172,7 +185,10 @@ impl Planner {
         let location = error
             .diagnostic()
             .and_then(|d| d.span)
-            .map(|s| Location { line: s.start.line, column: s.start.column })
+            .map(|s| Location {
+                line: s.start.line,
+                column: s.start.column,
+            })
             .filter(|l| l.line > 0)
             .unwrap_or(self.location);
         let message = match error.find_root() {
@@ -189,15 +205,22 @@ impl Planner {
 
     fn create_table(&mut self, table: TableDescriptor, at: Location) -> Result<(), SqlError> {
         if self.tables.contains_key(&table.name) {
-            return Err(SqlError::at(at, format!("table '{}' already exists", table.name)));
+            return Err(SqlError::at(
+                at,
+                format!("table '{}' already exists", table.name),
+            ));
         }
-        table.require_connector().map_err(|e| SqlError::at(at, e.to_string()))?;
+        table
+            .require_connector()
+            .map_err(|e| SqlError::at(at, e.to_string()))?;
         self.state
             .schema_for_ref(TableReference::bare(table.name.as_str()))
             .and_then(|schema| {
                 schema.register_table(
                     table.name.clone(),
-                    Arc::new(datafusion::catalog::empty::EmptyTable::new(table.schema.clone())),
+                    Arc::new(datafusion::catalog::empty::EmptyTable::new(
+                        table.schema.clone(),
+                    )),
                 )
             })
             .map_err(|e| SqlError::at(at, e.to_string()))?;
@@ -205,13 +228,21 @@ impl Planner {
         Ok(())
     }
 
-    async fn create_view(&mut self, name: &str, query: Box<ast::Query>, at: Location) -> Result<(), SqlError> {
+    async fn create_view(
+        &mut self,
+        name: &str,
+        query: Box<ast::Query>,
+        at: Location,
+    ) -> Result<(), SqlError> {
         self.location = at;
         let plan = self.query_plan(query).await?;
         self.state
             .schema_for_ref(TableReference::bare(name))
             .and_then(|schema| {
-                schema.register_table(name.to_string(), Arc::new(datafusion::catalog::view::ViewTable::new(plan, None)))
+                schema.register_table(
+                    name.to_string(),
+                    Arc::new(datafusion::catalog::view::ViewTable::new(plan, None)),
+                )
             })
             .map_err(|e| SqlError::at(at, e.to_string()))?;
         Ok(())
@@ -219,7 +250,10 @@ impl Planner {
 
     async fn query_plan(&self, query: Box<ast::Query>) -> Result<LogicalPlan, SqlError> {
         let statement = DfStatement::Statement(Box::new(ast::Statement::Query(query)));
-        self.state.statement_to_plan(statement).await.map_err(|e| self.error(e))
+        self.state
+            .statement_to_plan(statement)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     async fn logical_plan(&self, query: Box<ast::Query>) -> Result<LogicalPlan, SqlError> {
@@ -233,12 +267,26 @@ impl Planner {
     }
 
     fn physical(&self, expr: &Expr, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>, SqlError> {
-        create_physical_expr(expr, schema, self.state.execution_props(), &PhysicalPlanningContext::default()).map_err(|e| self.error(e))
+        create_physical_expr(
+            expr,
+            schema,
+            self.state.execution_props(),
+            &PhysicalPlanningContext::default(),
+        )
+        .map_err(|e| self.error(e))
     }
 
     /// Adds a Calc computing `exprs` (named after `output`) from `input`.
-    fn calc(&mut self, input: &Stream, predicate: Option<&Expr>, exprs: &[Expr], output: DFSchemaRef) -> Result<Stream, SqlError> {
-        let predicate = predicate.map(|p| self.physical(p, &input.schema)).transpose()?;
+    fn calc(
+        &mut self,
+        input: &Stream,
+        predicate: Option<&Expr>,
+        exprs: &[Expr],
+        output: DFSchemaRef,
+    ) -> Result<Stream, SqlError> {
+        let predicate = predicate
+            .map(|p| self.physical(p, &input.schema))
+            .transpose()?;
         let projections = exprs
             .iter()
             .map(|e| self.physical(e, &input.schema))
@@ -276,24 +324,26 @@ impl Planner {
         match plan {
             LogicalPlan::TableScan(scan) => {
                 let name = scan.table_name.table();
-                let table = self
-                    .tables
-                    .get(name)
-                    .cloned()
-                    .ok_or_else(|| self.unsupported(format!("table '{name}' is not declared")))?;
+                let table =
+                    self.tables.get(name).cloned().ok_or_else(|| {
+                        self.unsupported(format!("table '{name}' is not declared"))
+                    })?;
                 validate_source(&table).map_err(|e| self.unsupported(e.to_string()))?;
                 let parallelism = parallelism_option(&table, "source.parallelism")
                     .map_err(|m| self.unsupported(m))?
                     .unwrap_or(self.parallelism);
                 let node = self.push(PlanNode {
                     schema: table.schema.clone(),
-                    op: OperatorNode::Source { table: table.clone() },
+                    op: OperatorNode::Source {
+                        table: table.clone(),
+                    },
                     parallelism,
                     input: None,
                     updating: false,
                 });
-                let full = DFSchema::try_from_qualified_schema(scan.table_name.clone(), &table.schema)
-                    .map_err(|e| self.error(e))?;
+                let full =
+                    DFSchema::try_from_qualified_schema(scan.table_name.clone(), &table.schema)
+                        .map_err(|e| self.error(e))?;
                 let stream = Stream {
                     node,
                     schema: Arc::new(full),
@@ -309,7 +359,12 @@ impl Planner {
                     .into_iter()
                     .map(Expr::Column)
                     .collect();
-                self.calc(&stream, filter.as_ref(), &exprs, scan.projected_schema.clone())
+                self.calc(
+                    &stream,
+                    filter.as_ref(),
+                    &exprs,
+                    scan.projected_schema.clone(),
+                )
             }
             LogicalPlan::Projection(projection) => {
                 let input = self.translate(&projection.input)?;
@@ -317,7 +372,12 @@ impl Planner {
             }
             LogicalPlan::Filter(filter) => {
                 let input = self.translate(&filter.input)?;
-                let exprs: Vec<Expr> = input.schema.columns().into_iter().map(Expr::Column).collect();
+                let exprs: Vec<Expr> = input
+                    .schema
+                    .columns()
+                    .into_iter()
+                    .map(Expr::Column)
+                    .collect();
                 let schema = input.schema.clone();
                 self.calc(&input, Some(&filter.predicate), &exprs, schema)
             }
@@ -336,17 +396,30 @@ impl Planner {
         }
     }
 
-    fn aggregate(&mut self, aggregate: &datafusion::logical_expr::Aggregate) -> Result<Stream, SqlError> {
+    fn aggregate(
+        &mut self,
+        aggregate: &datafusion::logical_expr::Aggregate,
+    ) -> Result<Stream, SqlError> {
         let input = self.translate(&aggregate.input)?;
-        if aggregate.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
-            return Err(self.unsupported("GROUPING SETS, CUBE and ROLLUP are not supported by this version of rtdw"));
+        if aggregate
+            .group_expr
+            .iter()
+            .any(|e| matches!(e, Expr::GroupingSet(_)))
+        {
+            return Err(self.unsupported(
+                "GROUPING SETS, CUBE and ROLLUP are not supported by this version of rtdw",
+            ));
         }
         let key_count = aggregate.group_expr.len();
         let mut pre_exprs: Vec<Expr> = aggregate.group_expr.clone();
         let mut specs = Vec::new();
         let mut selects = Vec::new();
         for (i, expr) in aggregate.aggr_expr.iter().enumerate() {
-            let (spec, argument) = self.aggregate_spec(expr, &input, aggregate.schema.field(key_count + i).data_type())?;
+            let (spec, argument) = self.aggregate_spec(
+                expr,
+                &input,
+                aggregate.schema.field(key_count + i).data_type(),
+            )?;
             selects.push(describe_aggregate(&spec, argument.as_ref()));
             let spec = match argument {
                 Some(arg) => {
@@ -365,26 +438,44 @@ impl Planner {
             .iter()
             .enumerate()
             .map(|(i, e)| {
-                let name = if i < key_count { unqualified(e) } else { format!("$arg{}", i - key_count) };
-                e.get_type(&input.schema).map(|t| Field::new(name, t, true)).map_err(|e| self.error(e))
+                let name = if i < key_count {
+                    unqualified(e)
+                } else {
+                    format!("$arg{}", i - key_count)
+                };
+                e.get_type(&input.schema)
+                    .map(|t| Field::new(name, t, true))
+                    .map_err(|e| self.error(e))
             })
             .collect::<Result<_, _>>()?;
-        let pre_schema = DFSchema::try_from(Schema::new(pre_fields.clone())).map_err(|e| self.error(e))?;
+        let pre_schema =
+            DFSchema::try_from(Schema::new(pre_fields.clone())).map_err(|e| self.error(e))?;
         let pre = self.calc(&input, None, &pre_exprs, Arc::new(pre_schema))?;
         let pre_types = self.nodes[pre.node].schema.clone();
-        let key_types: Vec<DataType> = (0..key_count).map(|i| pre_types.field(i).data_type().clone()).collect();
+        let key_types: Vec<DataType> = (0..key_count)
+            .map(|i| pre_types.field(i).data_type().clone())
+            .collect();
         let mut out_fields: Vec<Field> = Vec::new();
         for (i, field) in aggregate.schema.fields().iter().enumerate() {
-            let data_type = if i < key_count { key_types[i].clone() } else { field.data_type().clone() };
+            let data_type = if i < key_count {
+                key_types[i].clone()
+            } else {
+                field.data_type().clone()
+            };
             out_fields.push(Field::new(field.name(), data_type, true));
         }
         let output_schema = Arc::new(Schema::new(out_fields));
-        GroupAggregate::new(&key_types, specs.clone(), output_schema.clone()).map_err(|e| self.unsupported(e.to_string()))?;
+        GroupAggregate::new(&key_types, specs.clone(), output_schema.clone())
+            .map_err(|e| self.unsupported(e.to_string()))?;
         let keys: Vec<String> = aggregate.group_expr.iter().map(unqualified).collect();
         let description = format!(
             "GroupAggregate(groupBy=[{}], select=[{}])",
             keys.join(", "),
-            keys.iter().chain(&selects).cloned().collect::<Vec<_>>().join(", ")
+            keys.iter()
+                .chain(&selects)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         // A global aggregate (no keys) runs as one subtask, as in Flink.
         let parallelism = if key_count == 0 { 1 } else { self.parallelism };
@@ -408,22 +499,37 @@ impl Planner {
     }
 
     /// The accumulator spec of one aggregate call and the argument it reads.
-    fn aggregate_spec(&self, expr: &Expr, input: &Stream, output_type: &DataType) -> Result<(AggregateSpec, Option<Expr>), SqlError> {
+    fn aggregate_spec(
+        &self,
+        expr: &Expr,
+        input: &Stream,
+        output_type: &DataType,
+    ) -> Result<(AggregateSpec, Option<Expr>), SqlError> {
         let call = match expr {
             Expr::AggregateFunction(call) => call,
             Expr::Alias(alias) => match alias.expr.as_ref() {
                 Expr::AggregateFunction(call) => call,
-                other => return Err(self.unsupported(format!("unsupported aggregate expression {other}"))),
+                other => {
+                    return Err(
+                        self.unsupported(format!("unsupported aggregate expression {other}"))
+                    );
+                }
             },
-            other => return Err(self.unsupported(format!("unsupported aggregate expression {other}"))),
+            other => {
+                return Err(self.unsupported(format!("unsupported aggregate expression {other}")));
+            }
         };
         let AggregateCall { func, params } = call;
         let name = func.name().to_ascii_uppercase();
         if params.distinct {
-            return Err(self.unsupported(format!("{name}(DISTINCT ...) is not supported by this version of rtdw")));
+            return Err(self.unsupported(format!(
+                "{name}(DISTINCT ...) is not supported by this version of rtdw"
+            )));
         }
         if params.filter.is_some() || !params.order_by.is_empty() {
-            return Err(self.unsupported(format!("{name} with FILTER or ORDER BY is not supported by this version of rtdw")));
+            return Err(self.unsupported(format!(
+                "{name} with FILTER or ORDER BY is not supported by this version of rtdw"
+            )));
         }
         let function = match name.as_str() {
             "COUNT" => AggregateFunction::Count,
@@ -437,7 +543,9 @@ impl Planner {
                 )));
             }
         };
-        if matches!(function, AggregateFunction::Min | AggregateFunction::Max) && input.updated_by.is_some() {
+        if matches!(function, AggregateFunction::Min | AggregateFunction::Max)
+            && input.updated_by.is_some()
+        {
             return Err(self.unsupported(format!(
                 "{name} over an updating input (produced by {}) is not supported by this version of rtdw",
                 input.updated_by.as_deref().unwrap_or_default()
@@ -474,19 +582,23 @@ impl Planner {
             .cloned()
             .ok_or_else(|| self.unsupported(format!("table '{name}' is not declared")))?;
         let capabilities = validate_sink(&table).map_err(|e| self.unsupported(e.to_string()))?;
-        if let Some(producer) = &stream.updated_by {
-            if !capabilities.accepts_updates {
-                return Err(self.unsupported(format!(
-                    "Table sink '{name}' doesn't support consuming update changes which is produced by node {producer}"
-                )));
-            }
+        if let Some(producer) = &stream.updated_by
+            && !capabilities.accepts_updates
+        {
+            return Err(self.unsupported(format!(
+                "Table sink '{name}' doesn't support consuming update changes which is produced by node {producer}"
+            )));
         }
         let query_schema = stream.schema.clone();
         let query_fields = query_schema.fields();
         let sink_fields = table.schema.fields();
         let mismatch = || {
             let render = |fields: Vec<(String, DataType)>| {
-                fields.iter().map(|(n, t)| format!("{n}: {t}")).collect::<Vec<_>>().join(", ")
+                fields
+                    .iter()
+                    .map(|(n, t)| format!("{n}: {t}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             };
             self.unsupported(format!(
                 "Column types of query result and sink for '{name}' do not match. Query schema: [{}] Sink schema: [{}]",
@@ -507,21 +619,31 @@ impl Planner {
         if !conforms {
             let mut exprs = Vec::new();
             for (column, target) in stream.schema.columns().into_iter().zip(sink_fields) {
-                let source_type = stream.schema.field_from_column(&column).map_err(|e| self.error(e))?.data_type().clone();
+                let source_type = stream
+                    .schema
+                    .field_from_column(&column)
+                    .map_err(|e| self.error(e))?
+                    .data_type()
+                    .clone();
                 let expr = Expr::Column(column);
                 if source_type == *target.data_type() {
                     exprs.push(expr);
                 } else if can_cast_types(&source_type, target.data_type()) {
-                    exprs.push(Expr::Cast(datafusion::logical_expr::Cast::new(Box::new(expr), target.data_type().clone())));
+                    exprs.push(Expr::Cast(datafusion::logical_expr::Cast::new(
+                        Box::new(expr),
+                        target.data_type().clone(),
+                    )));
                 } else {
                     return Err(mismatch());
                 }
             }
-            let sink_schema = DFSchema::try_from(table.schema.as_ref().clone()).map_err(|e| self.error(e))?;
+            let sink_schema =
+                DFSchema::try_from(table.schema.as_ref().clone()).map_err(|e| self.error(e))?;
             stream = self.calc(&stream, None, &exprs, Arc::new(sink_schema))?;
         }
         let upstream = &self.nodes[stream.node];
-        let requested = parallelism_option(&table, "sink.parallelism").map_err(|m| self.unsupported(m))?;
+        let requested =
+            parallelism_option(&table, "sink.parallelism").map_err(|m| self.unsupported(m))?;
         let parallelism = requested.unwrap_or(upstream.parallelism);
         if parallelism != upstream.parallelism && upstream.updating {
             return Err(self.unsupported(format!(
@@ -529,7 +651,11 @@ impl Planner {
                 upstream.parallelism
             )));
         }
-        let partitioning = if parallelism == upstream.parallelism { Partitioning::Forward } else { Partitioning::Rebalance };
+        let partitioning = if parallelism == upstream.parallelism {
+            Partitioning::Forward
+        } else {
+            Partitioning::Rebalance
+        };
         let node = PlanNode {
             schema: upstream.schema.clone(),
             updating: upstream.updating,
@@ -572,10 +698,18 @@ impl Planner {
             if let Some((m, partitioning)) = node.input {
                 let source = vertex_of[m];
                 let partitioning = match partitioning {
-                    Partitioning::Forward if vertices[source as usize].parallelism != node.parallelism => Partitioning::Rebalance,
+                    Partitioning::Forward
+                        if vertices[source as usize].parallelism != node.parallelism =>
+                    {
+                        Partitioning::Rebalance
+                    }
                     other => other,
                 };
-                let schema = vertices[source as usize].chain.last().map(output_schema).unwrap_or_else(|| Arc::new(Schema::empty()));
+                let schema = vertices[source as usize]
+                    .chain
+                    .last()
+                    .map(output_schema)
+                    .unwrap_or_else(|| Arc::new(Schema::empty()));
                 edges.push(Edge {
                     id: edges.len() as u32,
                     source,
@@ -594,7 +728,12 @@ impl Planner {
             });
         }
         for vertex in &mut vertices {
-            vertex.name = vertex.chain.iter().map(OperatorNode::describe).collect::<Vec<_>>().join(" -> ");
+            vertex.name = vertex
+                .chain
+                .iter()
+                .map(OperatorNode::describe)
+                .collect::<Vec<_>>()
+                .join(" -> ");
         }
         JobGraph {
             name,
@@ -609,7 +748,8 @@ impl Planner {
 fn output_schema(op: &OperatorNode) -> SchemaRef {
     match op {
         OperatorNode::Source { table } | OperatorNode::Sink { table } => table.schema.clone(),
-        OperatorNode::Calc { output_schema, .. } | OperatorNode::GroupAggregate { output_schema, .. } => output_schema.clone(),
+        OperatorNode::Calc { output_schema, .. }
+        | OperatorNode::GroupAggregate { output_schema, .. } => output_schema.clone(),
     }
 }
 
@@ -622,7 +762,12 @@ fn parallelism_option(table: &TableDescriptor, key: &str) -> Result<Option<u32>,
                 .parse::<u32>()
                 .ok()
                 .filter(|p| *p > 0)
-                .ok_or_else(|| format!("table '{}': option '{key}' must be a positive integer, got '{v}'", table.name))
+                .ok_or_else(|| {
+                    format!(
+                        "table '{}': option '{key}' must be a positive integer, got '{v}'",
+                        table.name
+                    )
+                })
         })
         .transpose()
 }
@@ -644,7 +789,10 @@ fn describe_aggregate(spec: &AggregateSpec, argument: Option<&Expr>) -> String {
         AggregateFunction::Min => "MIN",
         AggregateFunction::Max => "MAX",
     };
-    format!("{name}({})", argument.map(unqualified).unwrap_or_else(|| "*".into()))
+    format!(
+        "{name}({})",
+        argument.map(unqualified).unwrap_or_else(|| "*".into())
+    )
 }
 
 /// Names a plan node the way a user wrote it.

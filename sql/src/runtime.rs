@@ -29,10 +29,13 @@ pub fn instantiate(vertex: &Vertex, ctx: &SubtaskContext) -> Result<SubtaskChain
     for (i, node) in vertex.chain.iter().enumerate() {
         match node {
             OperatorNode::Source { table } if i == 0 => {
-                chain.source = Some(create_source(table, ctx).map_err(|e| StreamError::Failed(e.to_string()))?);
+                chain.source = Some(
+                    create_source(table, ctx).map_err(|e| StreamError::Failed(e.to_string()))?,
+                );
             }
             OperatorNode::Sink { table } if i == last => {
-                chain.sink = Some(create_sink(table, ctx).map_err(|e| StreamError::Failed(e.to_string()))?);
+                chain.sink =
+                    Some(create_sink(table, ctx).map_err(|e| StreamError::Failed(e.to_string()))?);
             }
             OperatorNode::Calc {
                 predicate,

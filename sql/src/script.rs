@@ -68,12 +68,18 @@ pub fn parse_script(sql: &str) -> Result<Vec<Located>, SqlError> {
         }
         let location = Location::from(start.span.start);
         let statement = parse_statement(&mut parser, location)?;
-        statements.push(Located { statement, location });
+        statements.push(Located {
+            statement,
+            location,
+        });
         let next = parser.peek_token();
         if next.token != Token::EOF && next.token != Token::SemiColon {
             return Err(SqlError::at(
                 next.span.start.into(),
-                format!("expected ';' or the end of the script, found {}", next.token),
+                format!(
+                    "expected ';' or the end of the script, found {}",
+                    next.token
+                ),
             ));
         }
     }
@@ -105,7 +111,10 @@ fn parse_statement(parser: &mut Parser<'_>, location: Location) -> Result<Statem
             let table = match &insert.table {
                 ast::TableObject::TableName(name) => object_name(name),
                 other => {
-                    return Err(SqlError::at(location, format!("cannot insert into {other}")));
+                    return Err(SqlError::at(
+                        location,
+                        format!("cannot insert into {other}"),
+                    ));
                 }
             };
             let query = insert
@@ -133,7 +142,10 @@ fn parse_statement(parser: &mut Parser<'_>, location: Location) -> Result<Statem
 
 /// The first two words of a statement, to name it in an error.
 fn first_words(text: &str) -> String {
-    text.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+    text.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A table or view name as written, without quotes.
@@ -152,7 +164,12 @@ fn parse_set(parser: &mut Parser<'_>) -> Result<Statement, ParserError> {
     parser.expect_keyword_is(Keyword::SET)?;
     let key = match parser.peek_token().token {
         Token::SingleQuotedString(_) => parser.parse_literal_string()?,
-        _ => return parser.expected("a quoted key, as in SET 'parallelism.default' = '2'", parser.peek_token()),
+        _ => {
+            return parser.expected(
+                "a quoted key, as in SET 'parallelism.default' = '2'",
+                parser.peek_token(),
+            );
+        }
     };
     parser.expect_token(&Token::Eq)?;
     let value = parser.parse_literal_string()?;
@@ -161,9 +178,13 @@ fn parse_set(parser: &mut Parser<'_>) -> Result<Statement, ParserError> {
 
 fn parse_create_table(parser: &mut Parser<'_>) -> Result<Statement, SqlError> {
     let parse_err = |e: ParserError| SqlError::from_parser(&e);
-    parser.expect_keyword_is(Keyword::CREATE).map_err(parse_err)?;
+    parser
+        .expect_keyword_is(Keyword::CREATE)
+        .map_err(parse_err)?;
     let _temporary = parser.parse_keyword(Keyword::TEMPORARY);
-    parser.expect_keyword_is(Keyword::TABLE).map_err(parse_err)?;
+    parser
+        .expect_keyword_is(Keyword::TABLE)
+        .map_err(parse_err)?;
     let _if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
     let name = object_name(&parser.parse_object_name(false).map_err(parse_err)?);
     parser.expect_token(&Token::LParen).map_err(parse_err)?;
@@ -173,12 +194,22 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<Statement, SqlError> {
         let at: Location = parser.peek_token().span.start.into();
         if word_is(parser, 0, Keyword::CONSTRAINT) || word_is(parser, 0, Keyword::PRIMARY) {
             primary_key = parse_primary_key(parser)?;
-        } else if matches!(&parser.peek_token_ref().token, Token::Word(w) if w.value.eq_ignore_ascii_case("WATERMARK")) {
-            return Err(SqlError::at(at, "WATERMARK declarations are not supported by this version of rtdw"));
+        } else if matches!(&parser.peek_token_ref().token, Token::Word(w) if w.value.eq_ignore_ascii_case("WATERMARK"))
+        {
+            return Err(SqlError::at(
+                at,
+                "WATERMARK declarations are not supported by this version of rtdw",
+            ));
         } else {
             let column = parser.parse_identifier().map_err(parse_err)?;
             if word_is(parser, 0, Keyword::AS) {
-                return Err(SqlError::at(at, format!("computed column '{}' is not supported by this version of rtdw", column.value)));
+                return Err(SqlError::at(
+                    at,
+                    format!(
+                        "computed column '{}' is not supported by this version of rtdw",
+                        column.value
+                    ),
+                ));
             }
             let type_at: Location = parser.peek_token().span.start.into();
             let sql_type = parser.parse_data_type().map_err(parse_err)?;
@@ -188,7 +219,10 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<Statement, SqlError> {
                 parser.parse_literal_string().map_err(parse_err)?;
             }
             if fields.iter().any(|f: &Field| f.name() == &column.value) {
-                return Err(SqlError::at(at, format!("duplicate column '{}'", column.value)));
+                return Err(SqlError::at(
+                    at,
+                    format!("duplicate column '{}'", column.value),
+                ));
             }
             // Columns stay nullable: NOT NULL is a constraint on the data, not
             // something a stream can promise every batch keeps.
@@ -205,12 +239,17 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<Statement, SqlError> {
     }
     if word_is(parser, 0, Keyword::PARTITIONED) {
         let at = parser.peek_token().span.start.into();
-        return Err(SqlError::at(at, "PARTITIONED BY is not supported by this version of rtdw"));
+        return Err(SqlError::at(
+            at,
+            "PARTITIONED BY is not supported by this version of rtdw",
+        ));
     }
     let options = parse_with_options(parser)?;
     for key in &primary_key {
         if !fields.iter().any(|f| f.name() == key) {
-            return Err(SqlError::script(format!("primary key column '{key}' of table '{name}' is not a column")));
+            return Err(SqlError::script(format!(
+                "primary key column '{key}' of table '{name}' is not a column"
+            )));
         }
     }
     Ok(Statement::CreateTable(TableDescriptor {
@@ -248,7 +287,10 @@ fn parse_with_options(parser: &mut Parser<'_>) -> Result<BTreeMap<String, String
     let parse_err = |e: ParserError| SqlError::from_parser(&e);
     let at: Location = parser.peek_token().span.start.into();
     if !parser.parse_keyword(Keyword::WITH) {
-        return Err(SqlError::at(at, "expected WITH ('connector' = '...', ...) after the column list"));
+        return Err(SqlError::at(
+            at,
+            "expected WITH ('connector' = '...', ...) after the column list",
+        ));
     }
     parser.expect_token(&Token::LParen).map_err(parse_err)?;
     let mut options = BTreeMap::new();
@@ -258,7 +300,10 @@ fn parse_with_options(parser: &mut Parser<'_>) -> Result<BTreeMap<String, String
         parser.expect_token(&Token::Eq).map_err(parse_err)?;
         let value = parser.parse_literal_string().map_err(parse_err)?;
         if options.insert(key.clone(), value).is_some() {
-            return Err(SqlError::at(key_at, format!("option '{key}' is given twice")));
+            return Err(SqlError::at(
+                key_at,
+                format!("option '{key}' is given twice"),
+            ));
         }
         if !parser.consume_token(&Token::Comma) {
             break;
@@ -282,21 +327,38 @@ mod tests {
                    INSERT INTO `out` SELECT id FROM src;";
         let statements = parse_script(sql).unwrap();
         assert_eq!(statements.len(), 4);
-        assert!(matches!(&statements[0].statement, Statement::Set { key, value } if key == "parallelism.default" && value == "2"));
-        let Statement::CreateTable(table) = &statements[1].statement else { panic!("not a table") };
+        assert!(
+            matches!(&statements[0].statement, Statement::Set { key, value } if key == "parallelism.default" && value == "2")
+        );
+        let Statement::CreateTable(table) = &statements[1].statement else {
+            panic!("not a table")
+        };
         assert_eq!(table.name, "src");
         assert_eq!(table.primary_key, ["id"]);
         assert_eq!(table.options["number-of-rows"], "10");
-        assert_eq!(table.schema.field(2).data_type(), &arrow::datatypes::DataType::Decimal128(10, 2));
+        assert_eq!(
+            table.schema.field(2).data_type(),
+            &arrow::datatypes::DataType::Decimal128(10, 2)
+        );
         assert_eq!(statements[1].location, Location { line: 3, column: 1 });
-        assert!(matches!(&statements[3].statement, Statement::Insert { table, .. } if table == "out"));
+        assert!(
+            matches!(&statements[3].statement, Statement::Insert { table, .. } if table == "out")
+        );
     }
 
     #[test]
     fn errors_carry_line_and_column() {
         let err = parse_script("CREATE TABLE t (id BIGINT)\nWITH ('connector' 'x');").unwrap_err();
-        assert_eq!(err.location, Some(Location { line: 2, column: 19 }), "{err}");
-        let err = parse_script("CREATE TABLE t (id BIGINT, PRIMARY KEY (id)) WITH ('a' = 'b')").unwrap_err();
+        assert_eq!(
+            err.location,
+            Some(Location {
+                line: 2,
+                column: 19
+            }),
+            "{err}"
+        );
+        let err = parse_script("CREATE TABLE t (id BIGINT, PRIMARY KEY (id)) WITH ('a' = 'b')")
+            .unwrap_err();
         assert!(err.message.contains("NOT ENFORCED"), "{err}");
         let err = parse_script("SELEC 1").unwrap_err();
         assert_eq!(err.location.map(|l| l.line), Some(1), "{err}");

@@ -27,16 +27,17 @@ pub fn arrow_type(sql_type: &ast::DataType) -> Result<DataType, String> {
         T::Timestamp(precision, tz) => {
             let zone = match tz {
                 TimezoneInfo::None | TimezoneInfo::WithoutTimeZone => None,
-                TimezoneInfo::WithTimeZone | TimezoneInfo::Tz => {
-                    Some("UTC".into())
-                }
+                TimezoneInfo::WithTimeZone | TimezoneInfo::Tz => Some("UTC".into()),
             };
             DataType::Timestamp(time_unit(*precision)?, zone)
         }
         T::Custom(name, args) if name.to_string().eq_ignore_ascii_case("TIMESTAMP_LTZ") => {
             let precision = match args.as_slice() {
                 [] => None,
-                [p] => Some(p.parse::<u64>().map_err(|_| format!("invalid precision '{p}'"))?),
+                [p] => Some(
+                    p.parse::<u64>()
+                        .map_err(|_| format!("invalid precision '{p}'"))?,
+                ),
                 _ => return Err("TIMESTAMP_LTZ takes one precision".into()),
             };
             DataType::Timestamp(time_unit(precision)?, Some("UTC".into()))
@@ -53,7 +54,9 @@ fn decimal(info: &ExactNumberInfo) -> Result<DataType, String> {
         ExactNumberInfo::PrecisionAndScale(p, s) => (*p, *s),
     };
     if !(1..=38).contains(&precision) || scale < 0 || scale as u64 > precision {
-        return Err(format!("DECIMAL({precision}, {scale}) is out of range: precision 1..38, scale 0..precision"));
+        return Err(format!(
+            "DECIMAL({precision}, {scale}) is out of range: precision 1..38, scale 0..precision"
+        ));
     }
     Ok(DataType::Decimal128(precision as u8, scale as i8))
 }

@@ -20,8 +20,18 @@ async fn group_by_is_split_at_a_hash_exchange_and_forward_edges_are_chained() {
     );
     let graph = plan_job(&sql, &config(2)).await.unwrap();
     assert_eq!(graph.vertices.len(), 2, "{}", graph.explain());
-    assert!(graph.vertices[0].name.starts_with("Source: orders -> Calc"), "{}", graph.vertices[0].name);
-    assert!(graph.vertices[1].name.contains("GroupAggregate(groupBy=[customer]"), "{}", graph.vertices[1].name);
+    assert!(
+        graph.vertices[0].name.starts_with("Source: orders -> Calc"),
+        "{}",
+        graph.vertices[0].name
+    );
+    assert!(
+        graph.vertices[1]
+            .name
+            .contains("GroupAggregate(groupBy=[customer]"),
+        "{}",
+        graph.vertices[1].name
+    );
     assert!(graph.vertices[1].name.ends_with("Sink: totals"));
     assert!(graph.vertices[1].updating);
     assert_eq!(graph.edges.len(), 1);
@@ -63,8 +73,16 @@ async fn connector_option_errors_name_the_option() {
                CREATE TABLE o (id BIGINT) WITH ('connector' = 'nope');\n\
                INSERT INTO o SELECT id FROM s;";
     let err = plan_job(sql, &config(1)).await.unwrap_err();
-    assert!(err.message.contains("option 'fields.id.kind' must be 'sequence' or 'random'"), "{err}");
+    assert!(
+        err.message
+            .contains("option 'fields.id.kind' must be 'sequence' or 'random'"),
+        "{err}"
+    );
     let sql = sql.replace("'seq'", "'random'");
     let err = plan_job(&sql, &config(1)).await.unwrap_err();
-    assert!(err.message.contains("could not find a sink connector 'nope'"), "{err}");
+    assert!(
+        err.message
+            .contains("could not find a sink connector 'nope'"),
+        "{err}"
+    );
 }

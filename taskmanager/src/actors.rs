@@ -40,7 +40,11 @@ impl Actor for SubtaskActor {
     type State = SubtaskState;
     type Arguments = SubtaskRuntime;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, runtime: SubtaskRuntime) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        runtime: SubtaskRuntime,
+    ) -> Result<Self::State, ActorProcessingErr> {
         let cancel = CancellationToken::new();
         let task = tokio::spawn(run(runtime, cancel.clone()));
         tokio::spawn(async move {
@@ -54,7 +58,12 @@ impl Actor for SubtaskActor {
         Ok(SubtaskState { cancel })
     }
 
-    async fn handle(&self, myself: ActorRef<Self::Msg>, message: Self::Msg, _state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        _state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match message {
             SubtaskMsg::Completed(Ok(Outcome::Finished)) => myself.stop(Some(FINISHED.into())),
             SubtaskMsg::Completed(Ok(Outcome::Canceled)) => myself.stop(Some(CANCELED.into())),
@@ -63,7 +72,11 @@ impl Actor for SubtaskActor {
         Ok(())
     }
 
-    async fn post_stop(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         state.cancel.cancel();
         Ok(())
     }
@@ -119,13 +132,19 @@ impl Actor for JobActor {
     type State = JobState;
     type Arguments = JobArgs;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: JobArgs) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: JobArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
         let mut subtasks = HashMap::new();
         for runtime in args.subtasks {
             let (vertex, subtask) = (runtime.ctx.vertex_id, runtime.ctx.subtask_index);
-            let (actor, _) = Actor::spawn_linked(None, SubtaskActor, runtime, myself.get_cell()).await?;
+            let (actor, _) =
+                Actor::spawn_linked(None, SubtaskActor, runtime, myself.get_cell()).await?;
             subtasks.insert(actor.get_id(), (vertex, subtask));
-            args.reporter.report(&args.job_id, vertex, subtask, TaskState::Running, None);
+            args.reporter
+                .report(&args.job_id, vertex, subtask, TaskState::Running, None);
         }
         Ok(JobState {
             job_id: args.job_id,
@@ -135,7 +154,12 @@ impl Actor for JobActor {
         })
     }
 
-    async fn handle(&self, myself: ActorRef<Self::Msg>, message: Self::Msg, _state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        _state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match message {
             JobMsg::Cancel => {
                 for child in myself.get_children() {
@@ -146,7 +170,12 @@ impl Actor for JobActor {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, myself: ActorRef<Self::Msg>, event: SupervisionEvent, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         let (cell, task_state, failure) = match event {
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
                 let task_state = match reason.as_deref() {
@@ -155,14 +184,18 @@ impl Actor for JobActor {
                 };
                 (cell, task_state, None)
             }
-            SupervisionEvent::ActorFailed(cell, error) => (cell, TaskState::Failed, Some(error.to_string())),
+            SupervisionEvent::ActorFailed(cell, error) => {
+                (cell, TaskState::Failed, Some(error.to_string()))
+            }
             _ => return Ok(()),
         };
         if let Some((vertex, subtask)) = state.subtasks.remove(&cell.get_id()) {
             if let Some(error) = &failure {
                 tracing::error!(job = %state.job_id, vertex, subtask, %error, "subtask failed");
             }
-            state.reporter.report(&state.job_id, vertex, subtask, task_state, failure);
+            state
+                .reporter
+                .report(&state.job_id, vertex, subtask, task_state, failure);
         }
         if state.subtasks.is_empty() {
             myself.stop(None);
@@ -170,8 +203,15 @@ impl Actor for JobActor {
         Ok(())
     }
 
-    async fn post_stop(&self, myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
-        let mut jobs = state.jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    async fn post_stop(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let mut jobs = state
+            .jobs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if jobs.get(&state.job_id).map(|a| a.get_id()) == Some(myself.get_id()) {
             jobs.remove(&state.job_id);
         }

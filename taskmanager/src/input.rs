@@ -95,7 +95,12 @@ impl InputGate {
 
     /// The minimum watermark over the channels still open, when it rose.
     fn advance_watermark(&mut self) -> Option<i64> {
-        let combined = self.channels.iter().filter(|c| !c.ended).map(|c| c.watermark).min()?;
+        let combined = self
+            .channels
+            .iter()
+            .filter(|c| !c.ended)
+            .map(|c| c.watermark)
+            .min()?;
         (combined > self.watermark).then(|| {
             self.watermark = combined;
             combined

@@ -97,12 +97,19 @@ impl RunningTaskManager {
 /// Starts a task manager: binds, serves, and registers with the coordinator
 /// (retrying until it answers).
 pub async fn start(config: TaskManagerConfig) -> Result<RunningTaskManager, TaskManagerError> {
-    let listener = TcpListener::bind(config.bind)
-        .await
-        .map_err(|source| TaskManagerError::Bind { addr: config.bind, source })?;
+    let listener =
+        TcpListener::bind(config.bind)
+            .await
+            .map_err(|source| TaskManagerError::Bind {
+                addr: config.bind,
+                source,
+            })?;
     let addr = listener
         .local_addr()
-        .map_err(|source| TaskManagerError::Bind { addr: config.bind, source })?;
+        .map_err(|source| TaskManagerError::Bind {
+            addr: config.bind,
+            source,
+        })?;
     let id = config.id.clone().unwrap_or_else(|| {
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         format!("{addr}-{}", &suffix[..6])
@@ -125,7 +132,10 @@ pub async fn start(config: TaskManagerConfig) -> Result<RunningTaskManager, Task
         .tcp_nodelay(true)
         .add_service(TaskServiceServer::new(TaskServiceImpl::new(shared.clone())))
         .add_service(exchange)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.clone().cancelled_owned());
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(listener),
+            shutdown.clone().cancelled_owned(),
+        );
     let server = tokio::spawn(server);
     let url = format!("http://{addr}");
     tokio::spawn(registration::keep_registered(

@@ -1,7 +1,6 @@
 //! The output side of a subtask: partitions its batches over the channels
 //! of each outgoing edge and sends control elements to all of them.
 
-
 use arrow::array::UInt32Array;
 use arrow::compute::take_record_batch;
 use arrow::record_batch::RecordBatch;
@@ -53,7 +52,12 @@ pub struct EdgeOutput {
 impl EdgeOutput {
     /// An edge output with one sender per downstream subtask. For a forward
     /// edge the single channel to the same-index subtask sits at `subtask`.
-    pub fn new(partitioning: Partitioning, channels: Vec<ChannelSender>, max_parallelism: u32, subtask: u32) -> Self {
+    pub fn new(
+        partitioning: Partitioning,
+        channels: Vec<ChannelSender>,
+        max_parallelism: u32,
+        subtask: u32,
+    ) -> Self {
         EdgeOutput {
             partitioning,
             channels,
@@ -66,7 +70,11 @@ impl EdgeOutput {
     async fn send_batch(&mut self, batch: RecordBatch) -> Result<()> {
         match &self.partitioning {
             Partitioning::Forward => {
-                let channel = if self.channels.len() == 1 { 0 } else { self.subtask as usize };
+                let channel = if self.channels.len() == 1 {
+                    0
+                } else {
+                    self.subtask as usize
+                };
                 self.channels[channel].send(Element::Batch(batch)).await
             }
             Partitioning::Rebalance => {
@@ -81,7 +89,12 @@ impl EdgeOutput {
                 Ok(())
             }
             Partitioning::Hash(keys) => {
-                let parts = split_by_key(&batch, keys, self.channels.len() as u32, self.max_parallelism)?;
+                let parts = split_by_key(
+                    &batch,
+                    keys,
+                    self.channels.len() as u32,
+                    self.max_parallelism,
+                )?;
                 for (target, part) in parts.into_iter().enumerate() {
                     if let Some(part) = part {
                         self.channels[target].send(Element::Batch(part)).await?;
@@ -101,12 +114,21 @@ impl EdgeOutput {
 }
 
 /// Splits a batch by the owner subtask of each row's key group.
-fn split_by_key(batch: &RecordBatch, keys: &[usize], parallelism: u32, max_parallelism: u32) -> Result<Vec<Option<RecordBatch>>> {
+fn split_by_key(
+    batch: &RecordBatch,
+    keys: &[usize],
+    parallelism: u32,
+    max_parallelism: u32,
+) -> Result<Vec<Option<RecordBatch>>> {
     let columns: Vec<_> = keys.iter().map(|&k| batch.column(k).clone()).collect();
     let hashes = hash_keys(&columns, batch.num_rows())?;
     let mut rows: Vec<Vec<u32>> = vec![Vec::new(); parallelism as usize];
     for (row, hash) in hashes.into_iter().enumerate() {
-        let target = subtask_for_key_group(key_group(hash, max_parallelism), max_parallelism, parallelism);
+        let target = subtask_for_key_group(
+            key_group(hash, max_parallelism),
+            max_parallelism,
+            parallelism,
+        );
         rows[target as usize].push(row as u32);
     }
     rows.into_iter()
@@ -190,6 +212,9 @@ mod tests {
         }
         assert_eq!(total, 1000);
         assert_eq!(owner.len(), 37);
-        assert!(parts.iter().all(Option::is_some), "37 keys should reach all 3 subtasks");
+        assert!(
+            parts.iter().all(Option::is_some),
+            "37 keys should reach all 3 subtasks"
+        );
     }
 }

@@ -20,7 +20,11 @@ pub(crate) struct Registration {
 /// Retry pause while the coordinator cannot be reached.
 const RETRY: Duration = Duration::from_secs(1);
 
-async fn register(client: &mut ClusterServiceClient<Channel>, me: &Registration, stop: &CancellationToken) -> Option<Duration> {
+async fn register(
+    client: &mut ClusterServiceClient<Channel>,
+    me: &Registration,
+    stop: &CancellationToken,
+) -> Option<Duration> {
     let request = RegisterTaskManagerRequest {
         taskmanager_id: me.id.clone(),
         control_addr: me.control_addr.clone(),
@@ -32,9 +36,13 @@ async fn register(client: &mut ClusterServiceClient<Channel>, me: &Registration,
         match client.register_task_manager(request.clone()).await {
             Ok(response) => {
                 tracing::info!(taskmanager = %me.id, "registered with the coordinator");
-                return Some(Duration::from_millis(response.into_inner().heartbeat_interval_ms.max(100)));
+                return Some(Duration::from_millis(
+                    response.into_inner().heartbeat_interval_ms.max(100),
+                ));
             }
-            Err(status) => tracing::warn!(taskmanager = %me.id, %status, "cannot register with the coordinator; retrying"),
+            Err(status) => {
+                tracing::warn!(taskmanager = %me.id, %status, "cannot register with the coordinator; retrying")
+            }
         }
         tokio::select! {
             _ = stop.cancelled() => return None,
@@ -44,7 +52,11 @@ async fn register(client: &mut ClusterServiceClient<Channel>, me: &Registration,
 }
 
 /// Registers, then heartbeats until `stop` fires.
-pub(crate) async fn keep_registered(mut client: ClusterServiceClient<Channel>, me: Registration, stop: CancellationToken) {
+pub(crate) async fn keep_registered(
+    mut client: ClusterServiceClient<Channel>,
+    me: Registration,
+    stop: CancellationToken,
+) {
     let Some(mut interval) = register(&mut client, &me, &stop).await else {
         return;
     };

@@ -8,7 +8,8 @@ use ractor::Actor;
 use rtdw_operators::SubtaskContext;
 use rtdw_proto::v1::task_service_server::TaskService;
 use rtdw_proto::v1::{
-    CancelJobTasksRequest, CancelJobTasksResponse, ChannelHeader, DeployTasksRequest, DeployTasksResponse,
+    CancelJobTasksRequest, CancelJobTasksResponse, ChannelHeader, DeployTasksRequest,
+    DeployTasksResponse,
 };
 use rtdw_sql::{Edge, JobConfig, JobGraph, Partitioning, plan_job};
 use tokio::sync::mpsc;
@@ -100,9 +101,11 @@ fn downstream_subtasks(edge: &Edge, graph: &JobGraph, subtask: u32) -> Vec<u32> 
 impl TaskServiceImpl {
     async fn deploy(&self, request: DeployTasksRequest) -> Result<(), Status> {
         let shared = &self.shared;
-        let plan = request.plan.ok_or_else(|| Status::invalid_argument("missing plan"))?;
+        let plan = request
+            .plan
+            .ok_or_else(|| Status::invalid_argument("missing plan"))?;
         let config = JobConfig {
-            parallelism: Some(plan.default_parallelism),
+            parallelism: Some(plan.default_parallelism).filter(|p| *p > 0),
             name: Some(request.job_name.clone()),
             options: plan.config.clone().into_iter().collect(),
         };
@@ -117,7 +120,12 @@ impl TaskServiceImpl {
         let locations: HashMap<(u32, u32), (String, String)> = request
             .locations
             .iter()
-            .map(|l| ((l.vertex_id, l.subtask), (l.taskmanager_id.clone(), l.data_addr.clone())))
+            .map(|l| {
+                (
+                    (l.vertex_id, l.subtask),
+                    (l.taskmanager_id.clone(), l.data_addr.clone()),
+                )
+            })
             .collect();
         let job_id = request.job_id.clone();
         // Register every local input channel first, so local upstream
@@ -153,15 +161,27 @@ impl TaskServiceImpl {
                 subtask_index: task.subtask,
                 parallelism: vertex.parallelism,
             };
-            let chain = rtdw_sql::runtime::instantiate(vertex, &ctx)
-                .map_err(|e| Status::failed_precondition(format!("vertex {} subtask {}: {e}", vertex.id, task.subtask)))?;
+            let chain = rtdw_sql::runtime::instantiate(vertex, &ctx).map_err(|e| {
+                Status::failed_precondition(format!(
+                    "vertex {} subtask {}: {e}",
+                    vertex.id, task.subtask
+                ))
+            })?;
             let mut edges = Vec::new();
             for edge in graph.outputs(vertex.id) {
                 let mut channels = Vec::new();
                 for target in downstream_subtasks(edge, &graph, task.subtask) {
-                    channels.push(self.sender(&job_id, edge, task.subtask, target, &locations).await?);
+                    channels.push(
+                        self.sender(&job_id, edge, task.subtask, target, &locations)
+                            .await?,
+                    );
                 }
-                edges.push(EdgeOutput::new(edge.partitioning.clone(), channels, graph.max_parallelism, task.subtask));
+                edges.push(EdgeOutput::new(
+                    edge.partitioning.clone(),
+                    channels,
+                    graph.max_parallelism,
+                    task.subtask,
+                ));
             }
             runtimes.push(SubtaskRuntime {
                 ctx,
@@ -179,7 +199,11 @@ impl TaskServiceImpl {
         let (actor, _) = Actor::spawn(None, JobActor, args)
             .await
             .map_err(|e| Status::internal(format!("cannot start job {job_id}: {e}")))?;
-        shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(job_id.clone(), actor);
+        shared
+            .jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(job_id.clone(), actor);
         tracing::info!(job = %job_id, tasks = request.tasks.len(), "deployed");
         Ok(())
     }
@@ -193,9 +217,12 @@ impl TaskServiceImpl {
         target: u32,
         locations: &HashMap<(u32, u32), (String, String)>,
     ) -> Result<ChannelSender, Status> {
-        let (taskmanager, data_addr) = locations
-            .get(&(edge.target, target))
-            .ok_or_else(|| Status::invalid_argument(format!("no location for vertex {} subtask {target}", edge.target)))?;
+        let (taskmanager, data_addr) = locations.get(&(edge.target, target)).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "no location for vertex {} subtask {target}",
+                edge.target
+            ))
+        })?;
         if *taskmanager == self.shared.id {
             let key = ChannelKey {
                 job_id: job_id.to_string(),
@@ -208,7 +235,9 @@ impl TaskServiceImpl {
                 .registry
                 .claim(&key, LOCAL_CLAIM_TIMEOUT)
                 .await
-                .ok_or_else(|| Status::internal(format!("local channel {key:?} was not registered")))?;
+                .ok_or_else(|| {
+                    Status::internal(format!("local channel {key:?} was not registered"))
+                })?;
             return Ok(ChannelSender::Local(sender));
         }
         let header = ChannelHeader {
@@ -219,13 +248,19 @@ impl TaskServiceImpl {
             target_vertex: edge.target,
             target_input: edge.target_input,
         };
-        Ok(ChannelSender::Remote(Box::new(RemoteSender::open(self.shared.peer(data_addr)?, header))))
+        Ok(ChannelSender::Remote(Box::new(RemoteSender::open(
+            self.shared.peer(data_addr)?,
+            header,
+        ))))
     }
 }
 
 #[tonic::async_trait]
 impl TaskService for TaskServiceImpl {
-    async fn deploy_tasks(&self, request: Request<DeployTasksRequest>) -> Result<Response<DeployTasksResponse>, Status> {
+    async fn deploy_tasks(
+        &self,
+        request: Request<DeployTasksRequest>,
+    ) -> Result<Response<DeployTasksResponse>, Status> {
         let request = request.into_inner();
         let job_id = request.job_id.clone();
         if let Err(status) = self.deploy(request).await {
@@ -236,9 +271,18 @@ impl TaskService for TaskServiceImpl {
         Ok(Response::new(DeployTasksResponse {}))
     }
 
-    async fn cancel_job_tasks(&self, request: Request<CancelJobTasksRequest>) -> Result<Response<CancelJobTasksResponse>, Status> {
+    async fn cancel_job_tasks(
+        &self,
+        request: Request<CancelJobTasksRequest>,
+    ) -> Result<Response<CancelJobTasksResponse>, Status> {
         let job_id = request.into_inner().job_id;
-        let actor = self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get(&job_id).cloned();
+        let actor = self
+            .shared
+            .jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&job_id)
+            .cloned();
         if let Some(actor) = actor {
             let _ = actor.cast(JobMsg::Cancel);
         }

@@ -25,7 +25,8 @@ impl StatusReporter {
                         Ok(_) => break,
                         Err(status) if attempt < 5 => {
                             tracing::warn!(job = %report.job_id, %status, "task status report failed; retrying");
-                            tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+                            tokio::time::sleep(std::time::Duration::from_millis(200 * attempt))
+                                .await;
                         }
                         Err(status) => {
                             tracing::error!(job = %report.job_id, %status, "task status report dropped after retries");
@@ -35,11 +36,21 @@ impl StatusReporter {
                 }
             }
         });
-        StatusReporter { queue, taskmanager_id }
+        StatusReporter {
+            queue,
+            taskmanager_id,
+        }
     }
 
     /// Reports the state of one subtask.
-    pub fn report(&self, job_id: &str, vertex_id: u32, subtask: u32, state: TaskState, failure: Option<String>) {
+    pub fn report(
+        &self,
+        job_id: &str,
+        vertex_id: u32,
+        subtask: u32,
+        state: TaskState,
+        failure: Option<String>,
+    ) {
         let report = TaskStatusReport {
             job_id: job_id.to_string(),
             vertex_id,

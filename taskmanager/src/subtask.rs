@@ -49,7 +49,9 @@ impl SubtaskRuntime {
                 match gate.next().await? {
                     InputEvent::Batch { input, batch } => self.push(0, input, batch).await?,
                     InputEvent::Watermark(ts) => self.watermark(ts).await?,
-                    InputEvent::Barrier(barrier) => self.output.broadcast(Element::Barrier(barrier)).await?,
+                    InputEvent::Barrier(barrier) => {
+                        self.output.broadcast(Element::Barrier(barrier)).await?
+                    }
                     InputEvent::Ended => break,
                 }
             }

@@ -25,7 +25,10 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
         if let Some(value) = check() {
             return value;
         }
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -73,9 +76,21 @@ impl Cluster {
     pub fn start(options: ClusterOptions) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let coordinator = Command::new(rtdw_binary())
-            .args(["coordinator", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
-            .args(["--heartbeat-interval-ms", &options.heartbeat_ms.0.to_string()])
-            .args(["--heartbeat-timeout-ms", &options.heartbeat_ms.1.to_string()])
+            .args([
+                "coordinator",
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                "127.0.0.1:0",
+            ])
+            .args([
+                "--heartbeat-interval-ms",
+                &options.heartbeat_ms.0.to_string(),
+            ])
+            .args([
+                "--heartbeat-timeout-ms",
+                &options.heartbeat_ms.1.to_string(),
+            ])
             .stdout(log_file(dir.path(), "coordinator.out"))
             .stderr(log_file(dir.path(), "coordinator.log"))
             .spawn()
@@ -83,7 +98,9 @@ impl Cluster {
         let log = dir.path().join("coordinator.log");
         let (url, http) = wait_for("the coordinator to listen", Duration::from_secs(30), || {
             let text = fs::read_to_string(&log).ok()?;
-            let line = text.lines().find(|l| l.starts_with("coordinator listening on "))?;
+            let line = text
+                .lines()
+                .find(|l| l.starts_with("coordinator listening on "))?;
             let rest = line.trim_start_matches("coordinator listening on ");
             let (url, http) = rest.split_once(" (HTTP ")?;
             Some((url.to_string(), http.trim_end_matches(')').to_string()))
@@ -105,7 +122,8 @@ impl Cluster {
     /// Starts one more task manager process (output to log files).
     pub fn add_taskmanager(&mut self, slots: u32) {
         let n = self.taskmanagers.len();
-        let child = self.taskmanager_command(slots)
+        let child = self
+            .taskmanager_command(slots)
             .stdout(log_file(self.dir.path(), &format!("tm{n}.out")))
             .stderr(log_file(self.dir.path(), &format!("tm{n}.log")))
             .spawn()
@@ -116,16 +134,30 @@ impl Cluster {
     /// The command that starts a task manager of this cluster.
     pub fn taskmanager_command(&self, slots: u32) -> Command {
         let mut command = Command::new(rtdw_binary());
-        command.args(["taskmanager", "--coordinator", &self.url, "--slots", &slots.to_string()]);
+        command.args([
+            "taskmanager",
+            "--coordinator",
+            &self.url,
+            "--slots",
+            &slots.to_string(),
+        ]);
         command
     }
 
     /// Waits until `n` task managers are ALIVE.
     pub fn wait_for_alive(&self, n: usize) {
-        wait_for(&format!("{n} live task managers"), Duration::from_secs(30), || {
-            let alive = self.taskmanager_list().iter().filter(|t| t["state"] == "ALIVE").count();
-            (alive == n).then_some(())
-        });
+        wait_for(
+            &format!("{n} live task managers"),
+            Duration::from_secs(30),
+            || {
+                let alive = self
+                    .taskmanager_list()
+                    .iter()
+                    .filter(|t| t["state"] == "ALIVE")
+                    .count();
+                (alive == n).then_some(())
+            },
+        );
     }
 
     /// Runs the CLI against this cluster.
@@ -185,7 +217,8 @@ impl Cluster {
 
     /// `rtdw job status ID --json`.
     pub fn job(&self, id: &str) -> Value {
-        serde_json::from_str(&self.rtdw_ok(&["job", "status", id, "--json"])).expect("job status JSON")
+        serde_json::from_str(&self.rtdw_ok(&["job", "status", id, "--json"]))
+            .expect("job status JSON")
     }
 
     /// Waits until the job is in `state`, failing early if it reaches
@@ -198,7 +231,11 @@ impl Cluster {
                 return Some(job);
             }
             let terminal = ["FINISHED", "FAILED", "CANCELED"].contains(&current.as_str());
-            assert!(!terminal, "job {id} is {current}, expected {state}: {job}\n{}", self.logs());
+            assert!(
+                !terminal,
+                "job {id} is {current}, expected {state}: {job}\n{}",
+                self.logs()
+            );
             None
         })
     }
@@ -206,7 +243,9 @@ impl Cluster {
     /// Everything the processes logged, for failure messages.
     pub fn logs(&self) -> String {
         let mut text = String::new();
-        let mut entries: Vec<_> = fs::read_dir(self.dir.path()).map(|d| d.flatten().collect()).unwrap_or_default();
+        let mut entries: Vec<_> = fs::read_dir(self.dir.path())
+            .map(|d| d.flatten().collect())
+            .unwrap_or_default();
         entries.sort_by_key(|e| e.path());
         for entry in entries {
             let path = entry.path();
@@ -232,7 +271,11 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for child in self.taskmanagers.iter_mut().chain(std::iter::once(&mut self.coordinator)) {
+        for child in self
+            .taskmanagers
+            .iter_mut()
+            .chain(std::iter::once(&mut self.coordinator))
+        {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -247,7 +290,10 @@ pub fn fold_debezium(dir: &Path, key: &str) -> BTreeMap<String, Value> {
         .expect("output directory")
         .flatten()
         .map(|e| e.path())
-        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no committed files in {}", dir.display());
@@ -262,7 +308,11 @@ pub fn fold_debezium(dir: &Path, key: &str) -> BTreeMap<String, Value> {
                 Some("d") => {
                     let row = &event["before"];
                     let removed = table.remove(&row[key].to_string());
-                    assert_eq!(removed.as_ref(), Some(row), "retraction of a row not in the table: {line}");
+                    assert_eq!(
+                        removed.as_ref(),
+                        Some(row),
+                        "retraction of a row not in the table: {line}"
+                    );
                 }
                 other => panic!("unexpected op {other:?} in {line}"),
             }
@@ -271,9 +321,19 @@ pub fn fold_debezium(dir: &Path, key: &str) -> BTreeMap<String, Value> {
     table
 }
 
-/// Resident memory of a process in KiB, from /proc.
-pub fn rss_kib(pid: u32) -> Option<u64> {
+/// A memory figure of a process in KiB, from /proc/PID/status.
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Resident memory of a process in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    proc_status_kib(pid, "VmRSS:")
+}
+
+/// Peak resident memory of a process in KiB.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    proc_status_kib(pid, "VmHWM:")
 }

@@ -41,7 +41,10 @@ impl Format {
     }
 }
 
-fn parse_format(options: &mut Options<'_>, formats: &[&'static str]) -> Result<Format, ConnectorError> {
+fn parse_format(
+    options: &mut Options<'_>,
+    formats: &[&'static str],
+) -> Result<Format, ConnectorError> {
     let name = options.require("format")?;
     let format = options.choice("format", formats, "csv")?;
     let delimiter = options.get("csv.field-delimiter").unwrap_or(",");
@@ -51,7 +54,13 @@ fn parse_format(options: &mut Options<'_>, formats: &[&'static str]) -> Result<F
             let delimiter = match bytes {
                 [b] => *b,
                 _ if delimiter == "\\t" => b'\t',
-                _ => return Err(options.invalid("csv.field-delimiter", delimiter, "must be a single character")),
+                _ => {
+                    return Err(options.invalid(
+                        "csv.field-delimiter",
+                        delimiter,
+                        "must be a single character",
+                    ));
+                }
             };
             Format::Csv { delimiter }
         }
@@ -73,12 +82,11 @@ pub(crate) struct SourceConfig {
 impl SourceConfig {
     /// Validates a filesystem source table's options.
     pub fn parse(table: &TableDescriptor) -> Result<Self, ConnectorError> {
-        let mut options = Options::new(table);
+        let mut options = Options::source(table);
         let path = PathBuf::from(options.require("path")?);
         let format = parse_format(&mut options, &["csv", "json"])?;
         let key = format!("{}.ignore-parse-errors", format.name());
         let ignore_parse_errors = options.flag(&key, false)?;
-        options.get("source.parallelism");
         options.finish()?;
         Ok(SourceConfig {
             table: table.name.clone(),
@@ -100,10 +108,9 @@ pub(crate) struct SinkConfig {
 impl SinkConfig {
     /// Validates a filesystem sink table's options.
     pub fn parse(table: &TableDescriptor) -> Result<Self, ConnectorError> {
-        let mut options = Options::new(table);
+        let mut options = Options::sink(table);
         let path = PathBuf::from(options.require("path")?);
         let format = parse_format(&mut options, &["csv", "json", "debezium-json"])?;
-        options.get("sink.parallelism");
         options.finish()?;
         Ok(SinkConfig {
             table: table.name.clone(),

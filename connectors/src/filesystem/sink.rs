@@ -26,7 +26,11 @@ pub(crate) struct FileSink {
 
 impl FileSink {
     /// The sink of subtask `ctx.subtask_index`, writing under `config.path`.
-    pub fn new(config: SinkConfig, _schema: SchemaRef, ctx: &SubtaskContext) -> Result<Self, ConnectorError> {
+    pub fn new(
+        config: SinkConfig,
+        _schema: SchemaRef,
+        ctx: &SubtaskContext,
+    ) -> Result<Self, ConnectorError> {
         std::fs::create_dir_all(&config.path).map_err(|e| ConnectorError::Io {
             table: config.table.clone(),
             message: format!("cannot create {}: {e}", config.path.display()),
@@ -42,8 +46,9 @@ impl FileSink {
 
     fn writer(&mut self) -> Result<&mut BufWriter<File>> {
         if self.writer.is_none() {
-            let file = File::create(&self.in_progress)
-                .map_err(|e| StreamError::io(format!("cannot create {}", self.in_progress.display()), e))?;
+            let file = File::create(&self.in_progress).map_err(|e| {
+                StreamError::io(format!("cannot create {}", self.in_progress.display()), e)
+            })?;
             self.writer = Some(BufWriter::new(file));
         }
         self.writer
@@ -68,7 +73,11 @@ impl FileSink {
             Format::DebeziumJson => {
                 let mut lines = Vec::new();
                 json_lines(&data, &mut lines)?;
-                for (i, line) in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+                for (i, line) in lines
+                    .split(|&b| b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .enumerate()
+                {
                     let kind = row_kind_at(kinds.as_ref(), i)?;
                     let (before, after, op): (&[u8], &[u8], &str) = match kind {
                         RowKind::Insert | RowKind::UpdateAfter => (b"null", line, "c"),
@@ -113,10 +122,16 @@ impl Sink for FileSink {
         writer
             .flush()
             .and_then(|_| writer.get_ref().sync_all())
-            .map_err(|e| StreamError::io(format!("cannot flush {}", self.in_progress.display()), e))?;
+            .map_err(|e| {
+                StreamError::io(format!("cannot flush {}", self.in_progress.display()), e)
+            })?;
         std::fs::rename(&self.in_progress, &self.final_path).map_err(|e| {
             StreamError::io(
-                format!("cannot commit {} as {}", self.in_progress.display(), self.final_path.display()),
+                format!(
+                    "cannot commit {} as {}",
+                    self.in_progress.display(),
+                    self.final_path.display()
+                ),
                 e,
             )
         })

@@ -65,7 +65,11 @@ fn list_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 impl FileSource {
     /// The source of subtask `ctx.subtask_index`: every `parallelism`-th file.
-    pub fn new(config: SourceConfig, schema: SchemaRef, ctx: &SubtaskContext) -> Result<Self, ConnectorError> {
+    pub fn new(
+        config: SourceConfig,
+        schema: SchemaRef,
+        ctx: &SubtaskContext,
+    ) -> Result<Self, ConnectorError> {
         let files = list_files(&config.path).map_err(|e| ConnectorError::Io {
             table: config.table.clone(),
             message: format!("cannot list {}: {e}", config.path.display()),
@@ -161,11 +165,9 @@ impl FileSource {
             };
             let mut lines = Vec::new();
             while lines.len() < LINES_PER_BATCH {
-                let next = open
-                    .lines
-                    .next_line()
-                    .await
-                    .map_err(|e| StreamError::io(format!("cannot read {}", open.path.display()), e))?;
+                let next = open.lines.next_line().await.map_err(|e| {
+                    StreamError::io(format!("cannot read {}", open.path.display()), e)
+                })?;
                 let Some(text) = next else { break };
                 open.line_number += 1;
                 let offset = open.byte_offset;
@@ -193,10 +195,10 @@ impl FileSource {
 impl Source for FileSource {
     async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         while let Some((path, lines)) = self.next_lines().await? {
-            if let Some(batch) = self.decode_chunk(&path, &lines)? {
-                if batch.num_rows() > 0 {
-                    return Ok(Some(batch));
-                }
+            if let Some(batch) = self.decode_chunk(&path, &lines)?
+                && batch.num_rows() > 0
+            {
+                return Ok(Some(batch));
             }
         }
         Ok(None)

@@ -63,8 +63,14 @@ pub(crate) fn new_accumulator(spec: &AggregateSpec) -> Result<Box<dyn GroupAccum
         ))
     };
     Ok(match spec.function {
-        AggregateFunction::CountStar => Box::new(Count { counts: Vec::new(), skip_nulls: false }),
-        AggregateFunction::Count => Box::new(Count { counts: Vec::new(), skip_nulls: true }),
+        AggregateFunction::CountStar => Box::new(Count {
+            counts: Vec::new(),
+            skip_nulls: false,
+        }),
+        AggregateFunction::Count => Box::new(Count {
+            counts: Vec::new(),
+            skip_nulls: true,
+        }),
         AggregateFunction::Sum | AggregateFunction::Avg => {
             let average = spec.function == AggregateFunction::Avg;
             let sum = match (&spec.output_type, average) {
@@ -203,7 +209,13 @@ impl GroupAccumulator for Sum {
                 valid,
                 groups,
                 weights,
-                |s, v, w| if w > 0 { s.wrapping_add(v) } else { s.wrapping_sub(v) },
+                |s, v, w| {
+                    if w > 0 {
+                        s.wrapping_add(v)
+                    } else {
+                        s.wrapping_sub(v)
+                    }
+                },
             ),
             SumState::Float(sums) => add_weighted(
                 sums,
@@ -219,7 +231,13 @@ impl GroupAccumulator for Sum {
                 valid,
                 groups,
                 weights,
-                |s, v, w| if w > 0 { s.wrapping_add(v) } else { s.wrapping_sub(v) },
+                |s, v, w| {
+                    if w > 0 {
+                        s.wrapping_add(v)
+                    } else {
+                        s.wrapping_sub(v)
+                    }
+                },
             ),
         }
         Ok(())
@@ -255,7 +273,9 @@ impl GroupAccumulator for Sum {
                 Arc::new(Decimal128Array::from_iter(values).with_precision_and_scale(*p, *scale)?)
             }
             (SumState::Decimal(_), other) => {
-                return Err(StreamError::Failed(format!("decimal SUM producing {other}")));
+                return Err(StreamError::Failed(format!(
+                    "decimal SUM producing {other}"
+                )));
             }
         };
         Ok(array)
@@ -286,7 +306,8 @@ impl GroupAccumulator for Extreme {
     }
 
     fn update(&mut self, input: Option<&ArrayRef>, groups: &[u32], weights: &[i8]) -> Result<()> {
-        let input = input.ok_or_else(|| StreamError::Failed("MIN/MAX without an argument".into()))?;
+        let input =
+            input.ok_or_else(|| StreamError::Failed("MIN/MAX without an argument".into()))?;
         for (i, (&g, &w)) in groups.iter().zip(weights).enumerate() {
             if w < 0 {
                 return Err(StreamError::Failed(
@@ -315,9 +336,11 @@ impl GroupAccumulator for Extreme {
 
     fn evaluate(&self, groups: &[u32]) -> Result<ArrayRef> {
         let null = ScalarValue::try_from(&self.output_type)?;
-        let scalars = groups
-            .iter()
-            .map(|&g| self.values[g as usize].clone().unwrap_or_else(|| null.clone()));
+        let scalars = groups.iter().map(|&g| {
+            self.values[g as usize]
+                .clone()
+                .unwrap_or_else(|| null.clone())
+        });
         if groups.is_empty() {
             return Ok(arrow::array::new_empty_array(&self.output_type));
         }

@@ -55,8 +55,7 @@ impl GroupAggregate {
         specs: Vec<AggregateSpec>,
         output_schema: SchemaRef,
     ) -> Result<Self> {
-        let converter =
-            RowConverter::new(key_types.iter().cloned().map(SortField::new).collect())?;
+        let converter = RowConverter::new(key_types.iter().cloned().map(SortField::new).collect())?;
         let accumulators = specs
             .iter()
             .map(new_accumulator)
@@ -102,9 +101,8 @@ impl GroupAggregate {
                     self.record_counts.push(0);
                     self.touched_in.push(0);
                     let group_keys = &self.group_keys;
-                    self.table.insert_unique(hash, g, |&h| {
-                        xxh3_64(group_keys.row(h as usize).as_ref())
-                    });
+                    self.table
+                        .insert_unique(hash, g, |&h| xxh3_64(group_keys.row(h as usize).as_ref()));
                     g
                 }
             };
@@ -151,7 +149,10 @@ impl GroupAggregate {
     }
 
     fn evaluate(&self, groups: &[u32]) -> Result<Vec<ArrayRef>> {
-        self.accumulators.iter().map(|a| a.evaluate(groups)).collect()
+        self.accumulators
+            .iter()
+            .map(|a| a.evaluate(groups))
+            .collect()
     }
 
     /// Builds the changelog for the touched groups from their results before
@@ -206,7 +207,10 @@ impl GroupAggregate {
             columns.push(interleave(&[old.as_ref(), new.as_ref()], &picks)?);
         }
         columns.push(Arc::new(Int8Array::from(kinds)));
-        Ok(Some(RecordBatch::try_new(self.output_schema.clone(), columns)?))
+        Ok(Some(RecordBatch::try_new(
+            self.output_schema.clone(),
+            columns,
+        )?))
     }
 }
 

@@ -62,8 +62,16 @@ fn rows(out: &[RecordBatch]) -> Vec<String> {
         let kinds = batch.column(3).as_primitive::<arrow::datatypes::Int8Type>();
         for i in 0..batch.num_rows() {
             let kind = RowKind::from_byte(kinds.value(i)).unwrap().short_string();
-            let sum = if sums.is_null(i) { "null".to_string() } else { sums.value(i).to_string() };
-            lines.push(format!("{kind} {} {} {sum}", keys.value(i), counts.value(i)));
+            let sum = if sums.is_null(i) {
+                "null".to_string()
+            } else {
+                sums.value(i).to_string()
+            };
+            lines.push(format!(
+                "{kind} {} {} {sum}",
+                keys.value(i),
+                counts.value(i)
+            ));
         }
     }
     lines
@@ -78,7 +86,8 @@ fn new_groups_insert_and_changed_groups_update() {
     // a: 2 rows summing 3; b: 1 row summing 10, both new.
     assert_eq!(rows(&out), ["+I a 2 3", "+I b 1 10"]);
     out.clear();
-    agg.process_batch(0, input(&["a"], &[5], None), &mut out).unwrap();
+    agg.process_batch(0, input(&["a"], &[5], None), &mut out)
+        .unwrap();
     assert_eq!(rows(&out), ["-U a 2 3", "+U a 3 8"]);
     assert_eq!(agg.group_count(), 2);
 }
@@ -87,7 +96,8 @@ fn new_groups_insert_and_changed_groups_update() {
 fn retracting_every_row_deletes_the_group_and_unknown_retractions_are_ignored() {
     let mut agg = count_and_sum();
     let mut out = Vec::new();
-    agg.process_batch(0, input(&["a", "a"], &[4, 6], None), &mut out).unwrap();
+    agg.process_batch(0, input(&["a", "a"], &[4, 6], None), &mut out)
+        .unwrap();
     out.clear();
     // -U a 4 leaves one row (6); -D a 6 removes the last: the group goes away.
     // The -D of never-seen "z" changes nothing.
@@ -95,11 +105,13 @@ fn retracting_every_row_deletes_the_group_and_unknown_retractions_are_ignored() 
         .unwrap();
     assert_eq!(rows(&out), ["-U a 2 10", "+U a 1 6"]);
     out.clear();
-    agg.process_batch(0, input(&["a"], &[6], Some(&[3])), &mut out).unwrap();
+    agg.process_batch(0, input(&["a"], &[6], Some(&[3])), &mut out)
+        .unwrap();
     assert_eq!(rows(&out), ["-D a 1 6"]);
     out.clear();
     // A group that comes back starts from scratch.
-    agg.process_batch(0, input(&["a"], &[7], None), &mut out).unwrap();
+    agg.process_batch(0, input(&["a"], &[7], None), &mut out)
+        .unwrap();
     assert_eq!(rows(&out), ["+I a 1 7"]);
 }
 
@@ -107,7 +119,8 @@ fn retracting_every_row_deletes_the_group_and_unknown_retractions_are_ignored() 
 fn an_update_that_leaves_the_result_unchanged_emits_nothing() {
     let mut agg = count_and_sum();
     let mut out = Vec::new();
-    agg.process_batch(0, input(&["a"], &[4], None), &mut out).unwrap();
+    agg.process_batch(0, input(&["a"], &[4], None), &mut out)
+        .unwrap();
     out.clear();
     // Retract 4 and add 4 in one batch: count and sum end where they began.
     agg.process_batch(0, input(&["a", "a"], &[4, 4], Some(&[1, 2])), &mut out)

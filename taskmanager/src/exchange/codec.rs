@@ -84,7 +84,12 @@ impl Encoder {
 /// Casts dictionary-encoded columns to their value type, so no dictionary
 /// state has to be kept per channel.
 fn without_dictionaries(batch: &RecordBatch) -> Result<RecordBatch, CodecError> {
-    if !batch.schema().fields().iter().any(|f| matches!(f.data_type(), DataType::Dictionary(_, _))) {
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| matches!(f.data_type(), DataType::Dictionary(_, _)))
+    {
         return Ok(batch.clone());
     }
     let mut fields = Vec::new();
@@ -93,7 +98,11 @@ fn without_dictionaries(batch: &RecordBatch) -> Result<RecordBatch, CodecError> 
         match field.data_type() {
             DataType::Dictionary(_, value) => {
                 columns.push(cast(column, value)?);
-                fields.push(Field::new(field.name(), value.as_ref().clone(), field.is_nullable()));
+                fields.push(Field::new(
+                    field.name(),
+                    value.as_ref().clone(),
+                    field.is_nullable(),
+                ));
             }
             _ => {
                 columns.push(column.clone());
@@ -101,7 +110,10 @@ fn without_dictionaries(batch: &RecordBatch) -> Result<RecordBatch, CodecError> 
             }
         }
     }
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// Decodes the messages of one channel.
@@ -138,7 +150,8 @@ impl Decoder {
             }
             arrow::ipc::MessageHeader::RecordBatch => {
                 let schema = self.schema.clone().ok_or(CodecError::NoSchema)?;
-                let batch = arrow_flight::utils::flight_data_to_arrow_batch(data, schema, &HashMap::new())?;
+                let batch =
+                    arrow_flight::utils::flight_data_to_arrow_batch(data, schema, &HashMap::new())?;
                 Ok(Some(Element::Batch(batch)))
             }
             other => Err(CodecError::Unexpected(format!("{other:?}"))),
@@ -170,20 +183,35 @@ mod tests {
             Element::Batch(batch.clone()),
             Element::Watermark(42),
             Element::Batch(batch.clone()),
-            Element::Barrier(Barrier { checkpoint_id: 7, savepoint: true }),
+            Element::Barrier(Barrier {
+                checkpoint_id: 7,
+                savepoint: true,
+            }),
             Element::EndOfInput,
         ];
         let mut encoder = Encoder::default();
-        let messages: Vec<FlightData> = elements.iter().flat_map(|e| encoder.encode(e).unwrap()).collect();
+        let messages: Vec<FlightData> = elements
+            .iter()
+            .flat_map(|e| encoder.encode(e).unwrap())
+            .collect();
         // One schema message, only before the first batch.
         assert_eq!(messages.len(), elements.len() + 1);
         let mut decoder = Decoder::default();
-        let decoded: Vec<Element> = messages.iter().filter_map(|m| decoder.decode(m).unwrap()).collect();
+        let decoded: Vec<Element> = messages
+            .iter()
+            .filter_map(|m| decoder.decode(m).unwrap())
+            .collect();
         assert_eq!(decoded.len(), elements.len());
         assert!(matches!(&decoded[0], Element::Batch(b) if *b == batch));
         assert!(matches!(decoded[1], Element::Watermark(42)));
         assert!(matches!(&decoded[2], Element::Batch(b) if *b == batch));
-        assert!(matches!(decoded[3], Element::Barrier(Barrier { checkpoint_id: 7, savepoint: true })));
+        assert!(matches!(
+            decoded[3],
+            Element::Barrier(Barrier {
+                checkpoint_id: 7,
+                savepoint: true
+            })
+        ));
         assert!(matches!(decoded[4], Element::EndOfInput));
     }
 }

@@ -37,7 +37,11 @@ impl ChannelRegistry {
 
     /// Claims a channel's sending end, waiting up to `timeout` for its
     /// downstream subtask to be deployed.
-    pub async fn claim(&self, key: &ChannelKey, timeout: Duration) -> Option<mpsc::Sender<Element>> {
+    pub async fn claim(
+        &self,
+        key: &ChannelKey,
+        timeout: Duration,
+    ) -> Option<mpsc::Sender<Element>> {
         let wait = async {
             loop {
                 let notified = self.registered.notified();
@@ -56,6 +60,8 @@ impl ChannelRegistry {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelKey, mpsc::Sender<Element>>> {
-        self.senders.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.senders
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

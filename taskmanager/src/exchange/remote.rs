@@ -32,7 +32,8 @@ impl RemoteSender {
         let (done, outcome) = oneshot::channel();
         tokio::spawn(async move {
             let mut client = FlightServiceClient::new(channel);
-            let requests = futures::stream::once(async { first }).chain(ReceiverStream::new(receiver));
+            let requests =
+                futures::stream::once(async { first }).chain(ReceiverStream::new(receiver));
             let result = async {
                 let mut responses = client.do_put(requests).await?.into_inner();
                 while responses.message().await?.is_some() {}
@@ -68,8 +69,12 @@ impl RemoteSender {
         drop(self.messages);
         match self.outcome.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(StreamError::Failed(format!("data exchange failed: {message}"))),
-            Err(_) => Err(StreamError::Failed("data exchange task ended unexpectedly".into())),
+            Ok(Err(message)) => Err(StreamError::Failed(format!(
+                "data exchange failed: {message}"
+            ))),
+            Err(_) => Err(StreamError::Failed(
+                "data exchange task ended unexpectedly".into(),
+            )),
         }
     }
 
@@ -80,4 +85,3 @@ impl RemoteSender {
         }
     }
 }
-

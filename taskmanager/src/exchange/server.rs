@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::{
-    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest,
-    HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
+    HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
 };
 use futures::{Stream, StreamExt};
 use prost::Message;
@@ -37,7 +37,8 @@ impl ExchangeService {
 }
 
 fn channel_key(descriptor: Option<&FlightDescriptor>) -> Result<ChannelKey, Status> {
-    let descriptor = descriptor.ok_or_else(|| Status::invalid_argument("the first message must name the channel"))?;
+    let descriptor = descriptor
+        .ok_or_else(|| Status::invalid_argument("the first message must name the channel"))?;
     let header = ChannelHeader::decode(descriptor.cmd.as_ref())
         .map_err(|e| Status::invalid_argument(format!("malformed channel header: {e}")))?;
     Ok(ChannelKey {
@@ -58,7 +59,10 @@ impl FlightService for ExchangeService {
     type ListActionsStream = BoxStream<ActionType>;
     type DoExchangeStream = BoxStream<FlightData>;
 
-    async fn do_put(&self, request: Request<Streaming<FlightData>>) -> Result<Response<Self::DoPutStream>, Status> {
+    async fn do_put(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoPutStream>, Status> {
         let mut incoming = request.into_inner();
         let first = incoming
             .message()
@@ -80,49 +84,94 @@ impl FlightService for ExchangeService {
                     // Waiting here is the backpressure: no further message is
                     // read until the subtask's queue has room.
                     if sender.send(element).await.is_err() {
-                        return Err(Status::cancelled(format!("the subtask of channel {key:?} is gone")));
+                        return Err(Status::cancelled(format!(
+                            "the subtask of channel {key:?} is gone"
+                        )));
                     }
                 }
             }
             Ok::<(), Status>(())
         };
-        let outcome = futures::stream::once(forwarded).filter_map(|r| async move { r.err().map(Err) });
+        let outcome =
+            futures::stream::once(forwarded).filter_map(|r| async move { r.err().map(Err) });
         Ok(Response::new(Box::pin(outcome)))
     }
 
-    async fn handshake(&self, _: Request<Streaming<HandshakeRequest>>) -> Result<Response<Self::HandshakeStream>, Status> {
-        Err(Status::unimplemented("handshake is not used by rtdw's data exchange"))
+    async fn handshake(
+        &self,
+        _: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<Self::HandshakeStream>, Status> {
+        Err(Status::unimplemented(
+            "handshake is not used by rtdw's data exchange",
+        ))
     }
 
-    async fn list_flights(&self, _: Request<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
-        Err(Status::unimplemented("list_flights is not used by rtdw's data exchange"))
+    async fn list_flights(
+        &self,
+        _: Request<Criteria>,
+    ) -> Result<Response<Self::ListFlightsStream>, Status> {
+        Err(Status::unimplemented(
+            "list_flights is not used by rtdw's data exchange",
+        ))
     }
 
-    async fn get_flight_info(&self, _: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
-        Err(Status::unimplemented("get_flight_info is not used by rtdw's data exchange"))
+    async fn get_flight_info(
+        &self,
+        _: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        Err(Status::unimplemented(
+            "get_flight_info is not used by rtdw's data exchange",
+        ))
     }
 
-    async fn poll_flight_info(&self, _: Request<FlightDescriptor>) -> Result<Response<PollInfo>, Status> {
-        Err(Status::unimplemented("poll_flight_info is not used by rtdw's data exchange"))
+    async fn poll_flight_info(
+        &self,
+        _: Request<FlightDescriptor>,
+    ) -> Result<Response<PollInfo>, Status> {
+        Err(Status::unimplemented(
+            "poll_flight_info is not used by rtdw's data exchange",
+        ))
     }
 
-    async fn get_schema(&self, _: Request<FlightDescriptor>) -> Result<Response<SchemaResult>, Status> {
-        Err(Status::unimplemented("get_schema is not used by rtdw's data exchange"))
+    async fn get_schema(
+        &self,
+        _: Request<FlightDescriptor>,
+    ) -> Result<Response<SchemaResult>, Status> {
+        Err(Status::unimplemented(
+            "get_schema is not used by rtdw's data exchange",
+        ))
     }
 
     async fn do_get(&self, _: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
-        Err(Status::unimplemented("do_get is not used by rtdw's data exchange"))
+        Err(Status::unimplemented(
+            "do_get is not used by rtdw's data exchange",
+        ))
     }
 
-    async fn do_action(&self, _: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
-        Err(Status::unimplemented("do_action is not used by rtdw's data exchange"))
+    async fn do_action(
+        &self,
+        _: Request<Action>,
+    ) -> Result<Response<Self::DoActionStream>, Status> {
+        Err(Status::unimplemented(
+            "do_action is not used by rtdw's data exchange",
+        ))
     }
 
-    async fn list_actions(&self, _: Request<Empty>) -> Result<Response<Self::ListActionsStream>, Status> {
-        Err(Status::unimplemented("list_actions is not used by rtdw's data exchange"))
+    async fn list_actions(
+        &self,
+        _: Request<Empty>,
+    ) -> Result<Response<Self::ListActionsStream>, Status> {
+        Err(Status::unimplemented(
+            "list_actions is not used by rtdw's data exchange",
+        ))
     }
 
-    async fn do_exchange(&self, _: Request<Streaming<FlightData>>) -> Result<Response<Self::DoExchangeStream>, Status> {
-        Err(Status::unimplemented("do_exchange is not used by rtdw's data exchange"))
+    async fn do_exchange(
+        &self,
+        _: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoExchangeStream>, Status> {
+        Err(Status::unimplemented(
+            "do_exchange is not used by rtdw's data exchange",
+        ))
     }
 }
