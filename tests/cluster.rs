@@ -5,7 +5,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use support::{Cluster, ClusterOptions, fold_debezium, wait_for};
+use support::{Cluster, ClusterOptions, fold_debezium, http_get, rtdw_binary, wait_for};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -320,4 +320,111 @@ fn a_malformed_record_fails_the_job_naming_file_and_line_unless_the_policy_skips
         .collect();
     lines.sort();
     assert_eq!(lines, ["1,ALICE", "2,BOB", "4,DAVE"]);
+}
+
+#[test]
+fn the_coordinator_serves_health_and_metrics() {
+    let cluster = Cluster::start(ClusterOptions::default());
+    assert_eq!(http_get(&cluster.http, "/healthz"), "ok\n");
+    let sql = format!(
+        "{}CREATE TABLE sink (id BIGINT) WITH ('connector' = 'blackhole');\nINSERT INTO sink SELECT order_id FROM orders;",
+        orders_table(100, true)
+    );
+    let id = cluster.submit("small.sql", &sql, &["-p", "2"]);
+    cluster.wait_for_state(&id, "FINISHED", MINUTE);
+    let metrics = http_get(&cluster.http, "/metrics");
+    for line in [
+        "rtdw_taskmanagers_registered 2",
+        "rtdw_slots_total 4",
+        "rtdw_slots_free 4",
+        "rtdw_jobs{state=\"FINISHED\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line} in\n{metrics}"
+        );
+    }
+}
+
+#[test]
+fn rtdw_local_runs_coordinator_and_taskmanagers_in_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("local.log");
+    let mut local = std::process::Command::new(rtdw_binary())
+        .args([
+            "local",
+            "--taskmanagers",
+            "2",
+            "--slots",
+            "1",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = wait_for("the local cluster to start", MINUTE, || {
+        let text = std::fs::read_to_string(&log).ok()?;
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("local cluster: coordinator "))?;
+        Some(
+            line.trim_start_matches("local cluster: coordinator ")
+                .split(' ')
+                .next()?
+                .to_string(),
+        )
+    });
+    let rtdw = |args: &[&str]| {
+        let output = std::process::Command::new(rtdw_binary())
+            .args(args)
+            .env("RTDW_COORDINATOR", &url)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    wait_for("two task managers", MINUTE, || {
+        let list: serde_json::Value =
+            serde_json::from_str(&rtdw(&["cluster", "list", "--json"])).ok()?;
+        (list.as_array()?.len() == 2).then_some(())
+    });
+    let out = dir.path().join("out");
+    let sql = dir.path().join("job.sql");
+    std::fs::write(
+        &sql,
+        format!(
+            "{}CREATE TABLE out (n BIGINT, total BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'debezium-json');\n\
+             INSERT INTO out SELECT COUNT(*), SUM(amount) FROM orders;",
+            orders_table(1000, true),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let submitted = std::process::Command::new(rtdw_binary())
+        .args(["job", "submit", sql.to_str().unwrap(), "-p", "2", "--wait"])
+        .env("RTDW_COORDINATOR", &url)
+        .output()
+        .unwrap();
+    let _ = local.kill();
+    let _ = local.wait();
+    assert!(
+        submitted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&submitted.stderr)
+    );
+    // A global aggregate keeps one row: 1000 orders whose amounts are 1..=1000.
+    let table = fold_debezium(&out, "n");
+    let rows: Vec<(i64, i64)> = table
+        .values()
+        .map(|r| (r["n"].as_i64().unwrap(), r["total"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(rows, [(1000, 1000 * 1001 / 2)]);
 }

@@ -91,6 +91,10 @@ pub struct LocalArgs {
     heartbeat: HeartbeatArgs,
 }
 
+fn display_addr(addr: Option<SocketAddr>) -> String {
+    addr.map(|a| a.to_string()).unwrap_or_else(|| "off".into())
+}
+
 async fn until_interrupted() -> anyhow::Result<()> {
     tokio::signal::ctrl_c()
         .await
@@ -108,7 +112,7 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
     eprintln!(
         "coordinator listening on {} (HTTP {})",
         running.url(),
-        args.http_addr
+        display_addr(running.http_addr)
     );
     until_interrupted().await?;
     running.shutdown().await;
@@ -151,8 +155,9 @@ pub async fn local(args: LocalArgs) -> anyhow::Result<ExitCode> {
         );
     }
     eprintln!(
-        "local cluster: coordinator {} with {} task manager(s) of {} slot(s); submit with `rtdw job submit FILE.sql`",
+        "local cluster: coordinator {} (HTTP {}) with {} task manager(s) of {} slot(s); submit with `rtdw job submit FILE.sql`",
         coordinator.url(),
+        display_addr(coordinator.http_addr),
         args.taskmanagers,
         args.slots
     );

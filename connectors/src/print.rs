@@ -114,3 +114,36 @@ impl Sink for PrintSink {
         flushed.map_err(|e| StreamError::io("print sink", e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int8Array, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use rtdw_operators::row_kind::with_row_kinds;
+
+    use super::*;
+
+    #[test]
+    fn rows_print_as_flink_prints_them() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+        ]));
+        let data = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(vec![Some(1), None])),
+                Arc::new(StringArray::from(vec![Some("x"), None])),
+            ],
+        )
+        .unwrap();
+        assert_eq!(format_rows(&data).unwrap(), ["+I[1, x]", "+I[null, null]"]);
+        let changes = with_row_kinds(&data, Int8Array::from(vec![1, 3])).unwrap();
+        assert_eq!(
+            format_rows(&changes).unwrap(),
+            ["-U[1, x]", "-D[null, null]"]
+        );
+    }
+}

@@ -218,3 +218,83 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod partitioning_tests {
+    use std::sync::Arc;
+
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+
+    use super::*;
+
+    fn batch(values: &[i64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, true)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(values.to_vec()))]).unwrap()
+    }
+
+    /// Sends three batches over an edge of `targets` local channels and
+    /// returns the values each channel received before end-of-input.
+    async fn deliver(partitioning: Partitioning, targets: usize, subtask: u32) -> Vec<Vec<i64>> {
+        let (senders, mut receivers): (Vec<_>, Vec<_>) =
+            (0..targets).map(|_| mpsc::channel(16)).unzip();
+        let channels = senders.into_iter().map(ChannelSender::Local).collect();
+        let mut output = Output::new(vec![EdgeOutput::new(partitioning, channels, 128, subtask)]);
+        for values in [[1, 2], [3, 4], [5, 6]] {
+            output.send_batch(batch(&values)).await.unwrap();
+        }
+        output.finish().await.unwrap();
+        let mut received = Vec::new();
+        for receiver in &mut receivers {
+            let mut values = Vec::new();
+            loop {
+                match receiver.recv().await.expect("end of input before close") {
+                    Element::Batch(b) => values.extend(
+                        b.column(0)
+                            .as_primitive::<Int64Type>()
+                            .values()
+                            .iter()
+                            .copied(),
+                    ),
+                    Element::EndOfInput => break,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            received.push(values);
+        }
+        received
+    }
+
+    #[tokio::test]
+    async fn rebalance_deals_batches_round_robin_from_the_subtask_index() {
+        assert_eq!(
+            deliver(Partitioning::Rebalance, 2, 1).await,
+            [vec![3, 4], vec![1, 2, 5, 6]]
+        );
+    }
+
+    #[tokio::test]
+    async fn broadcast_sends_everything_everywhere() {
+        let all = vec![1, 2, 3, 4, 5, 6];
+        assert_eq!(
+            deliver(Partitioning::Broadcast, 3, 0).await,
+            [all.clone(), all.clone(), all]
+        );
+    }
+
+    #[tokio::test]
+    async fn forward_sends_to_the_single_channel() {
+        assert_eq!(
+            deliver(Partitioning::Forward, 1, 3).await,
+            [vec![1, 2, 3, 4, 5, 6]]
+        );
+    }
+
+    #[tokio::test]
+    async fn hash_sends_each_key_to_exactly_one_channel() {
+        let received = deliver(Partitioning::Hash(vec![0]), 2, 0).await;
+        let mut all: Vec<i64> = received.concat();
+        all.sort();
+        assert_eq!(all, [1, 2, 3, 4, 5, 6]);
+    }
+}

@@ -129,3 +129,6 @@ impl SinkConfig {
 pub(crate) fn is_hidden(name: &str) -> bool {
     name.starts_with('.') || name.starts_with('_')
 }
+
+#[cfg(test)]
+mod tests;

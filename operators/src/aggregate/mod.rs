@@ -81,7 +81,18 @@ impl GroupAggregate {
     }
 
     /// Finds or creates the group of each row.
-    fn assign_groups(&mut self, keys: &[ArrayRef]) -> Result<Vec<u32>> {
+    fn assign_groups(&mut self, keys: &[ArrayRef], num_rows: usize) -> Result<Vec<u32>> {
+        if keys.is_empty() {
+            // A global aggregate: every row belongs to the one group.
+            if self.record_counts.is_empty() {
+                self.record_counts.push(0);
+                self.touched_in.push(0);
+                for acc in &mut self.accumulators {
+                    acc.resize(1);
+                }
+            }
+            return Ok(vec![0; num_rows]);
+        }
         let rows = self.converter.convert_columns(keys)?;
         let mut groups = Vec::with_capacity(rows.num_rows());
         for row in rows.iter() {
@@ -195,9 +206,12 @@ impl GroupAggregate {
         if picks.is_empty() {
             return Ok(None);
         }
-        let key_arrays = self
-            .converter
-            .convert_rows(touched.iter().map(|&g| self.group_keys.row(g as usize)))?;
+        let key_arrays = if self.key_count == 0 {
+            Vec::new()
+        } else {
+            self.converter
+                .convert_rows(touched.iter().map(|&g| self.group_keys.row(g as usize)))?
+        };
         let key_indices = UInt32Array::from_iter_values(picks.iter().map(|&(_, j)| j as u32));
         let mut columns = Vec::with_capacity(self.output_schema.fields().len());
         for keys in &key_arrays {
@@ -234,7 +248,7 @@ impl Operator for GroupAggregate {
             return Ok(());
         }
         let (data, kinds) = split_row_kinds(&batch)?;
-        let groups = self.assign_groups(&data.columns()[..self.key_count])?;
+        let groups = self.assign_groups(&data.columns()[..self.key_count], data.num_rows())?;
         let touched = self.distinct_groups(&groups);
         let old_counts: Vec<i64> = touched
             .iter()

@@ -127,3 +127,53 @@ fn an_update_that_leaves_the_result_unchanged_emits_nothing() {
         .unwrap();
     assert!(rows(&out).is_empty());
 }
+
+#[test]
+fn a_global_aggregate_keeps_one_group_for_all_rows() {
+    let specs = vec![
+        AggregateSpec {
+            function: AggregateFunction::CountStar,
+            input_column: None,
+            input_type: DataType::Int64,
+            output_type: DataType::Int64,
+        },
+        AggregateSpec {
+            function: AggregateFunction::Max,
+            input_column: Some(1),
+            input_type: DataType::Int64,
+            output_type: DataType::Int64,
+        },
+    ];
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("cnt", DataType::Int64, true),
+        Field::new("biggest", DataType::Int64, true),
+    ]));
+    let mut agg = GroupAggregate::new(&[], specs, schema).unwrap();
+    let mut out = Vec::new();
+    agg.process_batch(0, input(&["a", "b"], &[3, 9], None), &mut out)
+        .unwrap();
+    agg.process_batch(0, input(&["c"], &[5], None), &mut out)
+        .unwrap();
+    let render: Vec<String> = out
+        .iter()
+        .flat_map(|b| {
+            let counts = b.column(0).as_primitive::<Int64Type>().clone();
+            let maxes = b.column(1).as_primitive::<Int64Type>().clone();
+            let kinds = b
+                .column(2)
+                .as_primitive::<arrow::datatypes::Int8Type>()
+                .clone();
+            (0..b.num_rows()).map(move |i| {
+                format!(
+                    "{} {} {}",
+                    RowKind::from_byte(kinds.value(i)).unwrap().short_string(),
+                    counts.value(i),
+                    maxes.value(i)
+                )
+            })
+        })
+        .collect();
+    // 2 rows with max 9, then a third row (5) leaves the max at 9.
+    assert_eq!(render, ["+I 2 9", "-U 2 9", "+U 3 9"]);
+    assert_eq!(agg.group_count(), 1);
+}
