@@ -6,8 +6,8 @@ use std::sync::Arc;
 use arrow::array::{AsArray, Int8Array, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
+use rtdw_operators::SubtaskContext;
 use rtdw_operators::row_kind::with_row_kinds;
-use rtdw_operators::{Sink, Source, SubtaskContext};
 
 use crate::table::TableDescriptor;
 use crate::{create_sink, create_source, validate_sink};
