@@ -91,6 +91,18 @@ pub struct LocalArgs {
     heartbeat: HeartbeatArgs,
 }
 
+fn coordinator_config(
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+    heartbeat: &HeartbeatArgs,
+) -> anyhow::Result<CoordinatorConfig> {
+    Ok(CoordinatorConfig {
+        grpc_addr,
+        http_addr: Some(http_addr),
+        heartbeat: heartbeat.settings()?,
+    })
+}
+
 fn display_addr(addr: Option<SocketAddr>) -> String {
     addr.map(|a| a.to_string()).unwrap_or_else(|| "off".into())
 }
@@ -103,11 +115,11 @@ async fn until_interrupted() -> anyhow::Result<()> {
 
 /// Runs a coordinator until interrupted.
 pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
-    let running = rtdw_coordinator::start(CoordinatorConfig {
-        grpc_addr: args.grpc_addr,
-        http_addr: Some(args.http_addr),
-        heartbeat: args.heartbeat.settings()?,
-    })
+    let running = rtdw_coordinator::start(coordinator_config(
+        args.grpc_addr,
+        args.http_addr,
+        &args.heartbeat,
+    )?)
     .await?;
     eprintln!(
         "coordinator listening on {} (HTTP {})",
@@ -136,11 +148,11 @@ pub async fn taskmanager(args: TaskManagerArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs a coordinator and task managers in this process until interrupted.
 pub async fn local(args: LocalArgs) -> anyhow::Result<ExitCode> {
-    let coordinator = rtdw_coordinator::start(CoordinatorConfig {
-        grpc_addr: args.grpc_addr,
-        http_addr: Some(args.http_addr),
-        heartbeat: args.heartbeat.settings()?,
-    })
+    let coordinator = rtdw_coordinator::start(coordinator_config(
+        args.grpc_addr,
+        args.http_addr,
+        &args.heartbeat,
+    )?)
     .await?;
     let mut taskmanagers = Vec::new();
     for _ in 0..args.taskmanagers {

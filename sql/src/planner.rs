@@ -56,15 +56,11 @@ fn settings(
         merged
             .get(key)
             .map(|v| {
-                v.trim()
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|p| *p > 0)
-                    .ok_or_else(|| {
-                        SqlError::script(format!(
-                            "option '{key}' must be a positive integer, got '{v}'"
-                        ))
-                    })
+                positive_integer(v).ok_or_else(|| {
+                    SqlError::script(format!(
+                        "option '{key}' must be a positive integer, got '{v}'"
+                    ))
+                })
             })
             .transpose()
     };
@@ -758,18 +754,19 @@ fn parallelism_option(table: &TableDescriptor, key: &str) -> Result<Option<u32>,
         .options
         .get(key)
         .map(|v| {
-            v.trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| {
-                    format!(
-                        "table '{}': option '{key}' must be a positive integer, got '{v}'",
-                        table.name
-                    )
-                })
+            positive_integer(v).ok_or_else(|| {
+                format!(
+                    "table '{}': option '{key}' must be a positive integer, got '{v}'",
+                    table.name
+                )
+            })
         })
         .transpose()
+}
+
+/// A positive integer option value.
+fn positive_integer(value: &str) -> Option<u32> {
+    value.trim().parse::<u32>().ok().filter(|p| *p > 0)
 }
 
 /// An expression as the user wrote it, columns without their table.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Decimal128Array, Float64Array, Int64Array};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type};
+use arrow::datatypes::{ArrowNativeTypeOp, DataType, Decimal128Type, Float64Type, Int64Type};
 use datafusion::scalar::ScalarValue;
 
 use crate::error::{Result, StreamError};
@@ -144,6 +144,15 @@ struct Sum {
     output_type: DataType,
 }
 
+/// Adds (`weight` > 0) or subtracts a value, wrapping like Flink's integer sums.
+fn apply_weight<T: ArrowNativeTypeOp>(sum: T, value: T, weight: i8) -> T {
+    if weight > 0 {
+        sum.add_wrapping(value)
+    } else {
+        sum.sub_wrapping(value)
+    }
+}
+
 /// Adds each weighted, valid value into its group's running sum.
 fn add_weighted<T: Copy>(
     sums: &mut [T],
@@ -209,13 +218,7 @@ impl GroupAccumulator for Sum {
                 valid,
                 groups,
                 weights,
-                |s, v, w| {
-                    if w > 0 {
-                        s.wrapping_add(v)
-                    } else {
-                        s.wrapping_sub(v)
-                    }
-                },
+                apply_weight,
             ),
             SumState::Float(sums) => add_weighted(
                 sums,
@@ -223,7 +226,7 @@ impl GroupAccumulator for Sum {
                 valid,
                 groups,
                 weights,
-                |s, v, w| s + f64::from(w) * v,
+                apply_weight,
             ),
             SumState::Decimal(sums) => add_weighted(
                 sums,
@@ -231,13 +234,7 @@ impl GroupAccumulator for Sum {
                 valid,
                 groups,
                 weights,
-                |s, v, w| {
-                    if w > 0 {
-                        s.wrapping_add(v)
-                    } else {
-                        s.wrapping_sub(v)
-                    }
-                },
+                apply_weight,
             ),
         }
         Ok(())
