@@ -284,6 +284,29 @@ fn an_operator_error_fails_the_job_with_that_error() {
 }
 
 #[test]
+fn a_failure_behind_an_exchange_is_reported_as_the_cause_not_its_upstream_echo() {
+    let cluster = Cluster::start(ClusterOptions::default());
+    // The division fails in the aggregate's vertex; the sources, still
+    // running, then lose their downstream and fail too.
+    let sql = format!(
+        "{}CREATE TABLE sink (k BIGINT, ratio BIGINT) WITH ('connector' = 'blackhole');\n\
+         INSERT INTO sink SELECT order_id % 5, 100 / (COUNT(*) - COUNT(*)) FROM orders GROUP BY order_id % 5;",
+        orders_table(0, false)
+    );
+    let id = cluster.submit("downstream.sql", &sql, &["-p", "2"]);
+    cluster.wait_for_state(&id, "FAILED", MINUTE);
+    // Give late reports from the sources time to arrive: they must not
+    // replace the cause.
+    std::thread::sleep(Duration::from_secs(2));
+    let job = cluster.job(&id);
+    let failure = job["failure"].as_str().unwrap();
+    assert!(
+        failure.contains("GroupAggregate") && failure.contains("Divide by zero"),
+        "{failure}"
+    );
+}
+
+#[test]
 fn a_malformed_record_fails_the_job_naming_file_and_line_unless_the_policy_skips_it() {
     let cluster = Cluster::start(ClusterOptions::default());
     let input = cluster.write("input.csv", "1,alice\n2,bob\nthree,carol\n4,dave\n");

@@ -252,7 +252,7 @@ impl Coordinator {
             });
         let results = futures::future::join_all(calls).await;
         if let Some(Err(reason)) = results.into_iter().find(Result::is_err) {
-            self.fail_job(job_id, reason).await;
+            self.fail_job(job_id, reason, false).await;
             return;
         }
         let mut state = self.lock();
@@ -281,7 +281,7 @@ impl Coordinator {
             task.state = task_state;
             task.failure = report.failure.clone();
             match task_state {
-                TaskState::Failed if !is_terminal(job.state) && job.state != JobState::Failing => {
+                TaskState::Failed => {
                     let vertex = job.vertices.iter().find(|v| v.id == report.vertex_id);
                     Some(format!(
                         "{} ({}/{}) on task manager {} failed: {}",
@@ -295,21 +295,22 @@ impl Coordinator {
                 _ => {
                     let finished = job.tasks.values().all(|t| t.state == TaskState::Finished);
                     if finished && matches!(job.state, JobState::Running | JobState::Created) {
-                        Self::end(&mut state, &report.job_id, JobState::Finished, None);
+                        Self::end(&mut state, &report.job_id, JobState::Finished);
                     } else if job.state == JobState::Cancelling && job.all_tasks_ended() {
-                        Self::end(&mut state, &report.job_id, JobState::Canceled, None);
+                        Self::end(&mut state, &report.job_id, JobState::Canceled);
                     }
                     None
                 }
             }
         };
         if let Some(reason) = failure {
-            self.fail_job(&report.job_id, reason).await;
+            self.fail_job(&report.job_id, reason, report.caused_by_peer)
+                .await;
         }
     }
 
     /// Moves a job to a terminal state and frees its slots.
-    fn end(state: &mut State, job_id: &str, final_state: JobState, failure: Option<String>) {
+    fn end(state: &mut State, job_id: &str, final_state: JobState) {
         let State { cluster, jobs } = state;
         let Some(job) = jobs.get_mut(job_id) else {
             return;
@@ -319,32 +320,28 @@ impl Coordinator {
         }
         job.state = final_state;
         job.end_time_ms = now_millis();
-        if let Some(failure) = failure {
-            job.failure = failure;
-        }
         for tm in &job.slots {
             cluster.adjust_used(tm, -1);
         }
         tracing::info!(job = %job_id, state = final_state.as_str_name(), failure = %job.failure, "job ended");
     }
 
-    /// Fails a job: cancels its subtasks everywhere, then FAILED.
-    pub async fn fail_job(self: &Arc<Self>, job_id: &str, reason: String) {
+    /// Fails a job: cancels its subtasks everywhere, then FAILED. A failure
+    /// caused by a peer stopping gives way to a root cause reported later.
+    pub async fn fail_job(self: &Arc<Self>, job_id: &str, reason: String, caused_by_peer: bool) {
         let clients = {
             let mut state = self.lock();
             let Some(job) = state.jobs.get_mut(job_id) else {
                 return;
             };
-            if is_terminal(job.state) {
+            if !job.record_failure(reason, caused_by_peer) {
                 return;
             }
-            job.state = JobState::Failing;
-            job.failure = reason.clone();
-            tracing::warn!(job = %job_id, %reason, "job failing");
+            tracing::warn!(job = %job_id, reason = %job.failure, "job failing");
             Self::clients(&state, job_id)
         };
         Self::cancel_on(job_id, clients).await;
-        Self::end(&mut self.lock(), job_id, JobState::Failed, Some(reason));
+        Self::end(&mut self.lock(), job_id, JobState::Failed);
     }
 
     fn clients(state: &State, job_id: &str) -> Vec<(String, TaskClient)> {
@@ -392,7 +389,7 @@ impl Coordinator {
         let id = job_id.to_string();
         tokio::spawn(async move {
             tokio::time::sleep(CANCEL_CONFIRM_TIMEOUT).await;
-            Self::end(&mut this.lock(), &id, JobState::Canceled, None);
+            Self::end(&mut this.lock(), &id, JobState::Canceled);
         });
         let state = self.lock();
         Ok(state
@@ -425,7 +422,7 @@ impl Coordinator {
             failed
         };
         for (job, reason) in failed {
-            self.fail_job(&job, reason).await;
+            self.fail_job(&job, reason, false).await;
         }
     }
 

@@ -47,6 +47,8 @@ pub struct JobEntry {
     pub end_time_ms: i64,
     /// Why it failed.
     pub failure: String,
+    /// The failure is a consequence (a peer subtask stopped), not the cause.
+    pub failure_caused_by_peer: bool,
     /// What task managers plan from.
     pub plan: JobPlan,
     /// The job's parallelism: that of its widest vertex.
@@ -99,6 +101,7 @@ impl JobEntry {
             submit_time_ms: now,
             end_time_ms: 0,
             failure: String::new(),
+            failure_caused_by_peer: false,
             plan,
             parallelism,
             vertices: graph
@@ -122,6 +125,28 @@ impl JobEntry {
                 .collect(),
             slots,
             tasks,
+        }
+    }
+
+    /// Records why the job fails. Returns true when this starts the
+    /// failure (the caller then cancels the job); a later root cause replaces
+    /// a failure that was only caused by a peer stopping.
+    pub fn record_failure(&mut self, reason: String, caused_by_peer: bool) -> bool {
+        match self.state {
+            JobState::Failing | JobState::Failed => {
+                if self.failure_caused_by_peer && !caused_by_peer {
+                    self.failure = reason;
+                    self.failure_caused_by_peer = false;
+                }
+                false
+            }
+            JobState::Finished | JobState::Canceled => false,
+            _ => {
+                self.state = JobState::Failing;
+                self.failure = reason;
+                self.failure_caused_by_peer = caused_by_peer;
+                true
+            }
         }
     }
 
@@ -189,5 +214,55 @@ impl JobEntry {
             edges: self.edges.clone(),
             parallelism: self.parallelism,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> JobEntry {
+        JobEntry {
+            id: "j".into(),
+            name: "j".into(),
+            state: JobState::Running,
+            submit_time_ms: 0,
+            end_time_ms: 0,
+            failure: String::new(),
+            failure_caused_by_peer: false,
+            plan: JobPlan::default(),
+            parallelism: 1,
+            vertices: vec![],
+            edges: vec![],
+            slots: vec![],
+            tasks: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn the_first_failure_starts_failing_and_a_root_cause_replaces_an_echo() {
+        let mut job = job();
+        assert!(job.record_failure("downstream subtask is gone".into(), true));
+        assert_eq!(job.state, JobState::Failing);
+        assert!(!job.record_failure("Divide by zero".into(), false));
+        assert_eq!(job.failure, "Divide by zero");
+        assert!(!job.record_failure("input channel closed".into(), true));
+        assert_eq!(
+            job.failure, "Divide by zero",
+            "an echo never replaces a cause"
+        );
+    }
+
+    #[test]
+    fn a_root_cause_is_kept_and_ended_jobs_ignore_failures() {
+        let mut job = job();
+        assert!(job.record_failure("first cause".into(), false));
+        assert!(!job.record_failure("second cause".into(), false));
+        assert_eq!(job.failure, "first cause");
+        let mut finished = self::job();
+        finished.state = JobState::Finished;
+        assert!(!finished.record_failure("late".into(), false));
+        assert_eq!(finished.state, JobState::Finished);
+        assert!(finished.failure.is_empty());
     }
 }

@@ -24,6 +24,11 @@ pub enum StreamError {
     /// An input record could not be decoded and the error policy says to fail.
     #[error("{0}")]
     MalformedRecord(String),
+    /// A subtask this one exchanges data with stopped or became unreachable.
+    /// Not a root cause: the peer (or its task manager's loss) is reported on
+    /// its own.
+    #[error("{0}")]
+    PeerGone(String),
     /// Any other failure, described for the user.
     #[error("{0}")]
     Failed(String),

@@ -13,6 +13,8 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use rtdw_proto::v1::TaskState;
 use tokio_util::sync::CancellationToken;
 
+use rtdw_operators::StreamError;
+
 use crate::status::StatusReporter;
 use crate::subtask::{Outcome, SubtaskRuntime, run};
 
@@ -24,7 +26,33 @@ const CANCELED: &str = "CANCELED";
 /// Messages to a subtask actor.
 pub enum SubtaskMsg {
     /// The run loop ended.
-    Completed(Result<Outcome, String>),
+    Completed(Result<Outcome, TaskFailure>),
+}
+
+/// Why a subtask's run loop failed; the error its actor fails with.
+#[derive(Debug, Clone)]
+pub struct TaskFailure {
+    /// What the user reads.
+    pub message: String,
+    /// The failure follows from a peer subtask stopping (not a root cause).
+    pub caused_by_peer: bool,
+}
+
+impl std::fmt::Display for TaskFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TaskFailure {}
+
+impl From<StreamError> for TaskFailure {
+    fn from(error: StreamError) -> Self {
+        TaskFailure {
+            caused_by_peer: matches!(error, StreamError::PeerGone(_)),
+            message: error.to_string(),
+        }
+    }
 }
 
 /// The actor of one subtask.
@@ -49,8 +77,11 @@ impl Actor for SubtaskActor {
         let task = tokio::spawn(run(runtime, cancel.clone()));
         tokio::spawn(async move {
             let outcome = match task.await {
-                Ok(result) => result.map_err(|e| e.to_string()),
-                Err(join) => Err(panic_message(join)),
+                Ok(result) => result.map_err(TaskFailure::from),
+                Err(join) => Err(TaskFailure {
+                    message: panic_message(join),
+                    caused_by_peer: false,
+                }),
             };
             // The actor may already be stopped (cancelled); then nobody listens.
             let _ = myself.cast(SubtaskMsg::Completed(outcome));
@@ -67,7 +98,7 @@ impl Actor for SubtaskActor {
         match message {
             SubtaskMsg::Completed(Ok(Outcome::Finished)) => myself.stop(Some(FINISHED.into())),
             SubtaskMsg::Completed(Ok(Outcome::Canceled)) => myself.stop(Some(CANCELED.into())),
-            SubtaskMsg::Completed(Err(error)) => return Err(error.into()),
+            SubtaskMsg::Completed(Err(failure)) => return Err(Box::new(failure)),
         }
         Ok(())
     }
@@ -185,13 +216,20 @@ impl Actor for JobActor {
                 (cell, task_state, None)
             }
             SupervisionEvent::ActorFailed(cell, error) => {
-                (cell, TaskState::Failed, Some(error.to_string()))
+                let failure = match error.downcast_ref::<TaskFailure>() {
+                    Some(failure) => failure.clone(),
+                    None => TaskFailure {
+                        message: error.to_string(),
+                        caused_by_peer: false,
+                    },
+                };
+                (cell, TaskState::Failed, Some(failure))
             }
             _ => return Ok(()),
         };
         if let Some((vertex, subtask)) = state.subtasks.remove(&cell.get_id()) {
-            if let Some(error) = &failure {
-                tracing::error!(job = %state.job_id, vertex, subtask, %error, "subtask failed");
+            if let Some(failure) = &failure {
+                tracing::error!(job = %state.job_id, vertex, subtask, error = %failure, caused_by_peer = failure.caused_by_peer, "subtask failed");
             }
             state
                 .reporter

@@ -122,7 +122,7 @@ impl InputGate {
                         return Poll::Ready(Ok((i, element)));
                     }
                     Poll::Ready(None) => {
-                        return Poll::Ready(Err(StreamError::Failed(format!(
+                        return Poll::Ready(Err(StreamError::PeerGone(format!(
                             "input channel {i} closed before its end of input: the upstream subtask stopped"
                         ))));
                     }

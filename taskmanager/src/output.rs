@@ -25,7 +25,7 @@ impl ChannelSender {
             ChannelSender::Local(sender) => sender
                 .send(element)
                 .await
-                .map_err(|_| StreamError::Failed("downstream subtask is gone".into())),
+                .map_err(|_| StreamError::PeerGone("downstream subtask is gone".into())),
             ChannelSender::Remote(remote) => remote.send(&element).await,
         }
     }

@@ -5,6 +5,8 @@ use rtdw_proto::v1::{TaskState, TaskStatusReport};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
+use crate::actors::TaskFailure;
+
 /// Queues status reports and sends them one after another.
 #[derive(Clone)]
 pub struct StatusReporter {
@@ -49,15 +51,19 @@ impl StatusReporter {
         vertex_id: u32,
         subtask: u32,
         state: TaskState,
-        failure: Option<String>,
+        failure: Option<TaskFailure>,
     ) {
+        let (failure, caused_by_peer) = failure
+            .map(|f| (f.message, f.caused_by_peer))
+            .unwrap_or_default();
         let report = TaskStatusReport {
             job_id: job_id.to_string(),
             vertex_id,
             subtask,
             state: state as i32,
-            failure: failure.unwrap_or_default(),
+            failure,
             taskmanager_id: self.taskmanager_id.clone(),
+            caused_by_peer,
         };
         if self.queue.send(report).is_err() {
             tracing::error!(job = %job_id, "status reporter stopped; report lost");

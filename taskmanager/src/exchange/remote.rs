@@ -69,10 +69,10 @@ impl RemoteSender {
         drop(self.messages);
         match self.outcome.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(StreamError::Failed(format!(
+            Ok(Err(message)) => Err(StreamError::PeerGone(format!(
                 "data exchange failed: {message}"
             ))),
-            Err(_) => Err(StreamError::Failed(
+            Err(_) => Err(StreamError::PeerGone(
                 "data exchange task ended unexpectedly".into(),
             )),
         }
@@ -80,8 +80,8 @@ impl RemoteSender {
 
     async fn failure(&mut self) -> StreamError {
         match (&mut self.outcome).await {
-            Ok(Err(message)) => StreamError::Failed(format!("data exchange failed: {message}")),
-            _ => StreamError::Failed("data exchange closed unexpectedly".into()),
+            Ok(Err(message)) => StreamError::PeerGone(format!("data exchange failed: {message}")),
+            _ => StreamError::PeerGone("data exchange closed unexpectedly".into()),
         }
     }
 }
