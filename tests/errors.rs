@@ -130,3 +130,51 @@ fn an_append_only_sink_refuses_an_updating_query_at_submit_time() {
         "{stderr}"
     );
 }
+
+#[test]
+fn grpc_reflection_lists_the_job_and_cluster_services() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let cluster = Cluster::start(ClusterOptions {
+        taskmanagers: 0,
+        ..ClusterOptions::default()
+    });
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let services = runtime.block_on(async {
+        let channel = tonic::transport::Channel::from_shared(cluster.url.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = ServerReflectionClient::new(channel);
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut responses = client
+            .server_reflection_info(futures::stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let response = responses
+            .message()
+            .await
+            .unwrap()
+            .expect("a reflection answer");
+        match response.message_response {
+            Some(MessageResponse::ListServicesResponse(list)) => {
+                list.service.into_iter().map(|s| s.name).collect::<Vec<_>>()
+            }
+            other => panic!("unexpected reflection answer {other:?}"),
+        }
+    });
+    for service in ["rtdw.v1.JobService", "rtdw.v1.ClusterService"] {
+        assert!(
+            services.iter().any(|s| s == service),
+            "{service} missing from {services:?}"
+        );
+    }
+}
