@@ -330,6 +330,18 @@ fn a_malformed_record_fails_the_job_naming_file_and_line_unless_the_policy_skips
 
     let lenient = cluster.submit("lenient.sql", &table(true, "lenient"), &["-p", "1"]);
     cluster.wait_for_state(&lenient, "FINISHED", MINUTE);
+    // The skipped record is logged with its place and the subtask's ids.
+    let logs = cluster.logs();
+    let warning = logs
+        .lines()
+        .find(|l| l.contains("skipped") && l.contains(&lenient))
+        .unwrap_or_else(|| panic!("no log line for the skipped record:\n{logs}"));
+    assert!(
+        warning.contains("input.csv at line 3")
+            && warning.contains("vertex=0")
+            && warning.contains("subtask=0"),
+        "{warning}"
+    );
     let mut lines: Vec<String> = std::fs::read_dir(cluster.path("lenient"))
         .unwrap()
         .flatten()

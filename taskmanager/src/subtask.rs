@@ -5,6 +5,7 @@ use arrow::record_batch::RecordBatch;
 use rtdw_operators::{Element, Result, SubtaskContext};
 use rtdw_sql::runtime::SubtaskChain;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::input::{InputEvent, InputGate};
 use crate::output::Output;
@@ -30,12 +31,23 @@ pub enum Outcome {
     Canceled,
 }
 
-/// Runs a subtask until its input ends, it fails, or `cancel` fires.
+/// Runs a subtask until its input ends, it fails, or `cancel` fires. Every
+/// log line it writes carries its job, vertex and subtask.
 pub async fn run(runtime: SubtaskRuntime, cancel: CancellationToken) -> Result<Outcome> {
-    tokio::select! {
-        result = runtime.run_to_end() => result.map(|_| Outcome::Finished),
-        _ = cancel.cancelled() => Ok(Outcome::Canceled),
+    let span = tracing::info_span!(
+        "subtask",
+        job = %runtime.ctx.job_id,
+        vertex = runtime.ctx.vertex_id,
+        subtask = runtime.ctx.subtask_index
+    );
+    async move {
+        tokio::select! {
+            result = runtime.run_to_end() => result.map(|_| Outcome::Finished),
+            _ = cancel.cancelled() => Ok(Outcome::Canceled),
+        }
     }
+    .instrument(span)
+    .await
 }
 
 impl SubtaskRuntime {
@@ -118,7 +130,7 @@ impl SubtaskRuntime {
         if let Some(sink) = self.chain.sink.as_mut() {
             sink.finish().await?;
         }
-        tracing::debug!(job = %self.ctx.job_id, vertex = self.ctx.vertex_id, subtask = self.ctx.subtask_index, "input ended");
+        tracing::debug!("input ended");
         self.output.finish().await
     }
 }
