@@ -4,7 +4,7 @@
 //! `cargo bench -p rtdw-cli --bench pipeline` prints, per pipeline and
 //! parallelism: rows, seconds from submission to FINISHED, rows/s, rows/s
 //! per subtask, and the peak RSS of the busiest task manager.
-//! `RTDW_BENCH_ROWS` scales the row counts (default 20 000 000).
+//! `RTDW_BENCH_ROWS` scales the row counts (default 100 000 000).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -81,7 +81,7 @@ fn main() {
     let rows: u64 = std::env::var("RTDW_BENCH_ROWS")
         .ok()
         .and_then(|r| r.parse().ok())
-        .unwrap_or(20_000_000);
+        .unwrap_or(100_000_000);
     println!(
         "{:<44} {:>3} {:>12} {:>9} {:>14} {:>16} {:>14}",
         "pipeline", "p", "rows", "seconds", "rows/s", "rows/s/subtask", "peak RSS MiB"
