@@ -5,7 +5,9 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use support::{Cluster, ClusterOptions, fold_debezium, http_get, rtdw_binary, wait_for};
+use support::{
+    Cluster, ClusterOptions, fold_debezium, http_get, metric_sum, rtdw_binary, wait_for,
+};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -358,26 +360,99 @@ fn a_malformed_record_fails_the_job_naming_file_and_line_unless_the_policy_skips
 }
 
 #[test]
-fn the_coordinator_serves_health_and_metrics() {
+fn every_process_serves_health_and_metrics_that_count_the_rows_processed() {
     let cluster = Cluster::start(ClusterOptions::default());
     assert_eq!(http_get(&cluster.http, "/healthz"), "ok\n");
+    assert_eq!(http_get(&cluster.http, "/readyz"), "ready\n");
+    let taskmanager_http: Vec<String> = cluster
+        .taskmanager_list()
+        .iter()
+        .map(|t| t["http_addr"].as_str().unwrap().to_string())
+        .collect();
+    for addr in &taskmanager_http {
+        assert_eq!(http_get(addr, "/healthz"), "ok\n");
+        assert_eq!(http_get(addr, "/readyz"), "ready\n");
+    }
+
+    // 10 000 orders; amounts equal ids, so the filter keeps 7 500.
     let sql = format!(
-        "{}CREATE TABLE sink (id BIGINT) WITH ('connector' = 'blackhole');\nINSERT INTO sink SELECT order_id FROM orders;",
-        orders_table(100, true)
+        "{}CREATE TABLE sink (k BIGINT, n BIGINT) WITH ('connector' = 'blackhole');\n\
+         INSERT INTO sink SELECT order_id % 3, COUNT(*) FROM orders WHERE amount % 4 <> 0 GROUP BY order_id % 3;",
+        orders_table(10_000, true)
     );
-    let id = cluster.submit("small.sql", &sql, &["-p", "2"]);
+    let id = cluster.submit("counted.sql", &sql, &["-p", "2"]);
     cluster.wait_for_state(&id, "FINISHED", MINUTE);
-    let metrics = http_get(&cluster.http, "/metrics");
-    for line in [
-        "rtdw_taskmanagers_registered 2",
-        "rtdw_slots_total 4",
-        "rtdw_slots_free 4",
-        "rtdw_jobs{state=\"FINISHED\"} 1",
+
+    let scraped: String = taskmanager_http
+        .iter()
+        .map(|addr| http_get(addr, "/metrics"))
+        .collect();
+    let total =
+        |name: &str, vertex: &str| metric_sum(&scraped, name, &[("job", &id), ("vertex", vertex)]);
+    assert_eq!(total("rtdw_records_in_total", "0"), 10_000.0, "{scraped}");
+    assert_eq!(total("rtdw_records_out_total", "0"), 7_500.0, "{scraped}");
+    assert_eq!(total("rtdw_records_in_total", "1"), 7_500.0, "{scraped}");
+    // The aggregate's changelog: at least one row per key, more as it updates.
+    assert!(total("rtdw_records_out_total", "1") >= 3.0, "{scraped}");
+    assert!(total("rtdw_in_bytes_total", "0") > 0.0, "{scraped}");
+    assert!(total("rtdw_busy_seconds_total", "1") > 0.0, "{scraped}");
+    assert!(
+        scraped.contains("rtdw_backpressured_seconds_total{"),
+        "{scraped}"
+    );
+
+    let coordinator = http_get(&cluster.http, "/metrics");
+    let value = |name: &str, labels: &[(&str, &str)]| metric_sum(&coordinator, name, labels);
+    assert_eq!(
+        value("rtdw_taskmanagers_registered", &[]),
+        2.0,
+        "{coordinator}"
+    );
+    assert_eq!(value("rtdw_slots_total", &[]), 4.0);
+    assert_eq!(value("rtdw_slots_free", &[]), 4.0);
+    assert_eq!(value("rtdw_jobs", &[("state", "FINISHED")]), 1.0);
+    assert_eq!(
+        value("rtdw_job_state", &[("job", &id), ("state", "FINISHED")]),
+        1.0
+    );
+}
+
+#[test]
+fn grpc_health_reports_serving() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let cluster = Cluster::start(ClusterOptions {
+        taskmanagers: 1,
+        ..ClusterOptions::default()
+    });
+    let taskmanager = cluster.taskmanager_list()[0]["data_addr"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for (url, service) in [
+        (cluster.url.clone(), "rtdw.v1.JobService"),
+        (cluster.url.clone(), "rtdw.v1.ClusterService"),
+        (taskmanager, "rtdw.v1.TaskService"),
     ] {
-        assert!(
-            metrics.lines().any(|l| l == line),
-            "missing {line} in\n{metrics}"
-        );
+        let status = runtime.block_on(async {
+            let channel = tonic::transport::Channel::from_shared(url)
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            HealthClient::new(channel)
+                .check(HealthCheckRequest {
+                    service: service.into(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .status
+        });
+        assert_eq!(status, ServingStatus::Serving as i32, "{service}");
     }
 }
 

@@ -1,29 +1,10 @@
 //! How client commands print what the coordinator returns, as text tables
 //! or JSON.
 
-use rtdw_proto::v1::{
-    JobDetails, JobState, JobSummary, TaskManagerDetails, TaskManagerState, TaskState,
-};
+pub use rtdw_proto::job_state_name as state_name;
+use rtdw_proto::v1::{JobDetails, JobSummary, TaskManagerDetails};
+use rtdw_proto::{task_state_name, taskmanager_state_name};
 use serde_json::{Value, json};
-
-/// `RUNNING`, `FINISHED`, ... for a job state number.
-pub fn state_name(state: i32) -> &'static str {
-    JobState::try_from(state)
-        .map(|s| s.as_str_name().trim_start_matches("JOB_STATE_"))
-        .unwrap_or("UNKNOWN")
-}
-
-fn task_state_name(state: i32) -> &'static str {
-    TaskState::try_from(state)
-        .map(|s| s.as_str_name().trim_start_matches("TASK_STATE_"))
-        .unwrap_or("UNKNOWN")
-}
-
-fn taskmanager_state_name(state: i32) -> &'static str {
-    TaskManagerState::try_from(state)
-        .map(|s| s.as_str_name().trim_start_matches("TASK_MANAGER_STATE_"))
-        .unwrap_or("UNKNOWN")
-}
 
 /// A job summary as JSON.
 pub fn summary_json(summary: &JobSummary) -> Value {
@@ -77,6 +58,7 @@ pub fn taskmanagers_json(taskmanagers: &[TaskManagerDetails]) -> Value {
                 "host": t.host,
                 "control_addr": t.control_addr,
                 "data_addr": t.data_addr,
+                "http_addr": t.http_addr,
                 "slots": t.slots,
                 "free_slots": t.free_slots,
                 "state": taskmanager_state_name(t.state),
@@ -145,17 +127,18 @@ pub fn print_job_details(details: &JobDetails) {
 /// Task managers as a table.
 pub fn print_taskmanagers(taskmanagers: &[TaskManagerDetails]) {
     println!(
-        "{:<40}  {:<6}  {:>5}  {:>4}  DATA ADDRESS",
-        "TASK MANAGER", "STATE", "SLOTS", "FREE"
+        "{:<40}  {:<6}  {:>5}  {:>4}  {:<26}  HTTP",
+        "TASK MANAGER", "STATE", "SLOTS", "FREE", "DATA ADDRESS"
     );
     for t in taskmanagers {
         println!(
-            "{:<40}  {:<6}  {:>5}  {:>4}  {}",
+            "{:<40}  {:<6}  {:>5}  {:>4}  {:<26}  {}",
             t.taskmanager_id,
             taskmanager_state_name(t.state),
             t.slots,
             t.free_slots,
-            t.data_addr
+            t.data_addr,
+            t.http_addr
         );
     }
 }

@@ -70,6 +70,9 @@ pub struct TaskManagerArgs {
     /// Id to register under (default: address plus a random suffix).
     #[arg(long)]
     id: Option<String>,
+    /// Address for /metrics, /healthz and /readyz; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:0", value_parser = socket_addr)]
+    http_addr: SocketAddr,
 }
 
 /// Options of `rtdw local`.
@@ -138,9 +141,13 @@ pub async fn taskmanager(args: TaskManagerArgs) -> anyhow::Result<ExitCode> {
         slots: args.slots,
         bind: args.bind,
         id: args.id,
+        http_addr: args.http_addr,
     })
     .await?;
-    eprintln!("task manager {} serving on {}", running.id, running.addr);
+    eprintln!(
+        "task manager {} serving on {} (HTTP {})",
+        running.id, running.addr, running.http_addr
+    );
     until_interrupted().await?;
     running.shutdown().await;
     Ok(ExitCode::SUCCESS)
@@ -162,6 +169,7 @@ pub async fn local(args: LocalArgs) -> anyhow::Result<ExitCode> {
                 slots: args.slots,
                 bind: SocketAddr::new(args.grpc_addr.ip(), 0),
                 id: None,
+                http_addr: SocketAddr::new(args.grpc_addr.ip(), 0),
             })
             .await?,
         );

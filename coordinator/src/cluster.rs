@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rtdw_proto::v1::task_service_client::TaskServiceClient;
-use rtdw_proto::v1::{TaskManagerDetails, TaskManagerState};
+use rtdw_proto::v1::{RegisterTaskManagerRequest, TaskManagerDetails, TaskManagerState};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::scheduler::SlotOffer;
@@ -16,6 +16,8 @@ pub struct TaskManagerEntry {
     pub control_addr: String,
     /// Its Arrow Flight URL.
     pub data_addr: String,
+    /// Its HTTP endpoint (metrics, health).
+    pub http_addr: String,
     /// Its host.
     pub host: String,
     /// Slots it offers.
@@ -40,24 +42,19 @@ pub struct Cluster {
 
 impl Cluster {
     /// Registers (or re-registers) a task manager.
-    pub fn register(
-        &mut self,
-        id: &str,
-        control_addr: &str,
-        data_addr: &str,
-        host: &str,
-        slots: u32,
-    ) -> Result<(), String> {
-        let channel = Endpoint::from_shared(control_addr.to_string())
+    pub fn register(&mut self, request: &RegisterTaskManagerRequest) -> Result<(), String> {
+        let control_addr = &request.control_addr;
+        let channel = Endpoint::from_shared(control_addr.clone())
             .map_err(|e| format!("invalid control address '{control_addr}': {e}"))?
             .connect_lazy();
         self.taskmanagers.insert(
-            id.to_string(),
+            request.taskmanager_id.clone(),
             TaskManagerEntry {
-                control_addr: control_addr.to_string(),
-                data_addr: data_addr.to_string(),
-                host: host.to_string(),
-                slots,
+                control_addr: control_addr.clone(),
+                data_addr: request.data_addr.clone(),
+                http_addr: request.http_addr.clone(),
+                host: request.host.clone(),
+                slots: request.slots,
                 used: 0,
                 state: TaskManagerState::Alive,
                 last_heartbeat: Instant::now(),
@@ -144,6 +141,7 @@ impl Cluster {
                 taskmanager_id: id.clone(),
                 control_addr: tm.control_addr.clone(),
                 data_addr: tm.data_addr.clone(),
+                http_addr: tm.http_addr.clone(),
                 host: tm.host.clone(),
                 slots: tm.slots,
                 free_slots: if tm.state == TaskManagerState::Alive {

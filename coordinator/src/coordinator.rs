@@ -5,12 +5,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rtdw_proto::v1::TaskManagerState;
 use rtdw_proto::v1::task_service_client::TaskServiceClient;
 use rtdw_proto::v1::{
     CancelJobTasksRequest, DeployTasksRequest, JobDetails, JobPlan, JobState, JobSummary,
     SubtaskLocation, TaskManagerDetails, TaskState, TaskStatusReport, TaskToDeploy,
 };
+use rtdw_proto::v1::{RegisterTaskManagerRequest, TaskManagerState};
 use rtdw_sql::{JobConfig, plan_job};
 use tonic::Status;
 use tonic::transport::Channel;
@@ -91,24 +91,23 @@ impl Coordinator {
     }
 
     /// Registers a task manager.
-    pub fn register_taskmanager(
-        &self,
-        id: &str,
-        control_addr: &str,
-        data_addr: &str,
-        host: &str,
-        slots: u32,
-    ) -> Result<(), Status> {
-        if id.is_empty() || slots == 0 {
+    pub fn register_taskmanager(&self, request: &RegisterTaskManagerRequest) -> Result<(), Status> {
+        if request.taskmanager_id.is_empty() || request.slots == 0 {
             return Err(Status::invalid_argument(
                 "a task manager needs an id and at least one slot",
             ));
         }
         self.lock()
             .cluster
-            .register(id, control_addr, data_addr, host, slots)
+            .register(request)
             .map_err(Status::invalid_argument)?;
-        tracing::info!(taskmanager = %id, %data_addr, slots, "task manager registered");
+        tracing::info!(
+            taskmanager = %request.taskmanager_id,
+            data_addr = %request.data_addr,
+            http_addr = %request.http_addr,
+            slots = request.slots,
+            "task manager registered"
+        );
         Ok(())
     }
 
@@ -144,12 +143,7 @@ impl Coordinator {
         for job in state.jobs.values() {
             *stats
                 .jobs_by_state
-                .entry(
-                    job.state
-                        .as_str_name()
-                        .trim_start_matches("JOB_STATE_")
-                        .to_string(),
-                )
+                .entry(rtdw_proto::job_state_name(job.state as i32).to_string())
                 .or_default() += 1;
         }
         stats.taskmanagers = state.cluster.alive_count();

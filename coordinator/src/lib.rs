@@ -3,8 +3,8 @@
 
 pub mod cluster;
 pub mod coordinator;
-mod http;
 pub mod job;
+mod metrics;
 pub mod scheduler;
 mod service;
 mod time;
@@ -12,6 +12,7 @@ mod time;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use rtdw_observability::Observability;
 use rtdw_proto::v1::cluster_service_server::ClusterServiceServer;
 use rtdw_proto::v1::job_service_server::JobServiceServer;
 use tokio::net::TcpListener;
@@ -25,7 +26,7 @@ pub use coordinator::{Coordinator, HeartbeatSettings, Submission};
 pub struct CoordinatorConfig {
     /// gRPC address (port 0 for a free one).
     pub grpc_addr: SocketAddr,
-    /// HTTP address for `/healthz` and `/metrics`, if served.
+    /// HTTP address for `/metrics`, `/healthz` and `/readyz`, if served.
     pub http_addr: Option<SocketAddr>,
     /// Task-manager liveness.
     pub heartbeat: HeartbeatSettings,
@@ -106,22 +107,24 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Coor
             addr: config.grpc_addr,
             source,
         })?;
+    let observability = Observability::new();
+    metrics::register(&observability, coordinator.clone());
     let http_addr = match config.http_addr {
-        Some(addr) => {
-            let http = bind(addr).await?;
-            let bound = http
-                .local_addr()
-                .map_err(|source| CoordinatorError::Bind { addr, source })?;
-            let router = http::router(coordinator.clone());
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(http, router).await {
-                    tracing::error!(error = %e, "HTTP server stopped");
-                }
-            });
-            Some(bound)
-        }
+        Some(addr) => Some(
+            observability
+                .serve(addr)
+                .await
+                .map_err(|source| CoordinatorError::Bind { addr, source })?,
+        ),
         None => None,
     };
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<JobServiceServer<service::Services>>()
+        .await;
+    health
+        .set_serving::<ClusterServiceServer<service::Services>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(rtdw_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
@@ -129,6 +132,7 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Coor
     let services = service::Services::new(coordinator.clone());
     let shutdown = CancellationToken::new();
     let server = tonic::transport::Server::builder()
+        .add_service(health_service)
         .add_service(reflection)
         .add_service(JobServiceServer::new(services.clone()))
         .add_service(ClusterServiceServer::new(services))
@@ -138,6 +142,7 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Coor
         );
     let server = tokio::spawn(server);
     tokio::spawn(coordinator.clone().monitor_heartbeats());
+    observability.set_ready(true);
     tracing::info!(%grpc_addr, ?http_addr, "coordinator started");
     Ok(RunningCoordinator {
         grpc_addr,

@@ -87,13 +87,7 @@ impl ClusterService for Services {
         request: Request<RegisterTaskManagerRequest>,
     ) -> Result<Response<RegisterTaskManagerResponse>, Status> {
         let r = request.into_inner();
-        self.coordinator.register_taskmanager(
-            &r.taskmanager_id,
-            &r.control_addr,
-            &r.data_addr,
-            &r.host,
-            r.slots,
-        )?;
+        self.coordinator.register_taskmanager(&r)?;
         let heartbeat = self.coordinator.heartbeat;
         Ok(Response::new(RegisterTaskManagerResponse {
             heartbeat_interval_ms: heartbeat.interval.as_millis() as u64,

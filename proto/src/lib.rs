@@ -9,5 +9,26 @@ pub mod v1 {
     tonic::include_proto!("rtdw.v1");
 }
 
+/// `RUNNING`, `FINISHED`, ... for a [`v1::JobState`] number.
+pub fn job_state_name(state: i32) -> &'static str {
+    v1::JobState::try_from(state)
+        .map(|s| s.as_str_name().trim_start_matches("JOB_STATE_"))
+        .unwrap_or("UNKNOWN")
+}
+
+/// `RUNNING`, `FINISHED`, ... for a [`v1::TaskState`] number.
+pub fn task_state_name(state: i32) -> &'static str {
+    v1::TaskState::try_from(state)
+        .map(|s| s.as_str_name().trim_start_matches("TASK_STATE_"))
+        .unwrap_or("UNKNOWN")
+}
+
+/// `ALIVE` or `LOST` for a [`v1::TaskManagerState`] number.
+pub fn taskmanager_state_name(state: i32) -> &'static str {
+    v1::TaskManagerState::try_from(state)
+        .map(|s| s.as_str_name().trim_start_matches("TASK_MANAGER_STATE_"))
+        .unwrap_or("UNKNOWN")
+}
+
 /// The encoded `FileDescriptorSet` of every rtdw proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("rtdw_descriptor");

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use rtdw_operators::StreamError;
 
+use crate::metrics::{RETENTION_AFTER_END, SubtaskLabels, TaskMetrics};
 use crate::status::StatusReporter;
 use crate::subtask::{Outcome, SubtaskRuntime, run};
 
@@ -145,6 +146,9 @@ pub struct JobArgs {
     pub reporter: StatusReporter,
     /// The task manager's job table, from which the actor removes itself.
     pub jobs: JobTable,
+    /// The task manager's metrics, from which the job's are removed some
+    /// time after it ends here.
+    pub metrics: Arc<TaskMetrics>,
 }
 
 /// The supervisor of a job's subtasks on one task manager.
@@ -155,6 +159,8 @@ pub struct JobState {
     job_id: String,
     reporter: StatusReporter,
     jobs: JobTable,
+    metrics: Arc<TaskMetrics>,
+    labels: Vec<SubtaskLabels>,
     subtasks: HashMap<ActorId, (u32, u32)>,
 }
 
@@ -169,8 +175,10 @@ impl Actor for JobActor {
         args: JobArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let mut subtasks = HashMap::new();
+        let mut labels = Vec::new();
         for runtime in args.subtasks {
             let (vertex, subtask) = (runtime.ctx.vertex_id, runtime.ctx.subtask_index);
+            labels.push(SubtaskLabels::new(&args.job_id, vertex, subtask));
             let (actor, _) =
                 Actor::spawn_linked(None, SubtaskActor, runtime, myself.get_cell()).await?;
             subtasks.insert(actor.get_id(), (vertex, subtask));
@@ -181,6 +189,8 @@ impl Actor for JobActor {
             job_id: args.job_id,
             reporter: args.reporter,
             jobs: args.jobs,
+            metrics: args.metrics,
+            labels,
             subtasks,
         })
     }
@@ -253,6 +263,12 @@ impl Actor for JobActor {
         if jobs.get(&state.job_id).map(|a| a.get_id()) == Some(myself.get_id()) {
             jobs.remove(&state.job_id);
         }
+        let metrics = state.metrics.clone();
+        let labels = std::mem::take(&mut state.labels);
+        tokio::spawn(async move {
+            tokio::time::sleep(RETENTION_AFTER_END).await;
+            metrics.remove(&labels);
+        });
         Ok(())
     }
 }

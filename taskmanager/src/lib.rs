@@ -9,6 +9,7 @@
 pub mod actors;
 pub mod exchange;
 pub mod input;
+pub mod metrics;
 pub mod output;
 mod registration;
 pub mod service;
@@ -26,7 +27,10 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Endpoint, Server};
 
+use rtdw_observability::Observability;
+
 use crate::exchange::server::ExchangeService;
+use crate::metrics::TaskMetrics;
 use crate::service::{MAX_MESSAGE_BYTES, TaskManagerShared, TaskServiceImpl};
 use crate::status::StatusReporter;
 
@@ -45,6 +49,9 @@ pub struct TaskManagerConfig {
     pub bind: SocketAddr,
     /// Id to register under; generated when `None`.
     pub id: Option<String>,
+    /// Address of the HTTP endpoint (`/metrics`, `/healthz`, `/readyz`),
+    /// port 0 for a free one.
+    pub http_addr: SocketAddr,
 }
 
 /// Why a task manager could not start.
@@ -74,6 +81,8 @@ pub struct RunningTaskManager {
     pub id: String,
     /// The address it serves gRPC and Flight on.
     pub addr: SocketAddr,
+    /// The address of its HTTP endpoint.
+    pub http_addr: SocketAddr,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -122,7 +131,20 @@ pub async fn start(config: TaskManagerConfig) -> Result<RunningTaskManager, Task
         .connect_lazy();
     let client = ClusterServiceClient::new(coordinator);
     let reporter = StatusReporter::start(client.clone(), id.clone());
-    let shared = Arc::new(TaskManagerShared::new(id.clone(), reporter));
+    let observability = Observability::new();
+    let metrics = TaskMetrics::register(&observability);
+    let http_addr = observability
+        .serve(config.http_addr)
+        .await
+        .map_err(|source| TaskManagerError::Bind {
+            addr: config.http_addr,
+            source,
+        })?;
+    let shared = Arc::new(TaskManagerShared::new(id.clone(), reporter, metrics));
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<TaskServiceServer<TaskServiceImpl>>()
+        .await;
     let shutdown = CancellationToken::new();
     let exchange = FlightServiceServer::new(ExchangeService::new(shared.registry.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
@@ -130,6 +152,7 @@ pub async fn start(config: TaskManagerConfig) -> Result<RunningTaskManager, Task
         .initial_stream_window_size(Some(STREAM_WINDOW_BYTES))
         .initial_connection_window_size(Some(4 * STREAM_WINDOW_BYTES))
         .tcp_nodelay(true)
+        .add_service(health_service)
         .add_service(TaskServiceServer::new(TaskServiceImpl::new(shared.clone())))
         .add_service(exchange)
         .serve_with_incoming_shutdown(
@@ -146,13 +169,16 @@ pub async fn start(config: TaskManagerConfig) -> Result<RunningTaskManager, Task
             data_addr: url,
             slots: config.slots,
             host: addr.ip().to_string(),
+            http_addr: http_addr.to_string(),
         },
+        observability,
         shutdown.clone(),
     ));
-    tracing::info!(taskmanager = %id, %addr, slots = config.slots, "task manager started");
+    tracing::info!(taskmanager = %id, %addr, %http_addr, slots = config.slots, "task manager started");
     Ok(RunningTaskManager {
         id,
         addr,
+        http_addr,
         shutdown,
         server,
     })

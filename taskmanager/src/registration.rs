@@ -1,7 +1,10 @@
 //! Registering with the coordinator and heartbeating, re-registering when
 //! the coordinator no longer knows this task manager.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use rtdw_observability::Observability;
 
 use rtdw_proto::v1::cluster_service_client::ClusterServiceClient;
 use rtdw_proto::v1::{HeartbeatRequest, RegisterTaskManagerRequest};
@@ -15,6 +18,7 @@ pub(crate) struct Registration {
     pub data_addr: String,
     pub slots: u32,
     pub host: String,
+    pub http_addr: String,
 }
 
 /// Retry pause while the coordinator cannot be reached.
@@ -31,6 +35,7 @@ async fn register(
         data_addr: me.data_addr.clone(),
         slots: me.slots,
         host: me.host.clone(),
+        http_addr: me.http_addr.clone(),
     };
     loop {
         match client.register_task_manager(request.clone()).await {
@@ -51,15 +56,18 @@ async fn register(
     }
 }
 
-/// Registers, then heartbeats until `stop` fires.
+/// Registers, then heartbeats until `stop` fires. The task manager is
+/// ready (`/readyz`) while the coordinator knows it.
 pub(crate) async fn keep_registered(
     mut client: ClusterServiceClient<Channel>,
     me: Registration,
+    observability: Arc<Observability>,
     stop: CancellationToken,
 ) {
     let Some(mut interval) = register(&mut client, &me, &stop).await else {
         return;
     };
+    observability.set_ready(true);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -74,10 +82,12 @@ pub(crate) async fn keep_registered(
             Ok(response) if response.get_ref().known => {}
             Ok(_) => {
                 tracing::warn!(taskmanager = %me.id, "the coordinator does not know this task manager; registering again");
+                observability.set_ready(false);
                 match register(&mut client, &me, &stop).await {
                     Some(next) => interval = next,
                     None => return,
                 }
+                observability.set_ready(true);
             }
             Err(status) => tracing::warn!(taskmanager = %me.id, %status, "heartbeat failed"),
         }

@@ -20,6 +20,7 @@ use crate::actors::{JobActor, JobArgs, JobMsg, JobTable};
 use crate::exchange::remote::RemoteSender;
 use crate::exchange::{CHANNEL_CAPACITY, ChannelKey, ChannelRegistry};
 use crate::input::{InputChannel, InputGate};
+use crate::metrics::{SubtaskLabels, TaskMetrics};
 use crate::output::{ChannelSender, EdgeOutput, Output};
 use crate::status::StatusReporter;
 use crate::subtask::SubtaskRuntime;
@@ -41,18 +42,21 @@ pub struct TaskManagerShared {
     pub jobs: JobTable,
     /// Reports task states to the coordinator.
     pub reporter: StatusReporter,
+    /// Per-subtask metrics.
+    pub metrics: Arc<TaskMetrics>,
     /// Connections to other task managers' Flight services, by address.
     peers: Mutex<HashMap<String, Channel>>,
 }
 
 impl TaskManagerShared {
     /// Shared state for task manager `id`.
-    pub fn new(id: String, reporter: StatusReporter) -> Self {
+    pub fn new(id: String, reporter: StatusReporter, metrics: Arc<TaskMetrics>) -> Self {
         TaskManagerShared {
             id,
             registry: Arc::new(ChannelRegistry::default()),
             jobs: Arc::new(Mutex::new(HashMap::new())),
             reporter,
+            metrics,
             peers: Mutex::new(HashMap::new()),
         }
     }
@@ -183,11 +187,16 @@ impl TaskServiceImpl {
                     task.subtask,
                 ));
             }
+            let metrics =
+                shared
+                    .metrics
+                    .subtask(&SubtaskLabels::new(&job_id, vertex.id, task.subtask));
             runtimes.push(SubtaskRuntime {
                 ctx,
                 chain,
                 inputs,
                 output: Output::new(edges),
+                metrics,
             });
         }
         let args = JobArgs {
@@ -195,6 +204,7 @@ impl TaskServiceImpl {
             subtasks: runtimes,
             reporter: shared.reporter.clone(),
             jobs: shared.jobs.clone(),
+            metrics: shared.metrics.clone(),
         };
         let (actor, _) = Actor::spawn(None, JobActor, args)
             .await

@@ -1,13 +1,17 @@
 //! The run loop of one subtask: pull from the source or the input gate, push
 //! through the chained operators, hand results to the sink or the output.
 
+use std::time::Instant;
+
 use arrow::record_batch::RecordBatch;
 use rtdw_operators::{Element, Result, SubtaskContext};
 use rtdw_sql::runtime::SubtaskChain;
+
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::input::{InputEvent, InputGate};
+use crate::metrics::SubtaskMetrics;
 use crate::output::Output;
 
 /// Everything one subtask runs.
@@ -20,6 +24,8 @@ pub struct SubtaskRuntime {
     pub inputs: Option<InputGate>,
     /// Its outgoing channels.
     pub output: Output,
+    /// What it counts.
+    pub metrics: SubtaskMetrics,
 }
 
 /// How a subtask ended without error.
@@ -54,12 +60,16 @@ impl SubtaskRuntime {
     async fn run_to_end(mut self) -> Result<()> {
         if let Some(mut source) = self.chain.source.take() {
             while let Some(batch) = source.next_batch().await? {
+                self.metrics.batch_in(&batch);
                 self.push(0, 0, batch).await?;
             }
         } else if let Some(mut gate) = self.inputs.take() {
             loop {
                 match gate.next().await? {
-                    InputEvent::Batch { input, batch } => self.push(0, input, batch).await?,
+                    InputEvent::Batch { input, batch } => {
+                        self.metrics.batch_in(&batch);
+                        self.push(0, input, batch).await?
+                    }
                     InputEvent::Watermark(ts) => self.watermark(ts).await?,
                     InputEvent::Barrier(barrier) => {
                         self.output.broadcast(Element::Barrier(barrier)).await?
@@ -74,6 +84,7 @@ impl SubtaskRuntime {
     /// Pushes a batch into operator `start` (on its input `input`) and on
     /// through the rest of the chain.
     async fn push(&mut self, start: usize, input: usize, batch: RecordBatch) -> Result<()> {
+        let started = Instant::now();
         let mut batches = vec![batch];
         for (i, operator) in self.chain.operators.iter_mut().enumerate().skip(start) {
             let mut next = Vec::new();
@@ -82,9 +93,10 @@ impl SubtaskRuntime {
             }
             batches = next;
             if batches.is_empty() {
-                return Ok(());
+                break;
             }
         }
+        self.metrics.busy(started.elapsed());
         for batch in batches {
             self.emit(batch).await?;
         }
@@ -95,13 +107,23 @@ impl SubtaskRuntime {
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        self.metrics.batch_out(&batch);
+        let started = Instant::now();
         match self.chain.sink.as_mut() {
-            Some(sink) => sink.write_batch(batch).await,
-            None => self.output.send_batch(batch).await,
+            Some(sink) => {
+                sink.write_batch(batch).await?;
+                self.metrics.busy(started.elapsed());
+            }
+            None => {
+                self.output.send_batch(batch).await?;
+                self.metrics.backpressured(started.elapsed());
+            }
         }
+        Ok(())
     }
 
     async fn watermark(&mut self, mut ts: i64) -> Result<()> {
+        self.metrics.watermark(ts);
         for i in 0..self.chain.operators.len() {
             let mut out = Vec::new();
             let forwarded = self.chain.operators[i].process_watermark(ts, &mut out)?;

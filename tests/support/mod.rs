@@ -337,6 +337,34 @@ pub fn http_get(addr: &str, path: &str) -> String {
     body.to_string()
 }
 
+/// The sum of the samples of metric `name` whose labels include all of
+/// `labels`, in Prometheus or OpenMetrics text.
+pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let mut sum = 0.0;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = match line.rsplit_once(' ') {
+            Some(parts) => parts,
+            None => continue,
+        };
+        let (metric, label_text) = match series.split_once('{') {
+            Some((metric, rest)) => (metric, rest.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        if metric != name {
+            continue;
+        }
+        let matches = labels.iter().all(|(k, v)| {
+            label_text
+                .split(',')
+                .any(|pair| pair == format!("{k}=\"{v}\""))
+        });
+        if matches {
+            sum += value.parse::<f64>().expect("a metric value");
+        }
+    }
+    sum
+}
+
 /// A memory figure of a process in KiB, from /proc/PID/status.
 fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -1,0 +1,81 @@
+//! The coordinator's metrics, computed from its state at every scrape:
+//! task managers and slots, jobs by state, and each job's current state
+//! (`rtdw_job_state{job, name, state} 1`).
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use rtdw_observability::Observability;
+
+use crate::coordinator::Coordinator;
+use rtdw_proto::job_state_name as state_name;
+
+/// Label of the per-state job count.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: String,
+}
+
+/// Labels of a job's state series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    job: String,
+    name: String,
+    state: String,
+}
+
+/// Registers the coordinator's metrics and the hook that refreshes them.
+pub fn register(observability: &Observability, coordinator: Arc<Coordinator>) {
+    let taskmanagers = Gauge::<i64>::default();
+    let slots_total = Gauge::<i64>::default();
+    let slots_free = Gauge::<i64>::default();
+    let jobs = Family::<StateLabel, Gauge<i64>>::default();
+    let job_state = Family::<JobLabels, Gauge<i64>>::default();
+    observability.register(|r| {
+        r.register(
+            "taskmanagers_registered",
+            "Task managers alive.",
+            taskmanagers.clone(),
+        );
+        r.register(
+            "slots_total",
+            "Task slots of live task managers.",
+            slots_total.clone(),
+        );
+        r.register(
+            "slots_free",
+            "Free task slots of live task managers.",
+            slots_free.clone(),
+        );
+        r.register("jobs", "Jobs by state.", jobs.clone());
+        r.register(
+            "job_state",
+            "1 for each job's current state.",
+            job_state.clone(),
+        );
+    });
+    observability.before_scrape(Box::new(move || {
+        let stats = coordinator.stats();
+        taskmanagers.set(stats.taskmanagers as i64);
+        slots_total.set(stats.slots_total as i64);
+        slots_free.set(stats.slots_free as i64);
+        jobs.clear();
+        for (state, count) in &stats.jobs_by_state {
+            jobs.get_or_create(&StateLabel {
+                state: state.clone(),
+            })
+            .set(*count as i64);
+        }
+        job_state.clear();
+        for job in coordinator.jobs() {
+            let labels = JobLabels {
+                job: job.job_id.clone(),
+                name: job.name.clone(),
+                state: state_name(job.state).to_string(),
+            };
+            job_state.get_or_create(&labels).set(1);
+        }
+    }));
+}

@@ -1,0 +1,188 @@
+//! A task manager's metrics, per subtask (labels `job`, `vertex`,
+//! `subtask`): rows and Arrow bytes into and out of the subtask's chain, time
+//! busy in operators and sinks, time backpressured (waiting for downstream
+//! channels), watermark lag, and the source lag that CDC and Kafka sources
+//! report. A vertex's rows in are what its source read or its input channels
+//! delivered; its rows out are what it sent downstream or wrote to its sink.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use arrow::record_batch::RecordBatch;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Unit;
+use rtdw_observability::Observability;
+
+/// How long the metrics of a job stay visible after its subtasks here ended,
+/// so that a scrape sees their final values.
+pub const RETENTION_AFTER_END: Duration = Duration::from_secs(300);
+
+/// Labels of every per-subtask metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SubtaskLabels {
+    /// Job id.
+    pub job: String,
+    /// Vertex id.
+    pub vertex: String,
+    /// Subtask index.
+    pub subtask: String,
+}
+
+impl SubtaskLabels {
+    /// The labels of one subtask.
+    pub fn new(job: &str, vertex: u32, subtask: u32) -> Self {
+        SubtaskLabels {
+            job: job.to_string(),
+            vertex: vertex.to_string(),
+            subtask: subtask.to_string(),
+        }
+    }
+}
+
+type Seconds = Counter<f64, AtomicU64>;
+
+/// The metric families of a task manager.
+#[derive(Default)]
+pub struct TaskMetrics {
+    records_in: Family<SubtaskLabels, Counter>,
+    records_out: Family<SubtaskLabels, Counter>,
+    bytes_in: Family<SubtaskLabels, Counter>,
+    bytes_out: Family<SubtaskLabels, Counter>,
+    busy: Family<SubtaskLabels, Seconds>,
+    backpressured: Family<SubtaskLabels, Seconds>,
+    watermark_lag: Family<SubtaskLabels, Gauge<f64, AtomicU64>>,
+    source_lag: Family<SubtaskLabels, Gauge<f64, AtomicU64>>,
+}
+
+impl TaskMetrics {
+    /// Creates the families and registers them.
+    pub fn register(observability: &Observability) -> Arc<Self> {
+        let metrics = Arc::new(TaskMetrics::default());
+        observability.register(|r| {
+            r.register(
+                "records_in",
+                "Rows into a subtask's chain.",
+                metrics.records_in.clone(),
+            );
+            r.register(
+                "records_out",
+                "Rows out of a subtask's chain.",
+                metrics.records_out.clone(),
+            );
+            r.register_with_unit(
+                "in",
+                "Arrow bytes into a subtask's chain.",
+                Unit::Bytes,
+                metrics.bytes_in.clone(),
+            );
+            r.register_with_unit(
+                "out",
+                "Arrow bytes out of a subtask's chain.",
+                Unit::Bytes,
+                metrics.bytes_out.clone(),
+            );
+            r.register_with_unit(
+                "busy",
+                "Time a subtask spent in its operators and sink.",
+                Unit::Seconds,
+                metrics.busy.clone(),
+            );
+            r.register_with_unit(
+                "backpressured",
+                "Time a subtask waited for room in its downstream channels.",
+                Unit::Seconds,
+                metrics.backpressured.clone(),
+            );
+            r.register_with_unit(
+                "watermark_lag",
+                "Wall-clock time minus a subtask's current watermark.",
+                Unit::Seconds,
+                metrics.watermark_lag.clone(),
+            );
+            r.register_with_unit(
+                "source_lag",
+                "How far a source is behind its input (binlog seconds behind, Kafka consumer lag).",
+                Unit::Seconds,
+                metrics.source_lag.clone(),
+            );
+        });
+        metrics
+    }
+
+    /// The metrics of one subtask.
+    pub fn subtask(&self, labels: &SubtaskLabels) -> SubtaskMetrics {
+        SubtaskMetrics {
+            records_in: self.records_in.get_or_create(labels).clone(),
+            records_out: self.records_out.get_or_create(labels).clone(),
+            bytes_in: self.bytes_in.get_or_create(labels).clone(),
+            bytes_out: self.bytes_out.get_or_create(labels).clone(),
+            busy: self.busy.get_or_create(labels).clone(),
+            backpressured: self.backpressured.get_or_create(labels).clone(),
+            watermark_lag: self.watermark_lag.get_or_create(labels).clone(),
+        }
+    }
+
+    /// Forgets the metrics of the given subtasks.
+    pub fn remove(&self, labels: &[SubtaskLabels]) {
+        for l in labels {
+            self.records_in.remove(l);
+            self.records_out.remove(l);
+            self.bytes_in.remove(l);
+            self.bytes_out.remove(l);
+            self.busy.remove(l);
+            self.backpressured.remove(l);
+            self.watermark_lag.remove(l);
+            self.source_lag.remove(l);
+        }
+    }
+}
+
+/// The metrics one subtask updates.
+#[derive(Clone, Default)]
+pub struct SubtaskMetrics {
+    records_in: Counter,
+    records_out: Counter,
+    bytes_in: Counter,
+    bytes_out: Counter,
+    busy: Seconds,
+    backpressured: Seconds,
+    watermark_lag: Gauge<f64, AtomicU64>,
+}
+
+impl SubtaskMetrics {
+    /// A batch entered the chain.
+    pub fn batch_in(&self, batch: &RecordBatch) {
+        self.records_in.inc_by(batch.num_rows() as u64);
+        self.bytes_in.inc_by(batch.get_array_memory_size() as u64);
+    }
+
+    /// A batch left the chain.
+    pub fn batch_out(&self, batch: &RecordBatch) {
+        self.records_out.inc_by(batch.num_rows() as u64);
+        self.bytes_out.inc_by(batch.get_array_memory_size() as u64);
+    }
+
+    /// Time spent working.
+    pub fn busy(&self, time: Duration) {
+        self.busy.inc_by(time.as_secs_f64());
+    }
+
+    /// Time spent waiting for downstream.
+    pub fn backpressured(&self, time: Duration) {
+        self.backpressured.inc_by(time.as_secs_f64());
+    }
+
+    /// The subtask's watermark advanced to `watermark_ms`.
+    pub fn watermark(&self, watermark_ms: i64) {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        self.watermark_lag
+            .set((now_ms - watermark_ms) as f64 / 1000.0);
+    }
+}
