@@ -1,7 +1,8 @@
 //! The coordinator's metrics, computed from its state at every scrape:
-//! task managers and slots, jobs by state, and each job's current state
-//! (`rtdw_job_state{job, name, state} 1`).
+//! task managers and slots, jobs by state, and the current state of the
+//! newest job of each name (`rtdw_job_state{job, name, state} 1`).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -11,6 +12,7 @@ use rtdw_observability::Observability;
 
 use crate::coordinator::Coordinator;
 use rtdw_proto::job_state_name as state_name;
+use rtdw_proto::v1::JobSummary;
 
 /// Label of the per-state job count.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -24,6 +26,21 @@ struct JobLabels {
     job: String,
     name: String,
     state: String,
+}
+
+/// The newest job of each name: a resubmitted pipeline replaces its
+/// predecessor's state series, so an alert on a FAILED job clears.
+fn newest_per_name(jobs: Vec<JobSummary>) -> Vec<JobSummary> {
+    let mut newest: BTreeMap<String, JobSummary> = BTreeMap::new();
+    for job in jobs {
+        let replace = newest.get(&job.name).is_none_or(|current| {
+            (job.submit_time_ms, &job.job_id) > (current.submit_time_ms, &current.job_id)
+        });
+        if replace {
+            newest.insert(job.name.clone(), job);
+        }
+    }
+    newest.into_values().collect()
 }
 
 /// Registers the coordinator's metrics and the hook that refreshes them.
@@ -69,7 +86,7 @@ pub fn register(observability: &Observability, coordinator: Arc<Coordinator>) {
             .set(*count as i64);
         }
         job_state.clear();
-        for job in coordinator.jobs() {
+        for job in newest_per_name(coordinator.jobs()) {
             let labels = JobLabels {
                 job: job.job_id.clone(),
                 name: job.name.clone(),
@@ -78,4 +95,30 @@ pub fn register(observability: &Observability, coordinator: Arc<Coordinator>) {
             job_state.get_or_create(&labels).set(1);
         }
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: &str, name: &str, submitted: i64) -> JobSummary {
+        JobSummary {
+            job_id: id.into(),
+            name: name.into(),
+            submit_time_ms: submitted,
+            ..JobSummary::default()
+        }
+    }
+
+    #[test]
+    fn only_the_newest_job_of_each_name_is_kept() {
+        let kept = newest_per_name(vec![
+            job("a", "dwd", 1),
+            job("b", "dwd", 5),
+            job("c", "ods", 2),
+            job("d", "dwd", 3),
+        ]);
+        let ids: Vec<&str> = kept.iter().map(|j| j.job_id.as_str()).collect();
+        assert_eq!(ids, ["b", "c"]);
+    }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing rtdw needs on a Debian machine:
-# a C toolchain, python3, a Rust toolchain (1.90 or newer) with clippy and
+# a C toolchain, python3, Prometheus (promtool and the server the monitoring
+# tests scrape with), a Rust toolchain (1.90 or newer) with clippy and
 # rustfmt, and cargo-nextest. Idempotent: installs only what is missing.
 set -euo pipefail
 
@@ -11,10 +12,11 @@ packages=()
 command -v cc >/dev/null 2>&1 || packages+=(build-essential)
 command -v python3 >/dev/null 2>&1 || packages+=(python3)
 command -v curl >/dev/null 2>&1 || packages+=(curl ca-certificates)
+command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
 if [ "${#packages[@]}" -gt 0 ]; then
   echo "setup: installing ${packages[*]}"
   $SUDO apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}"
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

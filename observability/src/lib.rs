@@ -15,6 +15,8 @@ use axum::routing::get;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
 
+pub mod process;
+
 /// Content type of the OpenMetrics text format.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -29,13 +31,16 @@ pub struct Observability {
 }
 
 impl Observability {
-    /// An empty registry whose metric names all start with `rtdw_`; not ready.
+    /// A registry whose metric names all start with `rtdw_`, holding the
+    /// process metrics ([`process`]); not ready.
     pub fn new() -> Arc<Self> {
-        Arc::new(Observability {
+        let observability = Arc::new(Observability {
             registry: Mutex::new(Registry::with_prefix("rtdw")),
             ready: AtomicBool::new(false),
             before_scrape: Mutex::new(Vec::new()),
-        })
+        });
+        process::register(&observability);
+        observability
     }
 
     /// Registers metrics: `f` gets the registry.

@@ -321,20 +321,31 @@ pub fn fold_debezium(dir: &Path, key: &str) -> BTreeMap<String, Value> {
     table
 }
 
-/// The body of an HTTP GET answered with 200.
+/// The body of an HTTP GET answered with 200, failing the test otherwise.
 pub fn http_get(addr: &str, path: &str) -> String {
+    try_http_get(addr, path).unwrap_or_else(|e| panic!("GET http://{addr}{path}: {e}"))
+}
+
+/// The body of an HTTP GET answered with 200, or what went wrong.
+pub fn try_http_get(addr: &str, path: &str) -> Result<String, String> {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the HTTP endpoint");
+    let mut stream = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )
-    .expect("send request");
+    .map_err(|e| e.to_string())?;
     let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read response");
-    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
-    body.to_string()
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| e.to_string())?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or("not an HTTP response")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(head.lines().next().unwrap_or_default().to_string());
+    }
+    Ok(body.to_string())
 }
 
 /// The sum of the samples of metric `name` whose labels include all of
