@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use support::{
-    Cluster, ClusterOptions, fold_debezium, http_get, metric_sum, rtdw_binary, wait_for,
+    Cluster, ClusterOptions, fold_debezium, http_get, metric_sum, rtdw_binary, try_http_get,
+    wait_for,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -371,7 +372,12 @@ fn every_process_serves_health_and_metrics_that_count_the_rows_processed() {
         .collect();
     for addr in &taskmanager_http {
         assert_eq!(http_get(addr, "/healthz"), "ok\n");
-        assert_eq!(http_get(addr, "/readyz"), "ready\n");
+        // Ready once the task manager has its registration answer.
+        wait_for("task manager readiness", MINUTE, || {
+            try_http_get(addr, "/readyz")
+                .ok()
+                .filter(|body| body == "ready\n")
+        });
     }
 
     // 10 000 orders; amounts equal ids, so the filter keeps 7 500.

@@ -178,3 +178,72 @@ fn grpc_reflection_lists_the_job_and_cluster_services() {
         );
     }
 }
+
+#[test]
+fn a_process_with_a_bad_configuration_exits_naming_the_key_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("application-prod.yml");
+    std::fs::write(&file, "taskmanager:\n  slots: many\n").unwrap();
+    let output = std::process::Command::new(support::rtdw_binary())
+        .args([
+            "taskmanager",
+            "--profile",
+            "prod",
+            "--config-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("taskmanager.slots") && stderr.contains(&file.display().to_string()),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn json_logs_carry_the_subtask_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("application.yml"),
+        "logging:\n  format: json\n",
+    )
+    .unwrap();
+    let mut cluster = Cluster::start(ClusterOptions {
+        taskmanagers: 0,
+        ..ClusterOptions::default()
+    });
+    let log = cluster.path("tm-json.log");
+    let child = cluster
+        .taskmanager_command(1)
+        .args(["--config-dir", dir.path().to_str().unwrap()])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    cluster.taskmanagers.push(child);
+    cluster.wait_for_alive(1);
+    let input = cluster.write("bad.csv", "1\nx\n3\n");
+    let sql = format!(
+        "CREATE TABLE s (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', 'csv.ignore-parse-errors' = 'true');\n\
+         CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole');\n\
+         INSERT INTO o SELECT id FROM s;",
+        input.display()
+    );
+    let id = cluster.submit("json.sql", &sql, &[]);
+    cluster.wait_for_state(&id, "FINISHED", std::time::Duration::from_secs(60));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.starts_with("task manager "))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let skipped = lines
+        .iter()
+        .find(|l| l["message"].as_str().is_some_and(|m| m.contains("skipped")))
+        .unwrap_or_else(|| panic!("no skipped-record line in {text}"));
+    assert_eq!(skipped["level"], "WARN");
+    assert_eq!(skipped["span"]["job"], id.as_str(), "{skipped}");
+    assert_eq!(skipped["span"]["vertex"], 0);
+    assert_eq!(skipped["span"]["subtask"], 0);
+}

@@ -2,6 +2,7 @@
 //! jobs over the coordinator's gRPC API.
 
 mod client;
+mod config;
 mod output;
 mod servers;
 
@@ -35,6 +36,11 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Show the effective configuration and where each value comes from.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Inspect the cluster.
     Cluster {
         #[command(subcommand)]
@@ -42,6 +48,14 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+}
+
+/// `rtdw config ...`
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print every configuration key with its value and origin (file,
+    /// environment variable, flag or default).
+    Show(servers::ConfigArgs),
 }
 
 /// Where the coordinator is.
@@ -69,38 +83,43 @@ pub fn read_sql(path: &PathBuf) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
 }
 
-fn init_logging(default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RTDW_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
+/// Starts logging to standard error, as text or JSON, at the configured
+/// level. Colors only on a terminal.
+pub fn init_logging(logging: &config::LoggingSection) {
+    let filter = tracing_subscriber::EnvFilter::new(&logging.level);
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match logging.format {
+        config::LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        config::LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Logging for client commands: warnings only.
+fn init_client_logging() {
+    init_logging(&config::LoggingSection {
+        level: "warn".into(),
+        format: config::LogFormat::Text,
+    });
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Coordinator(args) => {
-            init_logging("info");
-            servers::coordinator(args).await
-        }
-        Command::Taskmanager(args) => {
-            init_logging("info");
-            servers::taskmanager(args).await
-        }
-        Command::Local(args) => {
-            init_logging("info");
-            servers::local(args).await
-        }
+        Command::Coordinator(args) => servers::coordinator(args).await,
+        Command::Taskmanager(args) => servers::taskmanager(args).await,
+        Command::Local(args) => servers::local(args).await,
+        Command::Config {
+            command: ConfigCommand::Show(args),
+        } => servers::show_config(&args),
         Command::Job { command, target } => {
-            init_logging("warn");
+            init_client_logging();
             client::job(command, &target).await
         }
         Command::Cluster { command, target } => {
-            init_logging("warn");
+            init_client_logging();
             client::cluster(command, &target).await
         }
     };

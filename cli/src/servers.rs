@@ -1,78 +1,103 @@
 //! The long-running commands: coordinator, task manager, local cluster.
+//! Their settings come from the layered configuration ([`crate::config`]);
+//! the flags given override it.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use figment::value::Value;
 use rtdw_coordinator::{CoordinatorConfig, HeartbeatSettings};
 use rtdw_taskmanager::TaskManagerConfig;
 
+use crate::config::{AppConfig, CONFIG_DIR_ENV, ConfigSource, PROFILE_ENV, config_dir, load};
 use crate::socket_addr;
+
+/// Which configuration files to read.
+#[derive(Args)]
+pub struct ConfigArgs {
+    /// Profile: also read application-PROFILE.yml (dev, test, prod, ...).
+    #[arg(long, env = PROFILE_ENV)]
+    profile: Option<String>,
+    /// Directory holding application.yml and its profile overlays.
+    #[arg(long, env = CONFIG_DIR_ENV, default_value = "config")]
+    config_dir: PathBuf,
+}
+
+impl ConfigArgs {
+    /// The configuration sources, with the flags given.
+    pub fn source(&self, flags: BTreeMap<String, Value>) -> ConfigSource {
+        ConfigSource {
+            dir: config_dir(Some(&self.config_dir)),
+            profile: self.profile.clone(),
+            flags,
+        }
+    }
+}
+
+/// Collects the flags that were given, by configuration key.
+#[derive(Default)]
+struct Flags(BTreeMap<String, Value>);
+
+impl Flags {
+    fn set(mut self, key: &str, value: Option<impl Into<Value>>) -> Self {
+        if let Some(value) = value {
+            self.0.insert(key.to_string(), value.into());
+        }
+        self
+    }
+}
 
 /// Options of `rtdw coordinator`.
 #[derive(Args)]
 pub struct CoordinatorArgs {
-    /// gRPC address for clients and task managers.
-    #[arg(long, default_value = "127.0.0.1:6123", value_parser = socket_addr)]
-    grpc_addr: SocketAddr,
-    /// HTTP address for /healthz and /metrics.
-    #[arg(long, default_value = "127.0.0.1:8081", value_parser = socket_addr)]
-    http_addr: SocketAddr,
+    /// gRPC address for clients and task managers [config: coordinator.grpc_addr].
+    #[arg(long, value_parser = socket_addr)]
+    grpc_addr: Option<SocketAddr>,
+    /// HTTP address for /metrics, /healthz, /readyz [config: coordinator.http_addr].
+    #[arg(long, value_parser = socket_addr)]
+    http_addr: Option<SocketAddr>,
     #[command(flatten)]
     heartbeat: HeartbeatArgs,
+    #[command(flatten)]
+    config: ConfigArgs,
 }
 
 /// Task-manager liveness options.
 #[derive(Args)]
 pub struct HeartbeatArgs {
-    /// How often task managers heartbeat, in milliseconds.
-    #[arg(long, default_value_t = 1000)]
-    heartbeat_interval_ms: u64,
-    /// Silence after which a task manager is declared lost, in milliseconds.
-    #[arg(long, default_value_t = 10000)]
-    heartbeat_timeout_ms: u64,
-}
-
-impl HeartbeatArgs {
-    fn settings(&self) -> anyhow::Result<HeartbeatSettings> {
-        anyhow::ensure!(
-            self.heartbeat_interval_ms > 0
-                && self.heartbeat_timeout_ms > self.heartbeat_interval_ms,
-            "--heartbeat-timeout-ms ({}) must exceed --heartbeat-interval-ms ({}), which must be positive",
-            self.heartbeat_timeout_ms,
-            self.heartbeat_interval_ms
-        );
-        Ok(HeartbeatSettings {
-            interval: Duration::from_millis(self.heartbeat_interval_ms),
-            timeout: Duration::from_millis(self.heartbeat_timeout_ms),
-        })
-    }
+    /// How often task managers heartbeat, in ms [config: coordinator.heartbeat_interval_ms].
+    #[arg(long)]
+    heartbeat_interval_ms: Option<u64>,
+    /// Silence after which a task manager is lost, in ms [config: coordinator.heartbeat_timeout_ms].
+    #[arg(long)]
+    heartbeat_timeout_ms: Option<u64>,
 }
 
 /// Options of `rtdw taskmanager`.
 #[derive(Args)]
 pub struct TaskManagerArgs {
-    /// The coordinator's gRPC URL.
-    #[arg(
-        long,
-        env = "RTDW_COORDINATOR",
-        default_value = "http://127.0.0.1:6123"
-    )]
-    coordinator: String,
-    /// Task slots offered.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
-    slots: u32,
-    /// Address to serve gRPC and Arrow Flight on; port 0 picks a free one.
-    #[arg(long, default_value = "127.0.0.1:0", value_parser = socket_addr)]
-    bind: SocketAddr,
+    /// The coordinator's gRPC URL [config: taskmanager.coordinator].
+    #[arg(long)]
+    coordinator: Option<String>,
+    /// Task slots offered [config: taskmanager.slots].
+    #[arg(long)]
+    slots: Option<u32>,
+    /// gRPC and Arrow Flight address; port 0 picks a free one [config: taskmanager.bind].
+    #[arg(long, value_parser = socket_addr)]
+    bind: Option<SocketAddr>,
+    /// Address for /metrics, /healthz, /readyz; port 0 picks a free one [config: taskmanager.http_addr].
+    #[arg(long, value_parser = socket_addr)]
+    http_addr: Option<SocketAddr>,
     /// Id to register under (default: address plus a random suffix).
     #[arg(long)]
     id: Option<String>,
-    /// Address for /metrics, /healthz and /readyz; port 0 picks a free one.
-    #[arg(long, default_value = "127.0.0.1:0", value_parser = socket_addr)]
-    http_addr: SocketAddr,
+    #[command(flatten)]
+    config: ConfigArgs,
 }
 
 /// Options of `rtdw local`.
@@ -81,29 +106,56 @@ pub struct LocalArgs {
     /// Number of task managers.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     taskmanagers: u32,
-    /// Slots per task manager.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
-    slots: u32,
-    /// gRPC address of the coordinator.
-    #[arg(long, default_value = "127.0.0.1:6123", value_parser = socket_addr)]
-    grpc_addr: SocketAddr,
-    /// HTTP address of the coordinator.
-    #[arg(long, default_value = "127.0.0.1:8081", value_parser = socket_addr)]
-    http_addr: SocketAddr,
+    /// Slots per task manager [config: taskmanager.slots].
+    #[arg(long)]
+    slots: Option<u32>,
+    /// gRPC address of the coordinator [config: coordinator.grpc_addr].
+    #[arg(long, value_parser = socket_addr)]
+    grpc_addr: Option<SocketAddr>,
+    /// HTTP address of the coordinator [config: coordinator.http_addr].
+    #[arg(long, value_parser = socket_addr)]
+    http_addr: Option<SocketAddr>,
     #[command(flatten)]
     heartbeat: HeartbeatArgs,
+    #[command(flatten)]
+    config: ConfigArgs,
 }
 
-fn coordinator_config(
-    grpc_addr: SocketAddr,
-    http_addr: SocketAddr,
-    heartbeat: &HeartbeatArgs,
-) -> anyhow::Result<CoordinatorConfig> {
-    Ok(CoordinatorConfig {
-        grpc_addr,
-        http_addr: Some(http_addr),
-        heartbeat: heartbeat.settings()?,
-    })
+impl HeartbeatArgs {
+    fn flags(&self, flags: Flags) -> Flags {
+        flags
+            .set(
+                "coordinator.heartbeat_interval_ms",
+                self.heartbeat_interval_ms,
+            )
+            .set(
+                "coordinator.heartbeat_timeout_ms",
+                self.heartbeat_timeout_ms,
+            )
+    }
+}
+
+fn addr(value: Option<SocketAddr>) -> Option<String> {
+    value.map(|a| a.to_string())
+}
+
+/// Loads the configuration and starts logging as it says.
+fn configure(config: &ConfigArgs, flags: Flags) -> anyhow::Result<AppConfig> {
+    let app = load(&config.source(flags.0))?;
+    crate::init_logging(&app.logging);
+    Ok(app)
+}
+
+fn coordinator_config(app: &AppConfig) -> CoordinatorConfig {
+    let c = &app.coordinator;
+    CoordinatorConfig {
+        grpc_addr: c.grpc_addr,
+        http_addr: Some(c.http_addr),
+        heartbeat: HeartbeatSettings {
+            interval: Duration::from_millis(c.heartbeat_interval_ms),
+            timeout: Duration::from_millis(c.heartbeat_timeout_ms),
+        },
+    }
 }
 
 fn display_addr(addr: Option<SocketAddr>) -> String {
@@ -118,12 +170,11 @@ async fn until_interrupted() -> anyhow::Result<()> {
 
 /// Runs a coordinator until interrupted.
 pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
-    let running = rtdw_coordinator::start(coordinator_config(
-        args.grpc_addr,
-        args.http_addr,
-        &args.heartbeat,
-    )?)
-    .await?;
+    let flags = Flags::default()
+        .set("coordinator.grpc_addr", addr(args.grpc_addr))
+        .set("coordinator.http_addr", addr(args.http_addr));
+    let app = configure(&args.config, args.heartbeat.flags(flags))?;
+    let running = rtdw_coordinator::start(coordinator_config(&app)).await?;
     eprintln!(
         "coordinator listening on {} (HTTP {})",
         running.url(),
@@ -136,12 +187,19 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs a task manager until interrupted.
 pub async fn taskmanager(args: TaskManagerArgs) -> anyhow::Result<ExitCode> {
+    let flags = Flags::default()
+        .set("taskmanager.coordinator", args.coordinator)
+        .set("taskmanager.slots", args.slots)
+        .set("taskmanager.bind", addr(args.bind))
+        .set("taskmanager.http_addr", addr(args.http_addr));
+    let app = configure(&args.config, flags)?;
+    let t = &app.taskmanager;
     let running = rtdw_taskmanager::start(TaskManagerConfig {
-        coordinator: args.coordinator,
-        slots: args.slots,
-        bind: args.bind,
+        coordinator: t.coordinator.clone(),
+        slots: t.slots,
+        bind: t.bind,
         id: args.id,
-        http_addr: args.http_addr,
+        http_addr: t.http_addr,
     })
     .await?;
     eprintln!(
@@ -155,21 +213,22 @@ pub async fn taskmanager(args: TaskManagerArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs a coordinator and task managers in this process until interrupted.
 pub async fn local(args: LocalArgs) -> anyhow::Result<ExitCode> {
-    let coordinator = rtdw_coordinator::start(coordinator_config(
-        args.grpc_addr,
-        args.http_addr,
-        &args.heartbeat,
-    )?)
-    .await?;
+    let flags = Flags::default()
+        .set("coordinator.grpc_addr", addr(args.grpc_addr))
+        .set("coordinator.http_addr", addr(args.http_addr))
+        .set("taskmanager.slots", args.slots);
+    let app = configure(&args.config, args.heartbeat.flags(flags))?;
+    let coordinator = rtdw_coordinator::start(coordinator_config(&app)).await?;
+    let host = app.coordinator.grpc_addr.ip();
     let mut taskmanagers = Vec::new();
     for _ in 0..args.taskmanagers {
         taskmanagers.push(
             rtdw_taskmanager::start(TaskManagerConfig {
                 coordinator: coordinator.url(),
-                slots: args.slots,
-                bind: SocketAddr::new(args.grpc_addr.ip(), 0),
+                slots: app.taskmanager.slots,
+                bind: SocketAddr::new(host, 0),
                 id: None,
-                http_addr: SocketAddr::new(args.grpc_addr.ip(), 0),
+                http_addr: SocketAddr::new(host, 0),
             })
             .await?,
         );
@@ -179,12 +238,27 @@ pub async fn local(args: LocalArgs) -> anyhow::Result<ExitCode> {
         coordinator.url(),
         display_addr(coordinator.http_addr),
         args.taskmanagers,
-        args.slots
+        app.taskmanager.slots
     );
     until_interrupted().await?;
     for tm in taskmanagers {
         tm.shutdown().await;
     }
     coordinator.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `rtdw config show`: every key, its effective value, and where it came from.
+pub fn show_config(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
+    let rows = crate::config::describe(&args.source(BTreeMap::new()))?;
+    let width = rows
+        .iter()
+        .map(|(k, v, _)| k.len() + v.len() + 3)
+        .max()
+        .unwrap_or(0);
+    for (key, value, origin) in rows {
+        let assignment = format!("{key} = {value}");
+        println!("{assignment:<width$}  # {origin}");
+    }
     Ok(ExitCode::SUCCESS)
 }
