@@ -142,6 +142,7 @@ fn taskmanagers_register_heartbeat_and_a_killed_one_is_shown_lost() {
         taskmanagers: 2,
         slots: 3,
         heartbeat_ms: (200, 1500),
+        ..ClusterOptions::default()
     });
     let list = cluster.taskmanager_list();
     assert_eq!(list.len(), 2);

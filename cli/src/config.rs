@@ -27,6 +27,17 @@ pub struct AppConfig {
     pub taskmanager: TaskManagerSection,
     /// Logs.
     pub logging: LoggingSection,
+    /// Traces.
+    pub tracing: TracingSection,
+}
+
+/// Trace export settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracingSection {
+    /// OTLP/gRPC endpoint, e.g. `http://127.0.0.1:4317`; unset: the
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` variable, else no traces.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// The coordinator's settings.

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use rtdw_observability::traces::Traces;
 
 /// rtdw: a distributed stream processor for real-time data warehouses.
 #[derive(Parser)]
@@ -84,24 +85,32 @@ pub fn read_sql(path: &PathBuf) -> anyhow::Result<String> {
 }
 
 /// Starts logging to standard error, as text or JSON, at the configured
-/// level. Colors only on a terminal.
-pub fn init_logging(logging: &config::LoggingSection) {
-    let filter = tracing_subscriber::EnvFilter::new(&logging.level);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match logging.format {
-        config::LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-        config::LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
+/// level (colors only on a terminal), and, when given, exporting spans as
+/// OpenTelemetry traces.
+pub fn init_logging(logging: &config::LoggingSection, traces: Option<&Traces>) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match logging.format {
+        config::LogFormat::Text => fmt.with_ansi(std::io::stderr().is_terminal()).boxed(),
+        config::LogFormat::Json => fmt.json().flatten_event(true).boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(fmt)
+        .with(traces.map(|t| t.layer()))
+        .with(tracing_subscriber::EnvFilter::new(&logging.level))
+        .init();
 }
 
 /// Logging for client commands: warnings only.
 fn init_client_logging() {
-    init_logging(&config::LoggingSection {
+    let logging = config::LoggingSection {
         level: "warn".into(),
         format: config::LogFormat::Text,
-    });
+    };
+    init_logging(&logging, None);
 }
 
 #[tokio::main]

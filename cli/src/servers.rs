@@ -12,6 +12,7 @@ use anyhow::Context;
 use clap::Args;
 use figment::value::Value;
 use rtdw_coordinator::{CoordinatorConfig, HeartbeatSettings};
+use rtdw_observability::traces::Traces;
 use rtdw_taskmanager::TaskManagerConfig;
 
 use crate::config::{AppConfig, CONFIG_DIR_ENV, ConfigSource, PROFILE_ENV, config_dir, load};
@@ -139,11 +140,32 @@ fn addr(value: Option<SocketAddr>) -> Option<String> {
     value.map(|a| a.to_string())
 }
 
-/// Loads the configuration and starts logging as it says.
-fn configure(config: &ConfigArgs, flags: Flags) -> anyhow::Result<AppConfig> {
+/// Loads the configuration and starts logging and tracing as it says, as
+/// `service` (the traces' `service.name`) with resource `attributes`.
+fn configure(
+    config: &ConfigArgs,
+    flags: Flags,
+    service: &'static str,
+    attributes: Vec<(&'static str, String)>,
+) -> anyhow::Result<(AppConfig, Option<Traces>)> {
     let app = load(&config.source(flags.0))?;
-    crate::init_logging(&app.logging);
-    Ok(app)
+    let traces = Traces::start(app.tracing.otlp_endpoint.as_deref(), service, attributes)?;
+    crate::init_logging(&app.logging, traces.as_ref());
+    Ok((app, traces))
+}
+
+/// The host name, for trace resources.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Flushes traces before the process ends.
+fn finish(traces: Option<Traces>) {
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
 }
 
 fn coordinator_config(app: &AppConfig) -> CoordinatorConfig {
@@ -173,7 +195,13 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
     let flags = Flags::default()
         .set("coordinator.grpc_addr", addr(args.grpc_addr))
         .set("coordinator.http_addr", addr(args.http_addr));
-    let app = configure(&args.config, args.heartbeat.flags(flags))?;
+    let attributes = vec![("host.name", host_name())];
+    let (app, traces) = configure(
+        &args.config,
+        args.heartbeat.flags(flags),
+        "rtdw-coordinator",
+        attributes,
+    )?;
     let running = rtdw_coordinator::start(coordinator_config(&app)).await?;
     eprintln!(
         "coordinator listening on {} (HTTP {})",
@@ -182,6 +210,7 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
     );
     until_interrupted().await?;
     running.shutdown().await;
+    finish(traces);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -192,13 +221,18 @@ pub async fn taskmanager(args: TaskManagerArgs) -> anyhow::Result<ExitCode> {
         .set("taskmanager.slots", args.slots)
         .set("taskmanager.bind", addr(args.bind))
         .set("taskmanager.http_addr", addr(args.http_addr));
-    let app = configure(&args.config, flags)?;
+    let id = args.id.unwrap_or_else(rtdw_taskmanager::new_taskmanager_id);
+    let attributes = vec![
+        ("host.name", host_name()),
+        ("rtdw.taskmanager.id", id.clone()),
+    ];
+    let (app, traces) = configure(&args.config, flags, "rtdw-taskmanager", attributes)?;
     let t = &app.taskmanager;
     let running = rtdw_taskmanager::start(TaskManagerConfig {
         coordinator: t.coordinator.clone(),
         slots: t.slots,
         bind: t.bind,
-        id: args.id,
+        id: Some(id),
         http_addr: t.http_addr,
     })
     .await?;
@@ -208,6 +242,7 @@ pub async fn taskmanager(args: TaskManagerArgs) -> anyhow::Result<ExitCode> {
     );
     until_interrupted().await?;
     running.shutdown().await;
+    finish(traces);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -217,7 +252,13 @@ pub async fn local(args: LocalArgs) -> anyhow::Result<ExitCode> {
         .set("coordinator.grpc_addr", addr(args.grpc_addr))
         .set("coordinator.http_addr", addr(args.http_addr))
         .set("taskmanager.slots", args.slots);
-    let app = configure(&args.config, args.heartbeat.flags(flags))?;
+    let attributes = vec![("host.name", host_name())];
+    let (app, traces) = configure(
+        &args.config,
+        args.heartbeat.flags(flags),
+        "rtdw-local",
+        attributes,
+    )?;
     let coordinator = rtdw_coordinator::start(coordinator_config(&app)).await?;
     let host = app.coordinator.grpc_addr.ip();
     let mut taskmanagers = Vec::new();
@@ -245,6 +286,7 @@ pub async fn local(args: LocalArgs) -> anyhow::Result<ExitCode> {
         tm.shutdown().await;
     }
     coordinator.shutdown().await;
+    finish(traces);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use rtdw_observability::traces::traced_request;
 use rtdw_proto::v1::task_service_client::TaskServiceClient;
 use rtdw_proto::v1::{
     CancelJobTasksRequest, DeployTasksRequest, JobDetails, JobPlan, JobState, JobSummary,
@@ -14,6 +15,7 @@ use rtdw_proto::v1::{RegisterTaskManagerRequest, TaskManagerState};
 use rtdw_sql::{JobConfig, plan_job};
 use tonic::Status;
 use tonic::transport::Channel;
+use tracing::Instrument;
 
 use crate::cluster::Cluster;
 use crate::job::{JobEntry, is_terminal};
@@ -166,6 +168,7 @@ impl Coordinator {
             options: submission.config.clone(),
         };
         let graph = plan_job(&submission.sql, &config)
+            .instrument(tracing::info_span!("plan"))
             .await
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let parallelism = graph.required_slots();
@@ -178,6 +181,7 @@ impl Coordinator {
             fingerprint: graph.fingerprint(),
         };
         {
+            let _schedule = tracing::info_span!("schedule", job = %id).entered();
             let mut state = self.lock();
             let slots = assign_slots(graph.required_slots(), &state.cluster.offers())
                 .map_err(|e| Status::resource_exhausted(e.to_string()))?;
@@ -188,7 +192,9 @@ impl Coordinator {
             state.jobs.insert(id.clone(), job);
         }
         tracing::info!(job = %id, name = %graph.name, vertices = graph.vertices.len(), "job submitted");
-        self.deploy(&id).await;
+        self.deploy(&id)
+            .instrument(tracing::info_span!("deploy", job = %id))
+            .await;
         Ok(id)
     }
 
@@ -234,16 +240,21 @@ impl Coordinator {
                 })
                 .collect::<Vec<_>>()
         };
-        let calls = requests
-            .into_iter()
-            .map(|(tm, mut client, request)| async move {
-                client.deploy_tasks(request).await.map_err(|status| {
-                    format!(
-                        "deployment on task manager {tm} failed: {}",
-                        status.message()
-                    )
-                })
-            });
+        let calls = requests.into_iter().map(|(tm, mut client, request)| {
+            let span = tracing::info_span!("deploy_tasks", taskmanager = %tm);
+            async move {
+                client
+                    .deploy_tasks(traced_request(request))
+                    .await
+                    .map_err(|status| {
+                        format!(
+                            "deployment on task manager {tm} failed: {}",
+                            status.message()
+                        )
+                    })
+            }
+            .instrument(span)
+        });
         let results = futures::future::join_all(calls).await;
         if let Some(Err(reason)) = results.into_iter().find(Result::is_err) {
             self.fail_job(job_id, reason, false).await;
@@ -356,7 +367,7 @@ impl Coordinator {
             let request = CancelJobTasksRequest {
                 job_id: job_id.to_string(),
             };
-            if let Err(status) = client.cancel_job_tasks(request).await {
+            if let Err(status) = client.cancel_job_tasks(traced_request(request)).await {
                 tracing::warn!(job = %job_id, taskmanager = %tm, %status, "cancel request failed");
             }
         });

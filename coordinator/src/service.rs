@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use rtdw_observability::traces::follow_caller;
 use rtdw_proto::v1::cluster_service_server::ClusterService;
 use rtdw_proto::v1::job_service_server::JobService;
 use rtdw_proto::v1::{
@@ -12,6 +13,7 @@ use rtdw_proto::v1::{
     SubmitJobRequest, SubmitJobResponse, TaskStatusAck, TaskStatusReport,
 };
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use crate::coordinator::{Coordinator, Submission};
 
@@ -34,6 +36,8 @@ impl JobService for Services {
         &self,
         request: Request<SubmitJobRequest>,
     ) -> Result<Response<SubmitJobResponse>, Status> {
+        let span = tracing::info_span!("submit_job");
+        follow_caller(&span, request.metadata());
         let request = request.into_inner();
         if request.sql.trim().is_empty() {
             return Err(Status::invalid_argument("the SQL script is empty"));
@@ -44,7 +48,7 @@ impl JobService for Services {
             parallelism: Some(request.parallelism).filter(|p| *p > 0),
             config: request.config.into_iter().collect(),
         };
-        let job_id = self.coordinator.submit(submission).await?;
+        let job_id = self.coordinator.submit(submission).instrument(span).await?;
         Ok(Response::new(SubmitJobResponse { job_id }))
     }
 

@@ -103,6 +103,12 @@ impl RunningTaskManager {
     }
 }
 
+/// A fresh task-manager id: `taskmanager-` and 8 random hex digits.
+pub fn new_taskmanager_id() -> String {
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("taskmanager-{}", &suffix[..8])
+}
+
 /// Starts a task manager: binds, serves, and registers with the coordinator
 /// (retrying until it answers).
 pub async fn start(config: TaskManagerConfig) -> Result<RunningTaskManager, TaskManagerError> {
@@ -119,10 +125,7 @@ pub async fn start(config: TaskManagerConfig) -> Result<RunningTaskManager, Task
             addr: config.bind,
             source,
         })?;
-    let id = config.id.clone().unwrap_or_else(|| {
-        let suffix = uuid::Uuid::new_v4().simple().to_string();
-        format!("{addr}-{}", &suffix[..6])
-    });
+    let id = config.id.clone().unwrap_or_else(new_taskmanager_id);
     let coordinator = Endpoint::from_shared(config.coordinator.clone())
         .map_err(|e| TaskManagerError::CoordinatorUrl {
             url: config.coordinator.clone(),

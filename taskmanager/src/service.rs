@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ractor::Actor;
+use rtdw_observability::traces::follow_caller;
 use rtdw_operators::SubtaskContext;
 use rtdw_proto::v1::task_service_server::TaskService;
 use rtdw_proto::v1::{
@@ -15,6 +16,7 @@ use rtdw_sql::{Edge, JobConfig, JobGraph, Partitioning, plan_job};
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use crate::actors::{JobActor, JobArgs, JobMsg, JobTable};
 use crate::exchange::remote::RemoteSender;
@@ -114,6 +116,7 @@ impl TaskServiceImpl {
             options: plan.config.clone().into_iter().collect(),
         };
         let graph = plan_job(&plan.sql, &config)
+            .instrument(tracing::info_span!("plan"))
             .await
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         if graph.fingerprint() != plan.fingerprint {
@@ -271,9 +274,11 @@ impl TaskService for TaskServiceImpl {
         &self,
         request: Request<DeployTasksRequest>,
     ) -> Result<Response<DeployTasksResponse>, Status> {
+        let span = tracing::info_span!("deploy_tasks", taskmanager = %self.shared.id);
+        follow_caller(&span, request.metadata());
         let request = request.into_inner();
         let job_id = request.job_id.clone();
-        if let Err(status) = self.deploy(request).await {
+        if let Err(status) = self.deploy(request).instrument(span).await {
             self.shared.registry.remove_job(&job_id);
             tracing::error!(job = %job_id, %status, "deployment failed");
             return Err(status);

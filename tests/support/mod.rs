@@ -44,6 +44,7 @@ pub struct Cluster {
     coordinator: Child,
     /// Task manager processes.
     pub taskmanagers: Vec<Child>,
+    env: Vec<(String, String)>,
 }
 
 /// Options of a test cluster.
@@ -54,6 +55,8 @@ pub struct ClusterOptions {
     pub slots: u32,
     /// Heartbeat interval and timeout in milliseconds.
     pub heartbeat_ms: (u64, u64),
+    /// Environment variables of every process of the cluster.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for ClusterOptions {
@@ -62,6 +65,7 @@ impl Default for ClusterOptions {
             taskmanagers: 2,
             slots: 2,
             heartbeat_ms: (500, 5000),
+            env: Vec::new(),
         }
     }
 }
@@ -91,6 +95,7 @@ impl Cluster {
                 "--heartbeat-timeout-ms",
                 &options.heartbeat_ms.1.to_string(),
             ])
+            .envs(options.env.iter().cloned())
             .stdout(log_file(dir.path(), "coordinator.out"))
             .stderr(log_file(dir.path(), "coordinator.log"))
             .spawn()
@@ -111,6 +116,7 @@ impl Cluster {
             http,
             coordinator,
             taskmanagers: Vec::new(),
+            env: options.env,
         };
         for _ in 0..options.taskmanagers {
             cluster.add_taskmanager(options.slots);
@@ -134,6 +140,7 @@ impl Cluster {
     /// The command that starts a task manager of this cluster.
     pub fn taskmanager_command(&self, slots: u32) -> Command {
         let mut command = Command::new(rtdw_binary());
+        command.envs(self.env.iter().cloned());
         command.args([
             "taskmanager",
             "--coordinator",

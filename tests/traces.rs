@@ -1,0 +1,170 @@
+//! End-to-end: the spans of a real coordinator and two task-manager
+//! processes, received over OTLP/gRPC by a collector inside this test (the
+//! protocol Jaeger's OTLP port speaks). One submission is one trace, whose
+//! deployment spans on both task managers are children of the
+//! coordinator's spans.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use support::{Cluster, ClusterOptions, wait_for};
+
+/// One received span.
+#[derive(Debug, Clone)]
+struct ReceivedSpan {
+    service: String,
+    taskmanager: Option<String>,
+    name: String,
+    trace_id: Vec<u8>,
+    span_id: Vec<u8>,
+    parent_span_id: Vec<u8>,
+}
+
+/// A collector that keeps every span it is sent.
+#[derive(Clone, Default)]
+struct Collector(Arc<Mutex<Vec<ReceivedSpan>>>);
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let mut spans = self.0.lock().unwrap();
+        for resource_spans in request.into_inner().resource_spans {
+            let attribute = |key: &str| {
+                let resource = resource_spans.resource.as_ref()?;
+                let value = resource
+                    .attributes
+                    .iter()
+                    .find(|a| a.key == key)?
+                    .value
+                    .as_ref()?;
+                match value.value.as_ref()? {
+                    Value::StringValue(s) => Some(s.clone()),
+                    _ => None,
+                }
+            };
+            let service = attribute("service.name").unwrap_or_default();
+            let taskmanager = attribute("rtdw.taskmanager.id");
+            for scope in &resource_spans.scope_spans {
+                for span in &scope.spans {
+                    spans.push(ReceivedSpan {
+                        service: service.clone(),
+                        taskmanager: taskmanager.clone(),
+                        name: span.name.clone(),
+                        trace_id: span.trace_id.clone(),
+                        span_id: span.span_id.clone(),
+                        parent_span_id: span.parent_span_id.clone(),
+                    });
+                }
+            }
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+#[test]
+fn a_submission_is_one_trace_across_the_coordinator_and_both_taskmanagers() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let collector = Collector::default();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    runtime.spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(collector.clone()))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+
+    let cluster = Cluster::start(ClusterOptions {
+        env: vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
+        ],
+        ..ClusterOptions::default()
+    });
+    let sql = "CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '100', 'rows-per-second' = '1000000');\n\
+               CREATE TABLE sink (k BIGINT, n BIGINT) WITH ('connector' = 'blackhole');\n\
+               INSERT INTO sink SELECT id % 2, COUNT(*) FROM gen GROUP BY id % 2;";
+    let id = cluster.submit("traced.sql", sql, &["-p", "2"]);
+    cluster.wait_for_state(&id, "FINISHED", Duration::from_secs(60));
+
+    let spans = wait_for(
+        "the deployment spans of both task managers",
+        Duration::from_secs(60),
+        || {
+            let spans = collector.0.lock().unwrap().clone();
+            let deployed: BTreeSet<_> = spans
+                .iter()
+                .filter(|s| s.service == "rtdw-taskmanager" && s.name == "deploy_tasks")
+                .filter_map(|s| s.taskmanager.clone())
+                .collect();
+            let coordinator_done = spans.iter().any(|s| s.name == "submit_job");
+            (deployed.len() == 2 && coordinator_done).then_some(spans)
+        },
+    );
+    let find = |service: &str, name: &str| -> Vec<&ReceivedSpan> {
+        spans
+            .iter()
+            .filter(|s| s.service == service && s.name == name)
+            .collect()
+    };
+    let submit = find("rtdw-coordinator", "submit_job");
+    assert_eq!(submit.len(), 1, "{spans:#?}");
+    let submit = submit[0];
+    let trace = &submit.trace_id;
+    for name in ["plan", "schedule", "deploy"] {
+        let child = find("rtdw-coordinator", name);
+        assert_eq!(child.len(), 1, "{name}: {spans:#?}");
+        assert_eq!(
+            &child[0].trace_id, trace,
+            "{name} is in the submission's trace"
+        );
+        assert_eq!(
+            child[0].parent_span_id, submit.span_id,
+            "{name} is a child of submit_job"
+        );
+    }
+    let deploy = find("rtdw-coordinator", "deploy")[0];
+    let calls = find("rtdw-coordinator", "deploy_tasks");
+    assert_eq!(
+        calls.len(),
+        2,
+        "one deployment call per task manager: {spans:#?}"
+    );
+    for call in &calls {
+        assert_eq!(call.parent_span_id, deploy.span_id);
+    }
+    let call_ids: BTreeSet<&Vec<u8>> = calls.iter().map(|c| &c.span_id).collect();
+    let remote = find("rtdw-taskmanager", "deploy_tasks");
+    assert_eq!(remote.len(), 2, "{spans:#?}");
+    for span in &remote {
+        assert_eq!(
+            &span.trace_id, trace,
+            "the task manager's span joins the submission's trace"
+        );
+        assert!(
+            call_ids.contains(&span.parent_span_id),
+            "its parent is the coordinator's call span"
+        );
+        let plan = spans
+            .iter()
+            .find(|s| s.name == "plan" && s.parent_span_id == span.span_id)
+            .unwrap_or_else(|| {
+                panic!("no plan span under the task manager's deploy_tasks: {spans:#?}")
+            });
+        assert_eq!(&plan.trace_id, trace);
+    }
+}
