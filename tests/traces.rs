@@ -30,9 +30,10 @@ struct ReceivedSpan {
     parent_span_id: Vec<u8>,
 }
 
-/// A collector that keeps every span it is sent.
+/// A collector that keeps every span it is sent, and the `authorization`
+/// header of every export.
 #[derive(Clone, Default)]
-struct Collector(Arc<Mutex<Vec<ReceivedSpan>>>);
+struct Collector(Arc<Mutex<Vec<ReceivedSpan>>>, Arc<Mutex<Vec<String>>>);
 
 #[tonic::async_trait]
 impl TraceService for Collector {
@@ -40,6 +41,13 @@ impl TraceService for Collector {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let authorization = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        self.1.lock().unwrap().push(authorization);
         let mut spans = self.0.lock().unwrap();
         for resource_spans in request.into_inner().resource_spans {
             let attribute = |key: &str| {
@@ -92,6 +100,10 @@ fn a_submission_is_one_trace_across_the_coordinator_and_both_taskmanagers() {
         env: vec![
             ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), endpoint),
             ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
+            (
+                "RTDW_TRACING__OTLP_HEADERS__AUTHORIZATION".into(),
+                "Bearer secret-token-17".into(),
+            ),
         ],
         ..ClusterOptions::default()
     });
@@ -115,6 +127,15 @@ fn a_submission_is_one_trace_across_the_coordinator_and_both_taskmanagers() {
             (deployed.len() == 2 && coordinator_done).then_some(spans)
         },
     );
+    // The secret header reached the collector with every export, and no
+    // process logged it.
+    let headers = collector.1.lock().unwrap().clone();
+    assert!(!headers.is_empty());
+    assert!(
+        headers.iter().all(|h| h == "Bearer secret-token-17"),
+        "{headers:?}"
+    );
+    assert!(!cluster.logs().contains("secret-token-17"));
     let find = |service: &str, name: &str| -> Vec<&ReceivedSpan> {
         spans
             .iter()

@@ -12,6 +12,8 @@ use figment::value::{Dict, Map, Value};
 use figment::{Error, Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 
+use crate::secret::Secret;
+
 /// Environment variables that choose files rather than values.
 pub const PROFILE_ENV: &str = "RTDW_PROFILE";
 /// Environment variable naming the configuration directory.
@@ -38,6 +40,8 @@ pub struct TracingSection {
     /// OTLP/gRPC endpoint, e.g. `http://127.0.0.1:4317`; unset: the
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` variable, else no traces.
     pub otlp_endpoint: Option<String>,
+    /// Headers sent with every export, e.g. `authorization`; secrets.
+    pub otlp_headers: BTreeMap<String, Secret>,
 }
 
 /// The coordinator's settings.
@@ -282,6 +286,23 @@ fn check(config: &AppConfig, figment: &Figment) -> Result<(), ConfigError> {
             format!("'{url}' is not an http:// or https:// URL"),
         );
     }
+    for (header, value) in &config.tracing.otlp_headers {
+        let key = format!("tracing.otlp_headers.{header}");
+        let from_config_file = matches!(
+            figment.find_metadata(&key).and_then(|m| m.source.as_ref()),
+            Some(figment::Source::File(_))
+        );
+        if from_config_file && !value.was_read_from_file() {
+            problem(
+                &key,
+                format!(
+                    "a secret cannot be written in a configuration file; set {} or write {}/path/to/secret",
+                    env_var(&key),
+                    crate::secret::FILE_PREFIX
+                ),
+            );
+        }
+    }
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.logging.level) {
         problem(
             "logging.level",
@@ -463,6 +484,65 @@ mod tests {
         let prod = load(&source(&dir, Some("prod"))).unwrap();
         assert_eq!(prod.logging.format, LogFormat::Json);
         assert_eq!(prod.taskmanager.http_addr.port(), 9251);
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment_or_files_and_are_never_shown() {
+        let _guard = ENV.lock().unwrap_or_else(|p| p.into_inner());
+        let dir = tempfile::tempdir().unwrap();
+        // SAFETY: the ENV lock keeps other tests of this module from reading the environment meanwhile.
+        unsafe {
+            std::env::set_var(
+                "RTDW_TRACING__OTLP_HEADERS__AUTHORIZATION",
+                "Bearer from-env",
+            )
+        };
+        let config = load(&source(dir.path(), None));
+        let rows = describe(&source(dir.path(), None));
+        unsafe { std::env::remove_var("RTDW_TRACING__OTLP_HEADERS__AUTHORIZATION") };
+        let config = config.unwrap();
+        assert_eq!(
+            config.tracing.otlp_headers["authorization"].expose(),
+            "Bearer from-env"
+        );
+        assert!(!format!("{config:?}").contains("from-env"));
+        let row = rows
+            .unwrap()
+            .into_iter()
+            .find(|(k, _, _)| k == "tracing.otlp_headers.authorization")
+            .unwrap();
+        assert_eq!(row.1, "\"******\"");
+        assert_eq!(row.2, "RTDW_TRACING__OTLP_HEADERS__AUTHORIZATION");
+
+        let secret_file = dir.path().join("token");
+        std::fs::write(&secret_file, "Bearer from-file\n").unwrap();
+        let file = dir.path().join("application.yml");
+        std::fs::write(
+            &file,
+            format!(
+                "tracing:\n  otlp_headers:\n    authorization: file:{}\n",
+                secret_file.display()
+            ),
+        )
+        .unwrap();
+        let config = load(&source(dir.path(), None)).unwrap();
+        assert_eq!(
+            config.tracing.otlp_headers["authorization"].expose(),
+            "Bearer from-file"
+        );
+
+        std::fs::write(
+            &file,
+            "tracing:\n  otlp_headers:\n    authorization: Bearer in-plain-text\n",
+        )
+        .unwrap();
+        let err = load(&source(dir.path(), None)).unwrap_err().to_string();
+        assert!(
+            err.contains("tracing.otlp_headers.authorization")
+                && err.contains("a secret cannot be written in a configuration file"),
+            "{err}"
+        );
+        assert!(!err.contains("in-plain-text"), "{err}");
     }
 
     #[test]

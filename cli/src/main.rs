@@ -4,6 +4,7 @@
 mod client;
 mod config;
 mod output;
+mod secret;
 mod servers;
 
 use std::io::IsTerminal;

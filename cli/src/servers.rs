@@ -149,7 +149,18 @@ fn configure(
     attributes: Vec<(&'static str, String)>,
 ) -> anyhow::Result<(AppConfig, Option<Traces>)> {
     let app = load(&config.source(flags.0))?;
-    let traces = Traces::start(app.tracing.otlp_endpoint.as_deref(), service, attributes)?;
+    let headers: Vec<(String, String)> = app
+        .tracing
+        .otlp_headers
+        .iter()
+        .map(|(name, value)| (name.clone(), value.expose().to_string()))
+        .collect();
+    let traces = Traces::start(
+        app.tracing.otlp_endpoint.as_deref(),
+        &headers,
+        service,
+        attributes,
+    )?;
     crate::init_logging(&app.logging, traces.as_ref());
     Ok((app, traces))
 }

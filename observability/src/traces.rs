@@ -6,7 +6,7 @@
 use opentelemetry::KeyValue;
 use opentelemetry::global;
 use opentelemetry::propagation::{Extractor, Injector};
-use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_otlp::{WithExportConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -35,6 +35,7 @@ impl Traces {
     /// `attributes` further resource attributes.
     pub fn start(
         endpoint: Option<&str>,
+        headers: &[(String, String)],
         service: &'static str,
         attributes: Vec<(&'static str, String)>,
     ) -> Result<Option<Traces>, TraceSetupError> {
@@ -45,9 +46,23 @@ impl Traces {
             Some(e) if !e.trim().is_empty() => e,
             _ => return Ok(None),
         };
+        let mut metadata = MetadataMap::new();
+        for (name, value) in headers {
+            let key = MetadataKey::from_bytes(name.as_bytes()).map_err(|_| TraceSetupError {
+                endpoint: endpoint.clone(),
+                message: format!("'{name}' is not a valid header name"),
+            })?;
+            // The value is a secret: the error names the header, never the value.
+            let value = MetadataValue::try_from(value.as_str()).map_err(|_| TraceSetupError {
+                endpoint: endpoint.clone(),
+                message: format!("the value of header '{name}' is not valid in a header"),
+            })?;
+            metadata.insert(key, value);
+        }
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
             .with_endpoint(endpoint.clone())
+            .with_metadata(metadata)
             .build()
             .map_err(|e| TraceSetupError {
                 endpoint: endpoint.clone(),
