@@ -402,6 +402,25 @@ fn every_process_serves_health_and_metrics_that_count_the_rows_processed() {
     // The aggregate's changelog: at least one row per key, more as it updates.
     assert!(total("rtdw_records_out_total", "1") >= 3.0, "{scraped}");
     assert!(total("rtdw_in_bytes_total", "0") > 0.0, "{scraped}");
+    // Per operator: vertex 0's first Calc sees every row; the aggregate,
+    // first in vertex 1, sees what passed the filter.
+    let operator = |name: &str, vertex: &str, operator: &str| {
+        metric_sum(
+            &scraped,
+            name,
+            &[("job", &id), ("vertex", vertex), ("operator", operator)],
+        )
+    };
+    assert_eq!(
+        operator("rtdw_operator_records_in_total", "0", "1-Calc"),
+        10_000.0,
+        "{scraped}"
+    );
+    assert_eq!(
+        operator("rtdw_operator_records_in_total", "1", "0-GroupAggregate"),
+        7_500.0,
+        "{scraped}"
+    );
     assert!(total("rtdw_busy_seconds_total", "1") > 0.0, "{scraped}");
     assert!(
         scraped.contains("rtdw_backpressured_seconds_total{"),

@@ -60,6 +60,16 @@ pub enum OperatorNode {
 }
 
 impl OperatorNode {
+    /// The operator's kind: `Source`, `Calc`, `GroupAggregate` or `Sink`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OperatorNode::Source { .. } => "Source",
+            OperatorNode::Calc { .. } => "Calc",
+            OperatorNode::GroupAggregate { .. } => "GroupAggregate",
+            OperatorNode::Sink { .. } => "Sink",
+        }
+    }
+
     /// A short description for vertex names and plans.
     pub fn describe(&self) -> String {
         match self {

@@ -14,6 +14,9 @@ pub struct SubtaskChain {
     pub source: Option<Box<dyn Source>>,
     /// The chained operators, in order.
     pub operators: Vec<Box<dyn Operator>>,
+    /// A name for each of `operators`: its position in the vertex's chain
+    /// and its kind, e.g. `1-Calc`.
+    pub operator_names: Vec<String>,
     /// Writes the outside world, for a sink vertex.
     pub sink: Option<Box<dyn Sink>>,
 }
@@ -23,6 +26,7 @@ pub fn instantiate(vertex: &Vertex, ctx: &SubtaskContext) -> Result<SubtaskChain
     let mut chain = SubtaskChain {
         source: None,
         operators: Vec::new(),
+        operator_names: Vec::new(),
         sink: None,
     };
     let last = vertex.chain.len().saturating_sub(1);
@@ -41,21 +45,27 @@ pub fn instantiate(vertex: &Vertex, ctx: &SubtaskContext) -> Result<SubtaskChain
                 predicate,
                 projections,
                 output_schema,
-            } => chain.operators.push(Box::new(Calc::new(
-                predicate.clone(),
-                projections.clone(),
-                output_schema.clone(),
-            ))),
+            } => {
+                chain.operators.push(Box::new(Calc::new(
+                    predicate.clone(),
+                    projections.clone(),
+                    output_schema.clone(),
+                )));
+                chain.operator_names.push(format!("{i}-{}", node.kind()));
+            }
             OperatorNode::GroupAggregate {
                 key_types,
                 specs,
                 output_schema,
                 ..
-            } => chain.operators.push(Box::new(GroupAggregate::new(
-                key_types,
-                specs.clone(),
-                output_schema.clone(),
-            )?)),
+            } => {
+                chain.operators.push(Box::new(GroupAggregate::new(
+                    key_types,
+                    specs.clone(),
+                    output_schema.clone(),
+                )?));
+                chain.operator_names.push(format!("{i}-{}", node.kind()));
+            }
             other => {
                 return Err(StreamError::Failed(format!(
                     "{} cannot stand at position {i} of vertex {}",

@@ -5,8 +5,9 @@
 //! report. A vertex's rows in are what its source read or its input channels
 //! delivered; its rows out are what it sent downstream or wrote to its sink.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
@@ -43,6 +44,20 @@ impl SubtaskLabels {
     }
 }
 
+/// Labels of per-operator metrics: a subtask's and the operator's name in
+/// its chain (`1-Calc`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperatorLabels {
+    /// Job id.
+    pub job: String,
+    /// Vertex id.
+    pub vertex: String,
+    /// Subtask index.
+    pub subtask: String,
+    /// Position in the chain and kind.
+    pub operator: String,
+}
+
 type Seconds = Counter<f64, AtomicU64>;
 
 /// The metric families of a task manager.
@@ -56,6 +71,10 @@ pub struct TaskMetrics {
     backpressured: Family<SubtaskLabels, Seconds>,
     watermark_lag: Family<SubtaskLabels, Gauge<f64, AtomicU64>>,
     source_lag: Family<SubtaskLabels, Gauge<f64, AtomicU64>>,
+    operator_records_in: Family<OperatorLabels, Counter>,
+    operator_records_out: Family<OperatorLabels, Counter>,
+    /// The operator series of each subtask, to remove them with it.
+    operators_of: Mutex<HashMap<SubtaskLabels, Vec<OperatorLabels>>>,
 }
 
 impl TaskMetrics {
@@ -103,6 +122,16 @@ impl TaskMetrics {
                 Unit::Seconds,
                 metrics.watermark_lag.clone(),
             );
+            r.register(
+                "operator_records_in",
+                "Rows into one operator of a subtask's chain.",
+                metrics.operator_records_in.clone(),
+            );
+            r.register(
+                "operator_records_out",
+                "Rows out of one operator of a subtask's chain.",
+                metrics.operator_records_out.clone(),
+            );
             r.register_with_unit(
                 "source_lag",
                 "How far a source is behind its input (binlog seconds behind, Kafka consumer lag).",
@@ -113,9 +142,32 @@ impl TaskMetrics {
         metrics
     }
 
-    /// The metrics of one subtask.
-    pub fn subtask(&self, labels: &SubtaskLabels) -> SubtaskMetrics {
+    /// The metrics of one subtask whose chain holds `operators`.
+    pub fn subtask(&self, labels: &SubtaskLabels, operators: &[String]) -> SubtaskMetrics {
+        let operator_labels: Vec<OperatorLabels> = operators
+            .iter()
+            .map(|name| OperatorLabels {
+                job: labels.job.clone(),
+                vertex: labels.vertex.clone(),
+                subtask: labels.subtask.clone(),
+                operator: name.clone(),
+            })
+            .collect();
+        let operators = operator_labels
+            .iter()
+            .map(|l| {
+                (
+                    self.operator_records_in.get_or_create(l).clone(),
+                    self.operator_records_out.get_or_create(l).clone(),
+                )
+            })
+            .collect();
+        self.operators_of
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(labels.clone(), operator_labels);
         SubtaskMetrics {
+            operators,
             records_in: self.records_in.get_or_create(labels).clone(),
             records_out: self.records_out.get_or_create(labels).clone(),
             bytes_in: self.bytes_in.get_or_create(labels).clone(),
@@ -137,6 +189,15 @@ impl TaskMetrics {
             self.backpressured.remove(l);
             self.watermark_lag.remove(l);
             self.source_lag.remove(l);
+            let operators = self
+                .operators_of
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(l);
+            for o in operators.unwrap_or_default() {
+                self.operator_records_in.remove(&o);
+                self.operator_records_out.remove(&o);
+            }
         }
     }
 }
@@ -144,6 +205,8 @@ impl TaskMetrics {
 /// The metrics one subtask updates.
 #[derive(Clone, Default)]
 pub struct SubtaskMetrics {
+    /// Rows in and out of each chained operator.
+    operators: Vec<(Counter, Counter)>,
     records_in: Counter,
     records_out: Counter,
     bytes_in: Counter,
@@ -164,6 +227,14 @@ impl SubtaskMetrics {
     pub fn batch_out(&self, batch: &RecordBatch) {
         self.records_out.inc_by(batch.num_rows() as u64);
         self.bytes_out.inc_by(batch.get_array_memory_size() as u64);
+    }
+
+    /// Operator `index` of the chain took `rows_in` rows and emitted `rows_out`.
+    pub fn operator(&self, index: usize, rows_in: usize, rows_out: usize) {
+        if let Some((input, output)) = self.operators.get(index) {
+            input.inc_by(rows_in as u64);
+            output.inc_by(rows_out as u64);
+        }
     }
 
     /// Time spent working.

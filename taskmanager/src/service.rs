@@ -190,10 +190,10 @@ impl TaskServiceImpl {
                     task.subtask,
                 ));
             }
-            let metrics =
-                shared
-                    .metrics
-                    .subtask(&SubtaskLabels::new(&job_id, vertex.id, task.subtask));
+            let metrics = shared.metrics.subtask(
+                &SubtaskLabels::new(&job_id, vertex.id, task.subtask),
+                &chain.operator_names,
+            );
             runtimes.push(SubtaskRuntime {
                 ctx,
                 chain,

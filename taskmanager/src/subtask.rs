@@ -88,9 +88,12 @@ impl SubtaskRuntime {
         let mut batches = vec![batch];
         for (i, operator) in self.chain.operators.iter_mut().enumerate().skip(start) {
             let mut next = Vec::new();
+            let rows_in: usize = batches.iter().map(RecordBatch::num_rows).sum();
             for batch in batches {
                 operator.process_batch(if i == start { input } else { 0 }, batch, &mut next)?;
             }
+            self.metrics
+                .operator(i, rows_in, next.iter().map(RecordBatch::num_rows).sum());
             batches = next;
             if batches.is_empty() {
                 break;
