@@ -110,16 +110,18 @@ pub struct LocalArgs {
     /// Slots per task manager [config: taskmanager.slots].
     #[arg(long)]
     slots: Option<u32>,
-    /// gRPC address of the coordinator [config: coordinator.grpc_addr].
-    #[arg(long, value_parser = socket_addr)]
-    grpc_addr: Option<SocketAddr>,
-    /// HTTP address of the coordinator [config: coordinator.http_addr].
-    #[arg(long, value_parser = socket_addr)]
-    http_addr: Option<SocketAddr>,
     #[command(flatten)]
-    heartbeat: HeartbeatArgs,
-    #[command(flatten)]
-    config: ConfigArgs,
+    coordinator: CoordinatorArgs,
+}
+
+impl CoordinatorArgs {
+    /// The coordinator settings given as flags.
+    fn flags(&self) -> Flags {
+        let flags = Flags::default()
+            .set("coordinator.grpc_addr", addr(self.grpc_addr))
+            .set("coordinator.http_addr", addr(self.http_addr));
+        self.heartbeat.flags(flags)
+    }
 }
 
 impl HeartbeatArgs {
@@ -203,16 +205,8 @@ async fn until_interrupted() -> anyhow::Result<()> {
 
 /// Runs a coordinator until interrupted.
 pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
-    let flags = Flags::default()
-        .set("coordinator.grpc_addr", addr(args.grpc_addr))
-        .set("coordinator.http_addr", addr(args.http_addr));
     let attributes = vec![("host.name", host_name())];
-    let (app, traces) = configure(
-        &args.config,
-        args.heartbeat.flags(flags),
-        "rtdw-coordinator",
-        attributes,
-    )?;
+    let (app, traces) = configure(&args.config, args.flags(), "rtdw-coordinator", attributes)?;
     let running = rtdw_coordinator::start(coordinator_config(&app)).await?;
     eprintln!(
         "coordinator listening on {} (HTTP {})",
@@ -259,17 +253,12 @@ pub async fn taskmanager(args: TaskManagerArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs a coordinator and task managers in this process until interrupted.
 pub async fn local(args: LocalArgs) -> anyhow::Result<ExitCode> {
-    let flags = Flags::default()
-        .set("coordinator.grpc_addr", addr(args.grpc_addr))
-        .set("coordinator.http_addr", addr(args.http_addr))
+    let flags = args
+        .coordinator
+        .flags()
         .set("taskmanager.slots", args.slots);
     let attributes = vec![("host.name", host_name())];
-    let (app, traces) = configure(
-        &args.config,
-        args.heartbeat.flags(flags),
-        "rtdw-local",
-        attributes,
-    )?;
+    let (app, traces) = configure(&args.coordinator.config, flags, "rtdw-local", attributes)?;
     let coordinator = rtdw_coordinator::start(coordinator_config(&app)).await?;
     let host = app.coordinator.grpc_addr.ip();
     let mut taskmanagers = Vec::new();
