@@ -10,20 +10,20 @@ use arrow::record_batch::RecordBatch;
 use super::*;
 use crate::row_kind::with_row_kinds;
 
+/// An aggregate over BIGINT producing BIGINT.
+fn int_spec(function: AggregateFunction, input_column: Option<usize>) -> AggregateSpec {
+    AggregateSpec {
+        function,
+        input_column,
+        input_type: DataType::Int64,
+        output_type: DataType::Int64,
+    }
+}
+
 fn count_and_sum() -> GroupAggregate {
     let specs = vec![
-        AggregateSpec {
-            function: AggregateFunction::CountStar,
-            input_column: None,
-            input_type: DataType::Int64,
-            output_type: DataType::Int64,
-        },
-        AggregateSpec {
-            function: AggregateFunction::Sum,
-            input_column: Some(1),
-            input_type: DataType::Int64,
-            output_type: DataType::Int64,
-        },
+        int_spec(AggregateFunction::CountStar, None),
+        int_spec(AggregateFunction::Sum, Some(1)),
     ];
     let schema = Arc::new(Schema::new(vec![
         Field::new("k", DataType::Utf8, true),
@@ -131,18 +131,8 @@ fn an_update_that_leaves_the_result_unchanged_emits_nothing() {
 #[test]
 fn a_global_aggregate_keeps_one_group_for_all_rows() {
     let specs = vec![
-        AggregateSpec {
-            function: AggregateFunction::CountStar,
-            input_column: None,
-            input_type: DataType::Int64,
-            output_type: DataType::Int64,
-        },
-        AggregateSpec {
-            function: AggregateFunction::Max,
-            input_column: Some(1),
-            input_type: DataType::Int64,
-            output_type: DataType::Int64,
-        },
+        int_spec(AggregateFunction::CountStar, None),
+        int_spec(AggregateFunction::Max, Some(1)),
     ];
     let schema = Arc::new(Schema::new(vec![
         Field::new("cnt", DataType::Int64, true),
