@@ -21,6 +21,7 @@ use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rtdw_operators::time::now_millis;
 use rtdw_operators::{Result, Source, StreamError, SubtaskContext};
 
 use crate::error::ConnectorError;
@@ -389,13 +390,6 @@ impl DatagenSource {
             }
         })
     }
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 #[async_trait::async_trait]

@@ -8,7 +8,7 @@ use rtdw_proto::v1::{RegisterTaskManagerRequest, TaskManagerDetails, TaskManager
 use tonic::transport::{Channel, Endpoint};
 
 use crate::scheduler::SlotOffer;
-use crate::time::now_millis;
+use rtdw_operators::time::now_millis;
 
 /// One registered task manager.
 pub struct TaskManagerEntry {

@@ -20,7 +20,7 @@ use tracing::Instrument;
 use crate::cluster::Cluster;
 use crate::job::{JobEntry, is_terminal};
 use crate::scheduler::assign_slots;
-use crate::time::now_millis;
+use rtdw_operators::time::now_millis;
 
 /// A client of one task manager's TaskService.
 type TaskClient = TaskServiceClient<Channel>;

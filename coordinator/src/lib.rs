@@ -7,7 +7,6 @@ pub mod job;
 mod metrics;
 pub mod scheduler;
 mod service;
-mod time;
 
 use std::net::SocketAddr;
 use std::time::Duration;

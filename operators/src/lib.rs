@@ -13,6 +13,7 @@ pub mod error;
 pub mod keys;
 pub mod operator;
 pub mod row_kind;
+pub mod time;
 
 pub use element::{Barrier, Element};
 pub use error::{Result, StreamError};

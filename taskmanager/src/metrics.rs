@@ -17,6 +17,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Unit;
 use rtdw_observability::Observability;
+use rtdw_operators::time::now_millis;
 
 /// How long the metrics of a job stay visible after its subtasks here ended,
 /// so that a scrape sees their final values.
@@ -249,11 +250,7 @@ impl SubtaskMetrics {
 
     /// The subtask's watermark advanced to `watermark_ms`.
     pub fn watermark(&self, watermark_ms: i64) {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
         self.watermark_lag
-            .set((now_ms - watermark_ms) as f64 / 1000.0);
+            .set((now_millis() - watermark_ms) as f64 / 1000.0);
     }
 }

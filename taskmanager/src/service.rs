@@ -12,7 +12,7 @@ use rtdw_proto::v1::{
     CancelJobTasksRequest, CancelJobTasksResponse, ChannelHeader, DeployTasksRequest,
     DeployTasksResponse,
 };
-use rtdw_sql::{Edge, JobConfig, JobGraph, Partitioning, plan_job};
+use rtdw_sql::{Edge, JobConfig, Partitioning, Vertex, plan_job};
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
@@ -88,19 +88,12 @@ impl TaskServiceImpl {
     }
 }
 
-/// The upstream subtasks feeding `subtask` over `edge`.
-fn upstream_subtasks(edge: &Edge, graph: &JobGraph, subtask: u32) -> Vec<u32> {
+/// The subtasks at the other end of `edge` that `subtask` exchanges data
+/// with: the same index over a forward edge, else all `other_end` of them.
+fn peer_subtasks(edge: &Edge, other_end: &Vertex, subtask: u32) -> Vec<u32> {
     match edge.partitioning {
         Partitioning::Forward => vec![subtask],
-        _ => (0..graph.vertices[edge.source as usize].parallelism).collect(),
-    }
-}
-
-/// The downstream subtasks `subtask` sends to over `edge`.
-fn downstream_subtasks(edge: &Edge, graph: &JobGraph, subtask: u32) -> Vec<u32> {
-    match edge.partitioning {
-        Partitioning::Forward => vec![subtask],
-        _ => (0..graph.vertices[edge.target as usize].parallelism).collect(),
+        _ => (0..other_end.parallelism).collect(),
     }
 }
 
@@ -141,7 +134,9 @@ impl TaskServiceImpl {
         for task in &request.tasks {
             let mut channels = Vec::new();
             for edge in graph.inputs(task.vertex_id) {
-                for source_subtask in upstream_subtasks(edge, &graph, task.subtask) {
+                for source_subtask in
+                    peer_subtasks(edge, &graph.vertices[edge.source as usize], task.subtask)
+                {
                     let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
                     let key = ChannelKey {
                         job_id: job_id.clone(),
@@ -177,7 +172,9 @@ impl TaskServiceImpl {
             let mut edges = Vec::new();
             for edge in graph.outputs(vertex.id) {
                 let mut channels = Vec::new();
-                for target in downstream_subtasks(edge, &graph, task.subtask) {
+                for target in
+                    peer_subtasks(edge, &graph.vertices[edge.target as usize], task.subtask)
+                {
                     channels.push(
                         self.sender(&job_id, edge, task.subtask, target, &locations)
                             .await?,

@@ -1,6 +1,6 @@
-//! Wall-clock time for display fields.
+//! Wall-clock time, the one definition every crate uses.
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
 pub fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
