@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use support::{
-    Cluster, ClusterOptions, fold_debezium, http_get, metric_sum, rtdw_binary, try_http_get,
-    wait_for,
+    Cluster, ClusterOptions, committed_lines, fold_debezium, http_get, metric_sum, rtdw_binary,
+    try_http_get, wait_for,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -121,16 +121,9 @@ fn operators_with_their_own_parallelism_run_as_planned() {
     assert_eq!(parallelism, [3, 2], "{job}");
     assert_eq!(job["parallelism"], 3);
     assert_eq!(job["edges"][0]["partitioning"], "REBALANCE");
-    let mut numbers: Vec<u64> = std::fs::read_dir(&out)
-        .unwrap()
-        .flatten()
-        .flat_map(|f| {
-            std::fs::read_to_string(f.path())
-                .unwrap()
-                .lines()
-                .map(|l| l.parse().unwrap())
-                .collect::<Vec<u64>>()
-        })
+    let mut numbers: Vec<u64> = committed_lines(&out)
+        .iter()
+        .map(|l| l.parse().unwrap())
         .collect();
     numbers.sort();
     assert_eq!(numbers, (1..=3000).collect::<Vec<u64>>());
@@ -346,19 +339,10 @@ fn a_malformed_record_fails_the_job_naming_file_and_line_unless_the_policy_skips
             && warning.contains("subtask=0"),
         "{warning}"
     );
-    let mut lines: Vec<String> = std::fs::read_dir(cluster.path("lenient"))
-        .unwrap()
-        .flatten()
-        .flat_map(|f| {
-            std::fs::read_to_string(f.path())
-                .unwrap()
-                .lines()
-                .map(String::from)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    lines.sort();
-    assert_eq!(lines, ["1,ALICE", "2,BOB", "4,DAVE"]);
+    assert_eq!(
+        committed_lines(&cluster.path("lenient")),
+        ["1,ALICE", "2,BOB", "4,DAVE"]
+    );
 }
 
 #[test]

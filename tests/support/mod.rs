@@ -289,10 +289,9 @@ impl Drop for Cluster {
     }
 }
 
-/// Folds a directory of Debezium JSON changelog files into the final table,
-/// keyed by `key`; fails on a retraction of a row that is not there.
-pub fn fold_debezium(dir: &Path, key: &str) -> BTreeMap<String, Value> {
-    let mut table = BTreeMap::new();
+/// The committed files of a sink directory (what a reader sees: no hidden
+/// in-progress files), sorted; fails the test when there are none.
+pub fn committed_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .expect("output directory")
         .flatten()
@@ -304,7 +303,30 @@ pub fn fold_debezium(dir: &Path, key: &str) -> BTreeMap<String, Value> {
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no committed files in {}", dir.display());
-    for file in files {
+    files
+}
+
+/// Every line of the committed files of a sink directory, sorted.
+pub fn committed_lines(dir: &Path) -> Vec<String> {
+    let mut lines: Vec<String> = committed_files(dir)
+        .iter()
+        .flat_map(|f| {
+            fs::read_to_string(f)
+                .expect("read output")
+                .lines()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Folds a directory of Debezium JSON changelog files into the final table,
+/// keyed by `key`; fails on a retraction of a row that is not there.
+pub fn fold_debezium(dir: &Path, key: &str) -> BTreeMap<String, Value> {
+    let mut table = BTreeMap::new();
+    for file in committed_files(dir) {
         for line in fs::read_to_string(&file).expect("read output").lines() {
             let event: Value = serde_json::from_str(line).expect("debezium JSON line");
             match event["op"].as_str() {
