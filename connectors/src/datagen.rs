@@ -19,8 +19,8 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use rtdw_operators::time::now_millis;
 use rtdw_operators::{Result, Source, StreamError, SubtaskContext};
 
@@ -203,8 +203,10 @@ pub(crate) struct DatagenSource {
     limit: Option<u64>,
     emitted: u64,
     rows_per_second: f64,
-    started: Option<Instant>,
-    rng: StdRng,
+    /// When this run started, and the rows emitted before it (by the runs a
+    /// restore continues): the rate applies from there.
+    started: Option<(Instant, u64)>,
+    rng: ChaCha12Rng,
 }
 
 impl DatagenSource {
@@ -235,7 +237,7 @@ impl DatagenSource {
         let rows_per_second = config.rows_per_second / f64::from(parallelism);
         Ok(DatagenSource {
             rows_per_second,
-            rng: StdRng::seed_from_u64(
+            rng: ChaCha12Rng::seed_from_u64(
                 u64::from(subtask).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(ctx.vertex_id),
             ),
             config,
@@ -251,13 +253,17 @@ impl DatagenSource {
     /// How many rows may go out now without exceeding the rate, waiting if
     /// none may.
     async fn allowance(&mut self) -> u64 {
-        let started = *self.started.get_or_insert_with(Instant::now);
+        let emitted = self.emitted;
+        let (started, before) = *self
+            .started
+            .get_or_insert_with(|| (Instant::now(), emitted));
         loop {
+            let this_run = self.emitted - before;
             let due = (started.elapsed().as_secs_f64() * self.rows_per_second) as u64 + 1;
-            if due > self.emitted {
-                return (due - self.emitted).min(MAX_BATCH_ROWS);
+            if due > this_run {
+                return (due - this_run).min(MAX_BATCH_ROWS);
             }
-            let next_at = (self.emitted + 1) as f64 / self.rows_per_second;
+            let next_at = (this_run + 1) as f64 / self.rows_per_second;
             let wait = Duration::from_secs_f64(next_at).saturating_sub(started.elapsed());
             tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
         }
@@ -269,7 +275,7 @@ impl DatagenSource {
         let (first, step) = (self.emitted, u64::from(self.parallelism));
         let subtask = u64::from(self.subtask);
         // The i-th row of this batch, as a number drawn per the field's kind.
-        let value = |rng: &mut StdRng, i: u64| -> Option<f64> {
+        let value = |rng: &mut ChaCha12Rng, i: u64| -> Option<f64> {
             if spec.null_rate > 0.0 && rng.random_bool(spec.null_rate) {
                 return None;
             }
@@ -409,6 +415,34 @@ impl Source for DatagenSource {
         self.emitted += rows;
         Ok(Some(RecordBatch::try_new(self.schema.clone(), columns)?))
     }
+    fn snapshot_position(&self) -> Result<String> {
+        Ok(serde_json::json!({
+            "emitted": self.emitted,
+            "random_word_position": self.rng.get_word_pos().to_string(),
+        })
+        .to_string())
+    }
+
+    fn restore_position(&mut self, position: &str) -> Result<()> {
+        let malformed = |why: &str| {
+            StreamError::Failed(format!("datagen position '{position}' is malformed: {why}"))
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(position).map_err(|e| malformed(&e.to_string()))?;
+        let emitted = value["emitted"]
+            .as_u64()
+            .ok_or_else(|| malformed("no 'emitted' count"))?;
+        let word_position: u128 = value["random_word_position"]
+            .as_str()
+            .and_then(|w| w.parse().ok())
+            .ok_or_else(|| malformed("no 'random_word_position'"))?;
+        if self.limit.is_some_and(|limit| emitted > limit) {
+            return Err(malformed("more rows emitted than this subtask's share"));
+        }
+        self.emitted = emitted;
+        self.rng.set_word_pos(word_position);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -443,7 +477,61 @@ mod tests {
             vertex_id: 0,
             subtask_index: subtask,
             parallelism,
+            max_parallelism: 128,
         }
+    }
+
+    fn ids(batch: &RecordBatch) -> Vec<i64> {
+        batch
+            .column(0)
+            .as_primitive::<Int64Type>()
+            .values()
+            .to_vec()
+    }
+
+    #[tokio::test]
+    async fn a_restored_source_continues_where_the_snapshot_was_taken() {
+        let t = table(&[
+            ("fields.id.kind", "sequence"),
+            ("fields.id.start", "0"),
+            ("fields.id.end", "99999"),
+            ("rows-per-second", "1000000000"),
+        ]);
+        let config = DatagenConfig::parse(&t).unwrap();
+        let mut original =
+            DatagenSource::new(config.clone(), t.schema.clone(), &ctx(1, 2)).unwrap();
+        let mut before = Vec::new();
+        while before.len() < 1000 {
+            before.extend(ids(&original.next_batch().await.unwrap().unwrap()));
+        }
+        let position = original.snapshot_position().unwrap();
+        let next = original.next_batch().await.unwrap().unwrap();
+
+        let mut restored = DatagenSource::new(config, t.schema.clone(), &ctx(1, 2)).unwrap();
+        restored.restore_position(&position).unwrap();
+        let replayed = restored.next_batch().await.unwrap().unwrap();
+        assert_eq!(
+            ids(&replayed)[0],
+            ids(&next)[0],
+            "the sequence continues at the snapshot"
+        );
+        assert_eq!(
+            replayed.column(1).as_string::<i32>().value(0),
+            next.column(1).as_string::<i32>().value(0),
+            "the random generator continues at the snapshot"
+        );
+        let mut all = before;
+        all.extend(ids(&replayed));
+        while let Some(batch) = restored.next_batch().await.unwrap() {
+            all.extend(ids(&batch));
+        }
+        let expected: Vec<i64> = (0..100_000).filter(|i| i % 2 == 1).collect();
+        assert_eq!(all, expected, "subtask 1 of 2 emits every odd id once");
+        let error = restored.restore_position("{\"emitted\": 1}").unwrap_err();
+        assert!(
+            error.to_string().contains("random_word_position"),
+            "{error}"
+        );
     }
 
     #[tokio::test]

@@ -7,6 +7,8 @@
 //! group (`hash % max_parallelism`); a subtask owns a contiguous range of key
 //! groups, as in Flink.
 
+use std::ops::Range;
+
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{
     DataType, Date32Type, Date64Type, Decimal128Type, Float32Type, Float64Type, Int8Type,
@@ -41,6 +43,15 @@ pub fn key_group(hash: u64, max_parallelism: u32) -> u32 {
 /// spread over `parallelism` subtasks (Flink's contiguous ranges).
 pub fn subtask_for_key_group(key_group: u32, max_parallelism: u32, parallelism: u32) -> u32 {
     (u64::from(key_group) * u64::from(parallelism) / u64::from(max_parallelism)) as u32
+}
+
+/// The key groups subtask `subtask` of `parallelism` owns: the contiguous
+/// range whose members [`subtask_for_key_group`] maps to it.
+pub fn key_group_range(subtask: u32, max_parallelism: u32, parallelism: u32) -> Range<u32> {
+    let bound = |s: u32| {
+        (u64::from(s) * u64::from(max_parallelism)).div_ceil(u64::from(parallelism)) as u32
+    };
+    bound(subtask)..bound(subtask + 1)
 }
 
 fn mix_each(
@@ -127,6 +138,22 @@ mod tests {
     use arrow::array::{Int32Array, Int64Array, StringArray, StringViewArray};
 
     use super::*;
+
+    #[test]
+    fn key_group_ranges_partition_all_groups_as_the_owner_function_does() {
+        for (max, parallelism) in [(128, 1), (128, 3), (128, 128), (7, 4), (128, 5)] {
+            let mut next = 0;
+            for subtask in 0..parallelism {
+                let range = key_group_range(subtask, max, parallelism);
+                assert_eq!(range.start, next, "ranges are contiguous");
+                for group in range.clone() {
+                    assert_eq!(subtask_for_key_group(group, max, parallelism), subtask);
+                }
+                next = range.end;
+            }
+            assert_eq!(next, max, "every key group is owned");
+        }
+    }
 
     #[test]
     fn equal_strings_hash_equal_whatever_their_encoding() {

@@ -17,5 +17,5 @@ pub mod time;
 
 pub use element::{Barrier, Element};
 pub use error::{Result, StreamError};
-pub use operator::{Operator, Sink, Source, SubtaskContext};
+pub use operator::{KEY_GROUP_COLUMN, Operator, Sink, Source, SubtaskContext};
 pub use row_kind::RowKind;

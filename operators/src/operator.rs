@@ -17,7 +17,12 @@ pub struct SubtaskContext {
     pub subtask_index: u32,
     /// The vertex's parallelism.
     pub parallelism: u32,
+    /// The job's number of key groups.
+    pub max_parallelism: u32,
 }
+
+/// Name of the leading column of a keyed-state snapshot: each row's key group.
+pub const KEY_GROUP_COLUMN: &str = "_key_group";
 
 /// A vectorized stream transformation. Operators are synchronous: they never
 /// wait on the outside, so a chain of them runs without task switches.
@@ -45,6 +50,26 @@ pub trait Operator: Send {
     fn finish(&mut self, _out: &mut Vec<RecordBatch>) -> Result<()> {
         Ok(())
     }
+
+    /// The operator's keyed state for a checkpoint, taken at a barrier: one
+    /// batch whose first column ([`KEY_GROUP_COLUMN`], `UInt32`) holds each
+    /// row's key group out of `max_parallelism`. `None` for a stateless
+    /// operator.
+    fn snapshot_state(&mut self, _max_parallelism: u32) -> Result<Option<RecordBatch>> {
+        Ok(None)
+    }
+
+    /// Loads keyed state from snapshot batches (as [`Operator::snapshot_state`]
+    /// made them) holding only this subtask's key groups; called before the
+    /// first element arrives.
+    fn restore_state(&mut self, batches: Vec<RecordBatch>) -> Result<()> {
+        if batches.iter().any(|b| b.num_rows() > 0) {
+            return Err(crate::StreamError::Failed(
+                "a stateless operator was handed state to restore: the checkpoint belongs to another plan".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Reads the outside world into batches.
@@ -52,7 +77,18 @@ pub trait Operator: Send {
 pub trait Source: Send {
     /// The next batch, or `None` when a bounded source is exhausted. May wait
     /// (rate limits, new data); the runtime cancels the wait on cancellation.
+    ///
+    /// The runtime takes checkpoints between batches, so a source waiting for
+    /// data should return an empty batch now and then (every 100 ms or so).
     async fn next_batch(&mut self) -> Result<Option<RecordBatch>>;
+
+    /// The position after the last batch returned, as connector-defined JSON:
+    /// what a restore needs to continue exactly there.
+    fn snapshot_position(&self) -> Result<String>;
+
+    /// Continues from a position [`Source::snapshot_position`] returned;
+    /// called before the first batch.
+    fn restore_position(&mut self, position: &str) -> Result<()>;
 }
 
 /// Writes batches to the outside world.
@@ -61,6 +97,30 @@ pub trait Sink: Send {
     /// Writes one batch (with a row-kind column when the stream has updates).
     async fn write_batch(&mut self, batch: RecordBatch) -> Result<()>;
 
-    /// The input ended: flush and make everything written visible.
+    /// The input ended and no checkpoints are taken: flush and make
+    /// everything written visible.
     async fn finish(&mut self) -> Result<()>;
+
+    /// A barrier of checkpoint `checkpoint_id` passed: flush and set aside
+    /// everything written since the previous one, to be made visible when the
+    /// checkpoint completes. Returns what the restore of this checkpoint needs
+    /// to commit it (connector-defined JSON).
+    /// A sink that writes straight through (print, blackhole) has nothing to
+    /// set aside.
+    async fn pre_commit(&mut self, _checkpoint_id: u64) -> Result<String> {
+        Ok(String::new())
+    }
+
+    /// Checkpoint `checkpoint_id` completed: make visible everything
+    /// pre-committed up to it.
+    async fn commit(&mut self, _checkpoint_id: u64) -> Result<()> {
+        Ok(())
+    }
+
+    /// Starts from a restored checkpoint: commits what its pre-commits (one
+    /// per subtask of the snapshot this subtask takes over) set aside, and
+    /// discards what was written after them. Called before the first batch.
+    async fn restore(&mut self, _pre_commits: Vec<String>) -> Result<()> {
+        Ok(())
+    }
 }

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod services;
+
 /// The `rtdw` binary under test.
 pub fn rtdw_binary() -> &'static str {
     env!("CARGO_BIN_EXE_rtdw")

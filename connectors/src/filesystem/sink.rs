@@ -1,9 +1,12 @@
-//! The filesystem sink: one in-progress file per subtask, renamed to its
-//! final name when the input ends.
+//! The filesystem sink, two-phase: rows go to a hidden in-progress file; at
+//! a checkpoint barrier the file is closed and becomes a hidden pending file;
+//! when the checkpoint completes, pending files are renamed to their visible
+//! names. Readers skip hidden files, so they never see a partial or an
+//! uncommitted result. Without checkpoints, the end of input commits.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -16,12 +19,32 @@ use crate::error::ConnectorError;
 /// Timestamps as Flink's CSV and JSON formats write them.
 const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f";
 
+/// A closed file waiting for its checkpoint to complete.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Pending {
+    /// The checkpoint whose barrier closed it.
+    checkpoint_id: u64,
+    /// Its hidden name while pending.
+    pending: PathBuf,
+    /// Its visible name once committed.
+    committed: PathBuf,
+}
+
 /// One subtask of a filesystem sink.
 pub(crate) struct FileSink {
     format: Format,
-    in_progress: PathBuf,
-    final_path: PathBuf,
-    writer: Option<BufWriter<File>>,
+    dir: PathBuf,
+    /// `part-<job>-<subtask>-`: the start of every file this subtask writes.
+    subtask_prefix: String,
+    /// Distinguishes the files of this run from those of earlier runs of the
+    /// same subtask (before a restart).
+    run: String,
+    /// Files started by this run.
+    sequence: u64,
+    writer: Option<(BufWriter<File>, PathBuf)>,
+    pending: Vec<Pending>,
+    subtask: u32,
+    parallelism: u32,
 }
 
 impl FileSink {
@@ -35,24 +58,105 @@ impl FileSink {
             table: config.table.clone(),
             message: format!("cannot create {}: {e}", config.path.display()),
         })?;
-        let name = format!("part-{}-{}-0", ctx.job_id, ctx.subtask_index);
+        let run = uuid::Uuid::new_v4().simple().to_string();
         Ok(FileSink {
             format: config.format,
-            in_progress: config.path.join(format!(".{name}.inprogress")),
-            final_path: config.path.join(name),
+            dir: config.path,
+            subtask_prefix: format!("part-{}-", ctx.job_id),
+            run: run[..8].to_string(),
+            sequence: 0,
             writer: None,
+            pending: Vec::new(),
+            subtask: ctx.subtask_index,
+            parallelism: ctx.parallelism.max(1),
         })
     }
 
+    fn file_name(&self) -> String {
+        format!(
+            "{}{}-{}-{}",
+            self.subtask_prefix, self.subtask, self.run, self.sequence
+        )
+    }
+
+    /// Closes the in-progress file, if any, as pending for `checkpoint_id`.
+    fn close_file(&mut self, checkpoint_id: u64) -> Result<()> {
+        let Some((mut writer, in_progress)) = self.writer.take() else {
+            return Ok(());
+        };
+        writer
+            .flush()
+            .and_then(|_| writer.get_ref().sync_all())
+            .map_err(|e| StreamError::io(format!("cannot flush {}", in_progress.display()), e))?;
+        let name = self.file_name();
+        self.sequence += 1;
+        let pending = self.dir.join(format!(".{name}.pending"));
+        rename(&in_progress, &pending)?;
+        self.pending.push(Pending {
+            checkpoint_id,
+            pending,
+            committed: self.dir.join(name),
+        });
+        Ok(())
+    }
+
+    /// Deletes the hidden files of the subtasks this one takes over that no
+    /// restored pre-commit lists: what earlier runs wrote after their last
+    /// completed checkpoint.
+    fn discard_uncommitted(&self, keep: &[Pending]) -> Result<()> {
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| StreamError::io(format!("cannot list {}", self.dir.display()), e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let Some(rest) = name
+                .strip_prefix('.')
+                .and_then(|n| n.strip_prefix(&self.subtask_prefix))
+            else {
+                continue;
+            };
+            let owner = rest.split('-').next().and_then(|s| s.parse::<u32>().ok());
+            let ours = owner.is_some_and(|s| s % self.parallelism == self.subtask);
+            let uncommitted = name.ends_with(".inprogress") || name.ends_with(".pending");
+            if ours && uncommitted && !keep.iter().any(|p| p.pending == entry.path()) {
+                std::fs::remove_file(entry.path()).map_err(|e| {
+                    StreamError::io(format!("cannot discard {}", entry.path().display()), e)
+                })?;
+                tracing::info!(file = %entry.path().display(), "discarded a file written after the restored checkpoint");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Makes a pending file visible; one already visible stays as it is, so
+/// committing twice (after a restore) is harmless.
+fn commit(pending: &Pending) -> Result<()> {
+    if pending.committed.exists() && !pending.pending.exists() {
+        return Ok(());
+    }
+    rename(&pending.pending, &pending.committed)
+}
+
+fn rename(from: &Path, to: &Path) -> Result<()> {
+    std::fs::rename(from, to).map_err(|e| {
+        StreamError::io(
+            format!("cannot rename {} to {}", from.display(), to.display()),
+            e,
+        )
+    })
+}
+
+impl FileSink {
     fn writer(&mut self) -> Result<&mut BufWriter<File>> {
         if self.writer.is_none() {
-            let file = File::create(&self.in_progress).map_err(|e| {
-                StreamError::io(format!("cannot create {}", self.in_progress.display()), e)
-            })?;
-            self.writer = Some(BufWriter::new(file));
+            let path = self.dir.join(format!(".{}.inprogress", self.file_name()));
+            let file = File::create(&path)
+                .map_err(|e| StreamError::io(format!("cannot create {}", path.display()), e))?;
+            self.writer = Some((BufWriter::new(file), path));
         }
         self.writer
             .as_mut()
+            .map(|(writer, _)| writer)
             .ok_or_else(|| StreamError::Failed("file sink writer missing".into()))
     }
 
@@ -109,31 +213,48 @@ fn json_lines(data: &RecordBatch, out: &mut Vec<u8>) -> Result<()> {
 impl Sink for FileSink {
     async fn write_batch(&mut self, batch: RecordBatch) -> Result<()> {
         let bytes = self.encode(&batch)?;
-        let path = self.in_progress.display().to_string();
-        self.writer()?
-            .write_all(&bytes)
-            .map_err(|e| StreamError::io(format!("cannot write {path}"), e))
-    }
-
-    async fn finish(&mut self) -> Result<()> {
-        let Some(mut writer) = self.writer.take() else {
-            return Ok(());
-        };
-        writer
-            .flush()
-            .and_then(|_| writer.get_ref().sync_all())
-            .map_err(|e| {
-                StreamError::io(format!("cannot flush {}", self.in_progress.display()), e)
-            })?;
-        std::fs::rename(&self.in_progress, &self.final_path).map_err(|e| {
+        self.writer()?.write_all(&bytes).map_err(|e| {
             StreamError::io(
-                format!(
-                    "cannot commit {} as {}",
-                    self.in_progress.display(),
-                    self.final_path.display()
-                ),
+                format!("cannot write a file under {}", self.dir.display()),
                 e,
             )
         })
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        self.pre_commit(u64::MAX).await?;
+        self.commit(u64::MAX).await
+    }
+
+    async fn pre_commit(&mut self, checkpoint_id: u64) -> Result<String> {
+        self.close_file(checkpoint_id)?;
+        serde_json::to_string(&self.pending)
+            .map_err(|e| StreamError::Failed(format!("cannot encode the pending files: {e}")))
+    }
+
+    async fn commit(&mut self, checkpoint_id: u64) -> Result<()> {
+        let (due, later): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.checkpoint_id <= checkpoint_id);
+        self.pending = later;
+        for pending in &due {
+            commit(pending)?;
+        }
+        Ok(())
+    }
+
+    async fn restore(&mut self, pre_commits: Vec<String>) -> Result<()> {
+        let mut restored = Vec::new();
+        for state in pre_commits.iter().filter(|s| !s.is_empty()) {
+            let files: Vec<Pending> = serde_json::from_str(state).map_err(|e| {
+                StreamError::Failed(format!("file sink state '{state}' is malformed: {e}"))
+            })?;
+            restored.extend(files);
+        }
+        self.discard_uncommitted(&restored)?;
+        for pending in &restored {
+            commit(pending)?;
+        }
+        Ok(())
     }
 }

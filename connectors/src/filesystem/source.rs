@@ -8,7 +8,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use rtdw_operators::{Result, Source, StreamError, SubtaskContext};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
 
 use super::{Format, SourceConfig, is_hidden};
 use crate::error::ConnectorError;
@@ -23,6 +23,21 @@ pub(crate) struct FileSource {
     files: VecDeque<PathBuf>,
     current: Option<OpenFile>,
     skipped: u64,
+    /// Files read to their end, for the position.
+    done: Vec<PathBuf>,
+    /// Where to continue in a file when it is opened (after a restore):
+    /// byte offset and line number.
+    resume: Option<(PathBuf, u64, u64)>,
+}
+
+/// How far a filesystem source subtask has read.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Position {
+    /// Files read to their end.
+    done: Vec<PathBuf>,
+    /// The file being read, with the byte offset and line number after the
+    /// last line returned.
+    current: Option<(PathBuf, u64, u64)>,
 }
 
 struct OpenFile {
@@ -86,6 +101,8 @@ impl FileSource {
             files,
             current: None,
             skipped: 0,
+            done: Vec::new(),
+            resume: None,
         })
     }
 
@@ -150,14 +167,23 @@ impl FileSource {
                 let Some(path) = self.files.pop_front() else {
                     return Ok(None);
                 };
-                let file = tokio::fs::File::open(&path)
+                let mut file = tokio::fs::File::open(&path)
                     .await
                     .map_err(|e| StreamError::io(format!("cannot open {}", path.display()), e))?;
+                let (byte_offset, line_number) = match self.resume.take() {
+                    Some((resume, offset, line)) if resume == path => (offset, line),
+                    _ => (0, 0),
+                };
+                file.seek(std::io::SeekFrom::Start(byte_offset))
+                    .await
+                    .map_err(|e| {
+                        StreamError::io(format!("cannot seek in {}", path.display()), e)
+                    })?;
                 self.current = Some(OpenFile {
                     path,
                     lines: BufReader::new(file).lines(),
-                    line_number: 0,
-                    byte_offset: 0,
+                    line_number,
+                    byte_offset,
                 });
             }
             let Some(open) = self.current.as_mut() else {
@@ -182,6 +208,7 @@ impl FileSource {
             }
             let path = open.path.clone();
             if lines.len() < LINES_PER_BATCH {
+                self.done.push(path.clone());
                 self.current = None;
             }
             if !lines.is_empty() {
@@ -202,5 +229,34 @@ impl Source for FileSource {
             }
         }
         Ok(None)
+    }
+
+    fn snapshot_position(&self) -> Result<String> {
+        let position = Position {
+            done: self.done.clone(),
+            current: self
+                .current
+                .as_ref()
+                .map(|open| (open.path.clone(), open.byte_offset, open.line_number)),
+        };
+        serde_json::to_string(&position).map_err(|e| {
+            StreamError::Failed(format!("cannot encode the file source position: {e}"))
+        })
+    }
+
+    fn restore_position(&mut self, position: &str) -> Result<()> {
+        let position: Position = serde_json::from_str(position).map_err(|e| {
+            StreamError::Failed(format!(
+                "file source position '{position}' is malformed: {e}"
+            ))
+        })?;
+        self.files.retain(|f| !position.done.contains(f));
+        if let Some((path, offset, line)) = position.current {
+            self.files.retain(|f| *f != path);
+            self.files.push_front(path.clone());
+            self.resume = Some((path, offset, line));
+        }
+        self.done = position.done;
+        Ok(())
     }
 }

@@ -43,6 +43,7 @@ fn ctx() -> SubtaskContext {
         vertex_id: 1,
         subtask_index: 0,
         parallelism: 1,
+        max_parallelism: 128,
     }
 }
 
@@ -71,8 +72,114 @@ async fn write(format: &str, batch: RecordBatch) -> (tempfile::TempDir, String) 
     assert_eq!(visible(), 0, "nothing is visible before the input ends");
     sink.finish().await.unwrap();
     assert_eq!(visible(), 1);
-    let text = std::fs::read_to_string(dir.path().join("part-job-0-0")).unwrap();
+    let text = committed_text(dir.path());
     (dir, text)
+}
+
+/// The visible files' contents, in name order, and the hidden files left.
+fn committed_and_hidden(dir: &std::path::Path) -> (String, Vec<String>) {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    let (hidden, visible): (Vec<String>, Vec<String>) =
+        names.into_iter().partition(|n| n.starts_with('.'));
+    let text = visible
+        .iter()
+        .map(|n| std::fs::read_to_string(dir.join(n)).unwrap())
+        .collect();
+    (text, hidden)
+}
+
+fn committed_text(dir: &std::path::Path) -> String {
+    committed_and_hidden(dir).0
+}
+
+fn ids(from: i64, to: i64) -> RecordBatch {
+    RecordBatch::try_new(
+        schema(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(from..to)),
+            Arc::new(StringArray::from_iter_values(
+                (from..to).map(|i| format!("n{i}")),
+            )),
+        ],
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn rows_become_visible_only_when_their_checkpoint_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = table(dir.path(), "csv");
+    let mut sink = create_sink(&table, &ctx()).unwrap();
+    sink.write_batch(ids(0, 2)).await.unwrap();
+    let first = sink.pre_commit(1).await.unwrap();
+    sink.write_batch(ids(2, 4)).await.unwrap();
+    sink.pre_commit(2).await.unwrap();
+    assert_eq!(
+        committed_text(dir.path()),
+        "",
+        "pre-committed is not visible"
+    );
+    sink.commit(1).await.unwrap();
+    assert_eq!(committed_text(dir.path()), "0,n0\n1,n1\n");
+    sink.write_batch(ids(4, 6)).await.unwrap();
+
+    // The subtask dies here; its replacement restores checkpoint 1.
+    drop(sink);
+    let mut replacement = create_sink(&table, &ctx()).unwrap();
+    replacement.restore(vec![first.clone()]).await.unwrap();
+    let (text, hidden) = committed_and_hidden(dir.path());
+    assert_eq!(
+        text, "0,n0\n1,n1\n",
+        "what followed checkpoint 1 is discarded"
+    );
+    assert!(hidden.is_empty(), "no uncommitted file is left: {hidden:?}");
+    replacement.restore(vec![first]).await.unwrap();
+    assert_eq!(
+        committed_text(dir.path()),
+        "0,n0\n1,n1\n",
+        "restoring twice commits once"
+    );
+    replacement.write_batch(ids(2, 3)).await.unwrap();
+    replacement.finish().await.unwrap();
+    let mut lines: Vec<String> = committed_text(dir.path())
+        .lines()
+        .map(String::from)
+        .collect();
+    lines.sort();
+    assert_eq!(lines, ["0,n0", "1,n1", "2,n2"]);
+}
+
+#[tokio::test]
+async fn a_restored_file_source_continues_at_the_line_after_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (1..=10_000).map(|i| format!("{i},n{i}\n")).collect();
+    std::fs::write(dir.path().join("a.csv"), text).unwrap();
+    std::fs::write(dir.path().join("b.csv"), "10001,last\n").unwrap();
+    let table = table(dir.path(), "csv");
+    let mut original = create_source(&table, &ctx()).unwrap();
+    let first = original.next_batch().await.unwrap().expect("a batch");
+    let position = original.snapshot_position().unwrap();
+
+    let mut restored = create_source(&table, &ctx()).unwrap();
+    restored.restore_position(&position).unwrap();
+    let mut seen: Vec<i64> = first
+        .column(0)
+        .as_primitive::<Int64Type>()
+        .values()
+        .to_vec();
+    while let Some(batch) = restored.next_batch().await.unwrap() {
+        seen.extend(batch.column(0).as_primitive::<Int64Type>().values());
+    }
+    assert_eq!(
+        seen,
+        (1..=10_001).collect::<Vec<i64>>(),
+        "every line once, in order"
+    );
 }
 
 #[tokio::test]

@@ -52,6 +52,34 @@ pub(crate) trait GroupAccumulator: Send {
     fn evaluate(&self, groups: &[u32]) -> Result<ArrayRef>;
     /// Forgets a group whose rows were all retracted.
     fn reset(&mut self, group: usize);
+    /// The state of each listed group as columns, for a checkpoint.
+    fn state(&self, groups: &[u32]) -> Result<Vec<ArrayRef>>;
+    /// How many columns [`GroupAccumulator::state`] returns.
+    fn state_width(&self) -> usize;
+    /// Loads the state columns of consecutive groups starting at `first`
+    /// (room for them was made with [`GroupAccumulator::resize`]).
+    fn restore(&mut self, first: usize, columns: &[ArrayRef]) -> Result<()>;
+}
+
+/// Column `index` of restored state, of the type `T` expects.
+fn state_column<'a, T: arrow::datatypes::ArrowPrimitiveType>(
+    columns: &'a [ArrayRef],
+    index: usize,
+) -> Result<&'a arrow::array::PrimitiveArray<T>> {
+    columns
+        .get(index)
+        .and_then(|c| c.as_primitive_opt::<T>())
+        .ok_or_else(|| {
+            StreamError::Failed(format!(
+                "aggregate state column {index} is missing or not {}",
+                T::DATA_TYPE
+            ))
+        })
+}
+
+/// Copies restored values into the slots from `first` on.
+fn load_into<T: Copy>(slots: &mut [T], first: usize, values: &[T]) {
+    slots[first..first + values.len()].copy_from_slice(values);
 }
 
 /// Builds the accumulator for an aggregate.
@@ -126,6 +154,20 @@ impl GroupAccumulator for Count {
 
     fn reset(&mut self, group: usize) {
         self.counts[group] = 0;
+    }
+
+    fn state(&self, groups: &[u32]) -> Result<Vec<ArrayRef>> {
+        Ok(vec![self.evaluate(groups)?])
+    }
+
+    fn state_width(&self) -> usize {
+        1
+    }
+
+    fn restore(&mut self, first: usize, columns: &[ArrayRef]) -> Result<()> {
+        let counts = state_column::<Int64Type>(columns, 0)?;
+        load_into(&mut self.counts, first, counts.values());
+        Ok(())
     }
 }
 
@@ -286,6 +328,48 @@ impl GroupAccumulator for Sum {
             SumState::Decimal(v) => v[group] = 0,
         }
     }
+    fn state(&self, groups: &[u32]) -> Result<Vec<ArrayRef>> {
+        let non_null =
+            Int64Array::from_iter_values(groups.iter().map(|&g| self.non_null[g as usize]));
+        let sums: ArrayRef = match &self.sum {
+            SumState::Int(v) => Arc::new(Int64Array::from_iter_values(
+                groups.iter().map(|&g| v[g as usize]),
+            )),
+            SumState::Float(v) => Arc::new(Float64Array::from_iter_values(
+                groups.iter().map(|&g| v[g as usize]),
+            )),
+            SumState::Decimal(v) => Arc::new(Decimal128Array::from_iter_values(
+                groups.iter().map(|&g| v[g as usize]),
+            )),
+        };
+        Ok(vec![Arc::new(non_null), sums])
+    }
+
+    fn state_width(&self) -> usize {
+        2
+    }
+
+    fn restore(&mut self, first: usize, columns: &[ArrayRef]) -> Result<()> {
+        load_into(
+            &mut self.non_null,
+            first,
+            state_column::<Int64Type>(columns, 0)?.values(),
+        );
+        match &mut self.sum {
+            SumState::Int(v) => {
+                load_into(v, first, state_column::<Int64Type>(columns, 1)?.values())
+            }
+            SumState::Float(v) => {
+                load_into(v, first, state_column::<Float64Type>(columns, 1)?.values())
+            }
+            SumState::Decimal(v) => load_into(
+                v,
+                first,
+                state_column::<Decimal128Type>(columns, 1)?.values(),
+            ),
+        }
+        Ok(())
+    }
 }
 
 /// MIN/MAX. A retraction of the current extreme cannot be answered from the
@@ -346,5 +430,26 @@ impl GroupAccumulator for Extreme {
 
     fn reset(&mut self, group: usize) {
         self.values[group] = None;
+    }
+    fn state(&self, groups: &[u32]) -> Result<Vec<ArrayRef>> {
+        Ok(vec![self.evaluate(groups)?])
+    }
+
+    fn state_width(&self) -> usize {
+        1
+    }
+
+    fn restore(&mut self, first: usize, columns: &[ArrayRef]) -> Result<()> {
+        let values = columns
+            .first()
+            .ok_or_else(|| StreamError::Failed("MIN/MAX state column is missing".into()))?;
+        for i in 0..values.len() {
+            self.values[first + i] = if values.is_null(i) {
+                None
+            } else {
+                Some(ScalarValue::try_from_array(values, i)?)
+            };
+        }
+        Ok(())
     }
 }

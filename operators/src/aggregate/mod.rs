@@ -11,10 +11,12 @@ mod accumulators;
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, Int8Array, UInt32Array};
+use arrow::array::{
+    ArrayRef, AsArray, BinaryArray, BooleanArray, Int8Array, Int64Array, UInt32Array,
+};
 use arrow::compute::kernels::cmp::distinct;
 use arrow::compute::{interleave, or, take};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, Rows, SortField};
 use hashbrown::HashTable;
@@ -24,7 +26,8 @@ pub use accumulators::{AggregateFunction, AggregateSpec};
 use accumulators::{GroupAccumulator, new_accumulator};
 
 use crate::error::{Result, StreamError};
-use crate::operator::Operator;
+use crate::keys::{hash_keys, key_group};
+use crate::operator::{KEY_GROUP_COLUMN, Operator};
 use crate::row_kind::{RowKind, changelog_schema, row_kind_at, split_row_kinds};
 
 /// The streaming group aggregate operator.
@@ -263,6 +266,118 @@ impl Operator for GroupAggregate {
         let new_values = self.evaluate(&touched)?;
         if let Some(changes) = self.emit(&touched, &old_counts, &old_values, &new_values)? {
             out.push(changes);
+        }
+        Ok(())
+    }
+    fn snapshot_state(&mut self, max_parallelism: u32) -> Result<Option<RecordBatch>> {
+        let live: Vec<u32> = (0..self.record_counts.len() as u32)
+            .filter(|&g| self.record_counts[g as usize] > 0)
+            .collect();
+        if live.is_empty() {
+            return Ok(None);
+        }
+        let key_groups: Vec<u32> = if self.key_count == 0 {
+            vec![0; live.len()]
+        } else {
+            let keys = self
+                .converter
+                .convert_rows(live.iter().map(|&g| self.group_keys.row(g as usize)))?;
+            hash_keys(&keys, live.len())?
+                .into_iter()
+                .map(|h| key_group(h, max_parallelism))
+                .collect()
+        };
+        let mut fields = vec![
+            Field::new(KEY_GROUP_COLUMN, DataType::UInt32, false),
+            Field::new("_key", DataType::Binary, false),
+            Field::new("_record_count", DataType::Int64, false),
+        ];
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(UInt32Array::from(key_groups)),
+            Arc::new(BinaryArray::from_iter_values(
+                live.iter().map(|&g| self.key_bytes(g)),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                live.iter().map(|&g| self.record_counts[g as usize]),
+            )),
+        ];
+        for (i, acc) in self.accumulators.iter().enumerate() {
+            for (j, column) in acc.state(&live)?.into_iter().enumerate() {
+                fields.push(Field::new(
+                    format!("_acc{i}_{j}"),
+                    column.data_type().clone(),
+                    true,
+                ));
+                columns.push(column);
+            }
+        }
+        Ok(Some(RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            columns,
+        )?))
+    }
+
+    fn restore_state(&mut self, batches: Vec<RecordBatch>) -> Result<()> {
+        for batch in batches {
+            self.restore_batch(&batch)?;
+        }
+        Ok(())
+    }
+}
+
+impl GroupAggregate {
+    /// The encoded key of group `g` (empty for a global aggregate).
+    fn key_bytes(&self, g: u32) -> &[u8] {
+        if self.key_count == 0 {
+            &[]
+        } else {
+            self.group_keys.row(g as usize).data()
+        }
+    }
+
+    /// Adds the groups of one snapshot batch to the state.
+    fn restore_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        let malformed = |what: &str| StreamError::Failed(format!("aggregate state: {what}"));
+        let keys = batch
+            .column(1)
+            .as_binary_opt::<i32>()
+            .ok_or_else(|| malformed("the key column is not binary"))?;
+        let counts = batch
+            .column(2)
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| malformed("the record-count column is not BIGINT"))?;
+        let first = self.record_counts.len();
+        if self.key_count == 0 {
+            if first > 0 || batch.num_rows() > 1 {
+                return Err(malformed("a global aggregate restored more than one group"));
+            }
+            self.record_counts.push(counts.value(0));
+            self.touched_in.push(0);
+        } else {
+            let parser = self.converter.parser();
+            for (i, key) in keys.iter().enumerate() {
+                let key = key.ok_or_else(|| malformed("a NULL key"))?;
+                let g = u32::try_from(self.record_counts.len())
+                    .map_err(|_| malformed("more than 2^32 groups"))?;
+                self.group_keys.push(parser.parse(key));
+                self.record_counts.push(counts.value(i));
+                self.touched_in.push(0);
+                let group_keys = &self.group_keys;
+                self.table.insert_unique(xxh3_64(key), g, |&h| {
+                    xxh3_64(group_keys.row(h as usize).as_ref())
+                });
+            }
+        }
+        let mut column = 3;
+        for acc in &mut self.accumulators {
+            acc.resize(self.record_counts.len());
+            let width = acc.state_width();
+            let state = batch
+                .columns()
+                .get(column..column + width)
+                .ok_or_else(|| malformed("fewer accumulator columns than aggregates"))?;
+            acc.restore(first, state)?;
+            column += width;
         }
         Ok(())
     }

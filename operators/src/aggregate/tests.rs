@@ -167,3 +167,85 @@ fn a_global_aggregate_keeps_one_group_for_all_rows() {
     assert_eq!(render, ["+I 2 9", "-U 2 9", "+U 3 9"]);
     assert_eq!(agg.group_count(), 1);
 }
+
+/// The rows of a snapshot whose key group falls in `groups`.
+fn state_of(snapshot: &RecordBatch, groups: std::ops::Range<u32>) -> RecordBatch {
+    let key_groups = snapshot
+        .column(0)
+        .as_primitive::<arrow::datatypes::UInt32Type>();
+    let keep: arrow::array::BooleanArray = key_groups
+        .values()
+        .iter()
+        .map(|g| Some(groups.contains(g)))
+        .collect();
+    arrow::compute::filter_record_batch(snapshot, &keep).unwrap()
+}
+
+#[test]
+fn restored_state_continues_the_changelog_also_split_over_two_subtasks() {
+    let mut original = count_and_sum();
+    let mut out = Vec::new();
+    original
+        .process_batch(
+            0,
+            input(&["a", "b", "c", "a"], &[1, 2, 3, 4], None),
+            &mut out,
+        )
+        .unwrap();
+    let snapshot = original.snapshot_state(128).unwrap().expect("state");
+    assert_eq!(snapshot.num_rows(), 3, "one row per live group");
+
+    // Rescaled to two subtasks: each restores the key groups it owns.
+    let mut halves: Vec<GroupAggregate> = (0..2)
+        .map(|subtask| {
+            let mut half = count_and_sum();
+            let range = crate::keys::key_group_range(subtask, 128, 2);
+            half.restore_state(vec![state_of(&snapshot, range)])
+                .unwrap();
+            half
+        })
+        .collect();
+    assert_eq!(halves[0].group_count() + halves[1].group_count(), 3);
+
+    // "a" had 2 rows summing to 5; one more row of 10 updates it to 3 / 15,
+    // and retracting "b"'s only row deletes it.
+    let more = [("a", 10, 0i8), ("b", 2, 3)];
+    let mut lines = Vec::new();
+    for (key, value, kind) in more {
+        let probe = input(&[key], &[0], None);
+        let hash = crate::keys::hash_keys(&probe.columns()[..1], 1).unwrap()[0];
+        let owner =
+            crate::keys::subtask_for_key_group(crate::keys::key_group(hash, 128), 128, 2) as usize;
+        let mut out = Vec::new();
+        halves[owner]
+            .process_batch(0, input(&[key], &[value], Some(&[kind])), &mut out)
+            .unwrap();
+        lines.extend(rows(&out));
+    }
+    assert_eq!(lines, ["-U a 2 5", "+U a 3 15", "-D b 1 2"]);
+}
+
+#[test]
+fn a_global_aggregate_snapshots_its_one_group() {
+    let specs = vec![int_spec(AggregateFunction::Sum, Some(0))];
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "total",
+        DataType::Int64,
+        true,
+    )]));
+    let values = |v: &[i64]| {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(v.to_vec()))]).unwrap()
+    };
+    let mut original = GroupAggregate::new(&[], specs.clone(), schema.clone()).unwrap();
+    original
+        .process_batch(0, values(&[4, 5]), &mut Vec::new())
+        .unwrap();
+    let snapshot = original.snapshot_state(128).unwrap().expect("state");
+    let mut restored = GroupAggregate::new(&[], specs, schema).unwrap();
+    restored.restore_state(vec![snapshot]).unwrap();
+    let mut out = Vec::new();
+    restored.process_batch(0, values(&[1]), &mut out).unwrap();
+    let totals = out[0].column(0).as_primitive::<Int64Type>();
+    assert_eq!(totals.values(), &[9, 10], "-U 9 then +U 10");
+}
