@@ -481,7 +481,9 @@ fn rtdw_local_runs_coordinator_and_taskmanagers_in_one_process() {
             "127.0.0.1:0",
             "--http-addr",
             "127.0.0.1:0",
+            "--data-dir",
         ])
+        .arg(dir.path().join("data"))
         .stderr(std::fs::File::create(&log).unwrap())
         .stdout(std::process::Stdio::null())
         .spawn()

@@ -10,14 +10,14 @@ use clap::Subcommand;
 use rtdw_proto::v1::cluster_service_client::ClusterServiceClient;
 use rtdw_proto::v1::job_service_client::JobServiceClient;
 use rtdw_proto::v1::{
-    CancelJobRequest, GetJobRequest, JobState, ListJobsRequest, ListTaskManagersRequest,
-    SubmitJobRequest,
+    CancelJobRequest, GetJobRequest, JobState, ListCheckpointsRequest, ListJobsRequest,
+    ListTaskManagersRequest, SubmitJobRequest,
 };
 use tonic::transport::Channel;
 
 use crate::output::{
-    job_details_json, print_job_details, print_jobs, print_taskmanagers, state_name,
-    taskmanagers_json,
+    checkpoints_json, job_details_json, print_checkpoints, print_job_details, print_jobs,
+    print_taskmanagers, state_name, taskmanagers_json,
 };
 use crate::{Target, read_sql};
 
@@ -59,6 +59,15 @@ pub enum JobCommand {
     Cancel {
         /// The job id.
         job_id: String,
+    },
+    /// List a job's checkpoints, newest first: id, kind, status, trigger
+    /// time, duration, size, and each subtask's acknowledgement.
+    Checkpoints {
+        /// The job id.
+        job_id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -163,6 +172,23 @@ pub async fn job(command: JobCommand, target: &Target) -> anyhow::Result<ExitCod
                 .map_err(rpc_error)?
                 .into_inner();
             println!("job {job_id} {}", state_name(response.state));
+            Ok(ExitCode::SUCCESS)
+        }
+        JobCommand::Checkpoints { job_id, json } => {
+            let checkpoints = client
+                .list_checkpoints(ListCheckpointsRequest { job_id })
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .checkpoints;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&checkpoints_json(&checkpoints))?
+                );
+            } else {
+                print_checkpoints(&checkpoints);
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -56,6 +56,15 @@ pub struct CoordinatorSection {
     pub heartbeat_interval_ms: u64,
     /// Silence after which a task manager is lost.
     pub heartbeat_timeout_ms: u64,
+    /// Local data directory: the embedded metadata store and the default
+    /// checkpoint directory live here.
+    pub data_dir: PathBuf,
+    /// Metadata store, `etcd://host:port[,host:port]`; unset for the
+    /// embedded store in `data_dir`.
+    pub metastore: Option<String>,
+    /// Cluster-wide defaults of job options with Flink's keys (for example
+    /// `execution.checkpointing.interval`), below each script's `SET`s.
+    pub job_defaults: BTreeMap<String, String>,
 }
 
 /// A task manager's settings.
@@ -99,6 +108,9 @@ impl Default for CoordinatorSection {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
             heartbeat_interval_ms: 1000,
             heartbeat_timeout_ms: 10000,
+            data_dir: PathBuf::from("rtdw-data"),
+            metastore: None,
+            job_defaults: BTreeMap::new(),
         }
     }
 }
@@ -274,6 +286,14 @@ fn check(config: &AppConfig, figment: &Figment) -> Result<(), ConfigError> {
                 "must exceed coordinator.heartbeat_interval_ms ({})",
                 c.heartbeat_interval_ms
             ),
+        );
+    }
+    if let Some(url) = &c.metastore
+        && !url.starts_with("etcd://")
+    {
+        problem(
+            "coordinator.metastore",
+            format!("'{url}' is not an etcd://host:port URL"),
         );
     }
     if config.taskmanager.slots == 0 {

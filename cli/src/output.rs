@@ -2,7 +2,9 @@
 //! or JSON.
 
 pub use rtdw_proto::job_state_name as state_name;
-use rtdw_proto::v1::{JobDetails, JobSummary, TaskManagerDetails};
+use rtdw_proto::v1::{
+    CheckpointInfo, CheckpointStatus, JobDetails, JobSummary, TaskManagerDetails,
+};
 use rtdw_proto::{task_state_name, taskmanager_state_name};
 use serde_json::{Value, json};
 
@@ -22,6 +24,9 @@ pub fn summary_json(summary: &JobSummary) -> Value {
 pub fn job_details_json(details: &JobDetails) -> Value {
     let mut value = summary_json(&details.summary.clone().unwrap_or_default());
     value["parallelism"] = json!(details.parallelism);
+    value["restarts"] = json!(details.restarts);
+    value["restored_checkpoint_id"] = json!(details.restored_checkpoint_id);
+    value["latest_checkpoint_id"] = json!(details.latest_checkpoint_id);
     value["vertices"] = details
         .vertices
         .iter()
@@ -88,6 +93,13 @@ pub fn print_job_details(details: &JobDetails) {
     println!("Name:        {}", summary.name);
     println!("State:       {}", state_name(summary.state));
     println!("Parallelism: {}", details.parallelism);
+    println!("Restarts:    {}", details.restarts);
+    if details.restored_checkpoint_id > 0 {
+        println!("Restored:    checkpoint {}", details.restored_checkpoint_id);
+    }
+    if details.latest_checkpoint_id > 0 {
+        println!("Latest:      checkpoint {}", details.latest_checkpoint_id);
+    }
     if !summary.failure.is_empty() {
         println!("Failure:     {}", summary.failure);
     }
@@ -140,5 +152,80 @@ pub fn print_taskmanagers(taskmanagers: &[TaskManagerDetails]) {
             t.data_addr,
             t.http_addr
         );
+    }
+}
+
+/// `IN_PROGRESS`, `COMPLETED` or `FAILED`.
+fn checkpoint_status(status: i32) -> &'static str {
+    CheckpointStatus::try_from(status)
+        .map(|s| s.as_str_name().trim_start_matches("CHECKPOINT_STATUS_"))
+        .unwrap_or("UNKNOWN")
+}
+
+/// Checkpoints as JSON.
+pub fn checkpoints_json(checkpoints: &[CheckpointInfo]) -> Value {
+    checkpoints
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.id,
+                "kind": c.kind,
+                "status": checkpoint_status(c.status),
+                "trigger_time_ms": c.trigger_time_ms,
+                "duration_ms": c.duration_ms,
+                "size_bytes": c.size_bytes,
+                "location": c.location,
+                "failure": c.failure,
+                "acks": c.acks.iter().map(|a| json!({
+                    "vertex": a.vertex_id,
+                    "subtask": a.subtask,
+                    "ack_time_ms": a.ack_time_ms,
+                    "size_bytes": a.size_bytes,
+                    "failure": a.failure,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}
+
+/// Checkpoints as a table, with each subtask's acknowledgement.
+pub fn print_checkpoints(checkpoints: &[CheckpointInfo]) {
+    println!(
+        "{:>6}  {:<10}  {:<11}  {:>15}  {:>9}  {:>12}  LOCATION",
+        "ID", "KIND", "STATUS", "TRIGGERED (ms)", "TOOK (ms)", "SIZE (bytes)"
+    );
+    for c in checkpoints {
+        println!(
+            "{:>6}  {:<10}  {:<11}  {:>15}  {:>9}  {:>12}  {}",
+            c.id,
+            c.kind,
+            checkpoint_status(c.status),
+            c.trigger_time_ms,
+            c.duration_ms,
+            c.size_bytes,
+            c.location
+        );
+        if !c.failure.is_empty() {
+            println!("        failure: {}", c.failure);
+        }
+        for a in &c.acks {
+            let ack = if a.ack_time_ms > 0 {
+                format!(
+                    "acknowledged after {} ms",
+                    a.ack_time_ms - c.trigger_time_ms
+                )
+            } else {
+                "not acknowledged".to_string()
+            };
+            let failure = if a.failure.is_empty() {
+                String::new()
+            } else {
+                format!("; declined: {}", a.failure)
+            };
+            println!(
+                "        vertex {} subtask {}: {ack}, {} bytes{failure}",
+                a.vertex_id, a.subtask, a.size_bytes
+            );
+        }
     }
 }

@@ -62,6 +62,12 @@ pub struct CoordinatorArgs {
     /// HTTP address for /metrics, /healthz, /readyz [config: coordinator.http_addr].
     #[arg(long, value_parser = socket_addr)]
     http_addr: Option<SocketAddr>,
+    /// Local data directory (embedded metadata store, default checkpoints) [config: coordinator.data_dir].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Metadata store, etcd://host:port; default: embedded, in the data directory [config: coordinator.metastore].
+    #[arg(long)]
+    metastore: Option<String>,
     #[command(flatten)]
     heartbeat: HeartbeatArgs,
     #[command(flatten)]
@@ -119,7 +125,12 @@ impl CoordinatorArgs {
     fn flags(&self) -> Flags {
         let flags = Flags::default()
             .set("coordinator.grpc_addr", addr(self.grpc_addr))
-            .set("coordinator.http_addr", addr(self.http_addr));
+            .set("coordinator.http_addr", addr(self.http_addr))
+            .set(
+                "coordinator.data_dir",
+                self.data_dir.as_ref().map(|d| d.display().to_string()),
+            )
+            .set("coordinator.metastore", self.metastore.clone());
         self.heartbeat.flags(flags)
     }
 }
@@ -190,6 +201,9 @@ fn coordinator_config(app: &AppConfig) -> CoordinatorConfig {
             interval: Duration::from_millis(c.heartbeat_interval_ms),
             timeout: Duration::from_millis(c.heartbeat_timeout_ms),
         },
+        data_dir: c.data_dir.clone(),
+        metastore: c.metastore.clone(),
+        job_defaults: c.job_defaults.clone(),
     }
 }
 

@@ -32,21 +32,26 @@ pub struct TaskManagerEntry {
     pub last_heartbeat_ms: i64,
     /// Client of its TaskService.
     pub client: TaskServiceClient<Channel>,
+    /// Distinguishes this registration from earlier ones under the same id.
+    pub generation: u64,
 }
 
 /// All task managers, by id.
 #[derive(Default)]
 pub struct Cluster {
     taskmanagers: BTreeMap<String, TaskManagerEntry>,
+    registrations: u64,
 }
 
 impl Cluster {
     /// Registers (or re-registers) a task manager.
-    pub fn register(&mut self, request: &RegisterTaskManagerRequest) -> Result<(), String> {
+    /// Returns the registration's generation.
+    pub fn register(&mut self, request: &RegisterTaskManagerRequest) -> Result<u64, String> {
         let control_addr = &request.control_addr;
         let channel = Endpoint::from_shared(control_addr.clone())
             .map_err(|e| format!("invalid control address '{control_addr}': {e}"))?
             .connect_lazy();
+        self.registrations += 1;
         self.taskmanagers.insert(
             request.taskmanager_id.clone(),
             TaskManagerEntry {
@@ -60,9 +65,23 @@ impl Cluster {
                 last_heartbeat: Instant::now(),
                 last_heartbeat_ms: now_millis(),
                 client: TaskServiceClient::new(channel),
+                generation: self.registrations,
             },
         );
-        Ok(())
+        Ok(self.registrations)
+    }
+
+    /// Marks registration `generation` of a task manager lost (its
+    /// connection broke); false when it was already lost or replaced.
+    pub fn mark_lost(&mut self, id: &str, generation: u64) -> bool {
+        match self.taskmanagers.get_mut(id) {
+            Some(tm) if tm.generation == generation && tm.state == TaskManagerState::Alive => {
+                tm.state = TaskManagerState::Lost;
+                tm.used = 0;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Records a heartbeat; false when the task manager is unknown or was

@@ -2,8 +2,12 @@
 //! cancellation and task-manager loss.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+use prost::Message;
+use rtdw_state::{CheckpointStorage, Metastore};
 
 use rtdw_observability::traces::traced_request;
 use rtdw_proto::v1::task_service_client::TaskServiceClient;
@@ -20,6 +24,7 @@ use tracing::Instrument;
 use crate::cluster::Cluster;
 use crate::job::{JobEntry, is_terminal};
 use crate::scheduler::assign_slots;
+use crate::settings::JobSettings;
 use rtdw_operators::time::now_millis;
 
 /// A client of one task manager's TaskService.
@@ -52,9 +57,22 @@ pub struct Submission {
 }
 
 #[derive(Default)]
-struct State {
-    cluster: Cluster,
-    jobs: BTreeMap<String, JobEntry>,
+pub(crate) struct State {
+    pub(crate) cluster: Cluster,
+    pub(crate) jobs: BTreeMap<String, JobEntry>,
+}
+
+/// Where the coordinator keeps what outlives it.
+#[derive(Clone)]
+pub struct Persistence {
+    /// Local data directory (absolute); default checkpoints live in its
+    /// `checkpoints` folder.
+    pub data_dir: PathBuf,
+    /// Jobs and checkpoint pointers.
+    pub metastore: Arc<dyn Metastore>,
+    /// Cluster-wide defaults of job options (checkpointing, restart
+    /// strategy), below the script's `SET` statements.
+    pub job_defaults: BTreeMap<String, String>,
 }
 
 /// The coordinator.
@@ -62,6 +80,7 @@ pub struct Coordinator {
     state: Mutex<State>,
     /// Liveness settings handed to task managers.
     pub heartbeat: HeartbeatSettings,
+    pub(crate) persistence: Persistence,
 }
 
 /// Job counts by state, task managers and slots, for metrics.
@@ -79,30 +98,87 @@ pub struct ClusterStats {
 
 impl Coordinator {
     /// A coordinator with no task managers and no jobs.
-    pub fn new(heartbeat: HeartbeatSettings) -> Arc<Self> {
+    pub fn new(heartbeat: HeartbeatSettings, persistence: Persistence) -> Arc<Self> {
         Arc::new(Coordinator {
             state: Mutex::new(State::default()),
             heartbeat,
+            persistence,
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    /// Where checkpoints go when a job does not say.
+    fn default_checkpoint_dir(&self) -> String {
+        format!(
+            "file://{}",
+            self.persistence.data_dir.join("checkpoints").display()
+        )
+    }
+
+    /// A job's settings from its options over the cluster's defaults.
+    pub(crate) fn job_settings(
+        &self,
+        options: &BTreeMap<String, String>,
+    ) -> Result<JobSettings, Status> {
+        let mut merged = self.persistence.job_defaults.clone();
+        merged.extend(options.clone());
+        let settings = JobSettings::from_options(&merged, &self.default_checkpoint_dir())
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        if settings.checkpoints.enabled() {
+            CheckpointStorage::open(&settings.checkpoints.dir).map_err(|e| {
+                Status::invalid_argument(format!("option 'state.checkpoints.dir': {e}"))
+            })?;
+        }
+        Ok(settings)
+    }
+
+    /// Saves the job's record in the metadata store.
+    pub(crate) async fn persist(&self, job_id: &str) {
+        let Some(record) = self.lock().jobs.get(job_id).map(JobEntry::record) else {
+            return;
+        };
+        if let Err(error) = self
+            .persistence
+            .metastore
+            .put(&format!("jobs/{job_id}"), record.encode_to_vec())
+            .await
+        {
+            tracing::error!(job = %job_id, %error, "cannot save the job in the metadata store");
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Registers a task manager.
-    pub fn register_taskmanager(&self, request: &RegisterTaskManagerRequest) -> Result<(), Status> {
+    pub fn register_taskmanager(
+        self: &Arc<Self>,
+        request: &RegisterTaskManagerRequest,
+    ) -> Result<(), Status> {
         if request.taskmanager_id.is_empty() || request.slots == 0 {
             return Err(Status::invalid_argument(
                 "a task manager needs an id and at least one slot",
             ));
         }
-        self.lock()
+        let generation = self
+            .lock()
             .cluster
             .register(request)
             .map_err(Status::invalid_argument)?;
+        if let Some(client) = self
+            .lock()
+            .cluster
+            .get(&request.taskmanager_id)
+            .map(|tm| tm.client.clone())
+        {
+            tokio::spawn(self.clone().watch_taskmanager(
+                request.taskmanager_id.clone(),
+                generation,
+                client,
+            ));
+        }
         tracing::info!(
             taskmanager = %request.taskmanager_id,
             data_addr = %request.data_addr,
@@ -171,7 +247,8 @@ impl Coordinator {
             .instrument(tracing::info_span!("plan"))
             .await
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let parallelism = graph.required_slots();
+        let settings = self.job_settings(&graph.options)?;
+        let checkpointing = settings.checkpoints.enabled();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let plan = JobPlan {
             sql: submission.sql,
@@ -188,18 +265,22 @@ impl Coordinator {
             for tm in &slots {
                 state.cluster.adjust_used(tm, 1);
             }
-            let job = JobEntry::new(id.clone(), &graph, plan, parallelism, slots, now_millis());
+            let job = JobEntry::new(id.clone(), &graph, plan, settings, slots, now_millis());
             state.jobs.insert(id.clone(), job);
         }
-        tracing::info!(job = %id, name = %graph.name, vertices = graph.vertices.len(), "job submitted");
+        tracing::info!(job = %id, name = %graph.name, vertices = graph.vertices.len(), checkpointing, "job submitted");
+        self.persist(&id).await;
         self.deploy(&id)
             .instrument(tracing::info_span!("deploy", job = %id))
             .await;
+        if checkpointing {
+            tokio::spawn(self.clone().run_checkpoints(id.clone()));
+        }
         Ok(id)
     }
 
     /// Sends every task manager its subtasks of the job.
-    async fn deploy(self: &Arc<Self>, job_id: &str) {
+    pub(crate) async fn deploy(self: &Arc<Self>, job_id: &str) {
         let requests = {
             let mut state = self.lock();
             let State { cluster, jobs } = &mut *state;
@@ -235,11 +316,15 @@ impl Coordinator {
                         plan: Some(job.plan.clone()),
                         tasks,
                         locations: locations.clone(),
+                        attempt: job.attempt,
+                        restore: job.restore.clone(),
+                        checkpointing: job.checkpoints.enabled(),
                     };
                     Some((tm, client, request))
                 })
                 .collect::<Vec<_>>()
         };
+        let attempt = self.lock().jobs.get(job_id).map(|j| j.attempt).unwrap_or(0);
         let calls = requests.into_iter().map(|(tm, mut client, request)| {
             let span = tracing::info_span!("deploy_tasks", taskmanager = %tm);
             async move {
@@ -257,15 +342,16 @@ impl Coordinator {
         });
         let results = futures::future::join_all(calls).await;
         if let Some(Err(reason)) = results.into_iter().find(Result::is_err) {
-            self.fail_job(job_id, reason, false).await;
+            self.deployment_failed(job_id, attempt, reason).await;
             return;
         }
         let mut state = self.lock();
         if let Some(job) = state.jobs.get_mut(job_id)
-            && job.state == JobState::Created
+            && job.attempt == attempt
+            && matches!(job.state, JobState::Created | JobState::Restarting)
         {
             job.state = JobState::Running;
-            tracing::info!(job = %job_id, "job running");
+            tracing::info!(job = %job_id, attempt, "job running");
         }
     }
 
@@ -277,6 +363,9 @@ impl Coordinator {
             let Some(job) = state.jobs.get_mut(&report.job_id) else {
                 return;
             };
+            if report.attempt != job.attempt {
+                return;
+            }
             let Some(task) = job.tasks.get_mut(&(report.vertex_id, report.subtask)) else {
                 return;
             };
@@ -309,13 +398,32 @@ impl Coordinator {
             }
         };
         if let Some(reason) = failure {
-            self.fail_job(&report.job_id, reason, report.caused_by_peer)
-                .await;
+            self.job_failed(
+                &report.job_id,
+                report.attempt,
+                reason,
+                report.caused_by_peer,
+            )
+            .await;
+        } else {
+            self.persist_if_ended(&report.job_id).await;
+        }
+    }
+
+    /// Saves the job's record when it reached a terminal state.
+    async fn persist_if_ended(&self, job_id: &str) {
+        let ended = self
+            .lock()
+            .jobs
+            .get(job_id)
+            .is_some_and(|j| is_terminal(j.state));
+        if ended {
+            self.persist(job_id).await;
         }
     }
 
     /// Moves a job to a terminal state and frees its slots.
-    fn end(state: &mut State, job_id: &str, final_state: JobState) {
+    pub(crate) fn end(state: &mut State, job_id: &str, final_state: JobState) {
         let State { cluster, jobs } = state;
         let Some(job) = jobs.get_mut(job_id) else {
             return;
@@ -347,9 +455,10 @@ impl Coordinator {
         };
         Self::cancel_on(job_id, clients).await;
         Self::end(&mut self.lock(), job_id, JobState::Failed);
+        self.persist(job_id).await;
     }
 
-    fn clients(state: &State, job_id: &str) -> Vec<(String, TaskClient)> {
+    pub(crate) fn clients(state: &State, job_id: &str) -> Vec<(String, TaskClient)> {
         let Some(job) = state.jobs.get(job_id) else {
             return Vec::new();
         };
@@ -362,7 +471,7 @@ impl Coordinator {
             .collect()
     }
 
-    async fn cancel_on(job_id: &str, clients: Vec<(String, TaskClient)>) {
+    pub(crate) async fn cancel_on(job_id: &str, clients: Vec<(String, TaskClient)>) {
         let calls = clients.into_iter().map(|(tm, mut client)| async move {
             let request = CancelJobTasksRequest {
                 job_id: job_id.to_string(),
@@ -386,6 +495,10 @@ impl Coordinator {
                 return Ok(job.state);
             }
             job.state = JobState::Cancelling;
+            if job.all_tasks_ended() {
+                // Restarting between attempts: nothing runs.
+                Self::end(&mut state, job_id, JobState::Canceled);
+            }
             Self::clients(&state, job_id)
         };
         tracing::info!(job = %job_id, "cancelling");
@@ -395,6 +508,7 @@ impl Coordinator {
         tokio::spawn(async move {
             tokio::time::sleep(CANCEL_CONFIRM_TIMEOUT).await;
             Self::end(&mut this.lock(), &id, JobState::Canceled);
+            this.persist(&id).await;
         });
         let state = self.lock();
         Ok(state
@@ -406,28 +520,62 @@ impl Coordinator {
 
     /// Declares silent task managers lost and fails the jobs that ran on them.
     pub async fn check_heartbeats(self: &Arc<Self>) {
-        let failed: Vec<(String, String)> = {
-            let mut state = self.lock();
-            let lost = state.cluster.expire(self.heartbeat.timeout);
-            let mut failed = Vec::new();
-            for tm in &lost {
-                tracing::warn!(taskmanager = %tm, timeout_ms = self.heartbeat.timeout.as_millis() as u64, "task manager lost");
-                for job in state.jobs.values() {
-                    if !is_terminal(job.state)
-                        && job.tasks.values().any(|t| &t.taskmanager_id == tm)
-                    {
-                        let reason = format!(
-                            "task manager {tm} was lost (no heartbeat for {} ms)",
-                            self.heartbeat.timeout.as_millis()
-                        );
-                        failed.push((job.id.clone(), reason));
+        let lost = self.lock().cluster.expire(self.heartbeat.timeout);
+        for tm in lost {
+            tracing::warn!(taskmanager = %tm, timeout_ms = self.heartbeat.timeout.as_millis() as u64, "task manager lost");
+            let reason = format!(
+                "task manager {tm} was lost (no heartbeat for {} ms)",
+                self.heartbeat.timeout.as_millis()
+            );
+            self.fail_jobs_on(&tm, &reason).await;
+        }
+    }
+
+    /// Fails (over) every running job with a subtask on task manager `tm`.
+    pub(crate) async fn fail_jobs_on(self: &Arc<Self>, tm: &str, reason: &str) {
+        let affected: Vec<(String, u32)> = self
+            .lock()
+            .jobs
+            .values()
+            .filter(|job| {
+                !is_terminal(job.state) && job.tasks.values().any(|t| t.taskmanager_id == tm)
+            })
+            .map(|job| (job.id.clone(), job.attempt))
+            .collect();
+        for (job, attempt) in affected {
+            self.job_failed(&job, attempt, reason.to_string(), false)
+                .await;
+        }
+    }
+
+    /// Holds a stream open to a task manager; when it breaks (the process
+    /// died, its host went away) the task manager is lost at once.
+    async fn watch_taskmanager(
+        self: Arc<Self>,
+        id: String,
+        generation: u64,
+        mut client: TaskClient,
+    ) {
+        let mut stream = loop {
+            match client.watch(rtdw_proto::v1::WatchRequest {}).await {
+                Ok(response) => break response.into_inner(),
+                Err(status) => {
+                    tracing::debug!(taskmanager = %id, %status, "watch not established yet");
+                    tokio::time::sleep(self.heartbeat.interval).await;
+                    let current = self.lock().cluster.get(&id).map(|tm| tm.generation);
+                    if current != Some(generation) {
+                        return;
                     }
                 }
             }
-            failed
         };
-        for (job, reason) in failed {
-            self.fail_job(&job, reason, false).await;
+        while let Ok(Some(_)) = stream.message().await {}
+        if self.lock().cluster.mark_lost(&id, generation) {
+            tracing::warn!(taskmanager = %id, "task manager disconnected");
+            let reason = format!(
+                "task manager {id} disconnected (its process ended or its host is unreachable)"
+            );
+            self.fail_jobs_on(&id, &reason).await;
         }
     }
 

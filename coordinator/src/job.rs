@@ -3,12 +3,15 @@
 use std::collections::BTreeMap;
 
 use rtdw_proto::v1::{
-    EdgeDetails, JobDetails, JobPlan, JobState, JobSummary, SubtaskDetails, TaskState,
-    VertexDetails,
+    EdgeDetails, JobDetails, JobPlan, JobRecord, JobState, JobSummary, RestoreState,
+    SubtaskDetails, TaskState, VertexDetails,
 };
 use rtdw_sql::JobGraph;
 
+use crate::checkpoints::{CheckpointTracker, TaskKey};
 use crate::cluster::Cluster;
+use crate::restart::RestartTracker;
+use crate::settings::JobSettings;
 
 /// One subtask's placement and state.
 #[derive(Debug, Clone)]
@@ -33,7 +36,6 @@ pub struct VertexEntry {
 }
 
 /// A submitted job.
-#[derive(Debug, Clone)]
 pub struct JobEntry {
     /// Id.
     pub id: String,
@@ -61,6 +63,20 @@ pub struct JobEntry {
     pub slots: Vec<String>,
     /// Subtasks by (vertex, subtask).
     pub tasks: BTreeMap<(u32, u32), TaskEntry>,
+    /// Slots the job needs.
+    pub required_slots: u32,
+    /// The running deployment attempt: 0 first, one more per restart.
+    pub attempt: u32,
+    /// Restarts after failures.
+    pub restarts: u32,
+    /// Checkpointing and restart settings.
+    pub settings: JobSettings,
+    /// Its checkpoints.
+    pub checkpoints: CheckpointTracker,
+    /// Its restart strategy's state.
+    pub restart: RestartTracker,
+    /// What the next deployment restores.
+    pub restore: Option<RestoreState>,
 }
 
 /// True for FINISHED, CANCELED and FAILED.
@@ -77,25 +93,13 @@ impl JobEntry {
         id: String,
         graph: &JobGraph,
         plan: JobPlan,
-        parallelism: u32,
+        settings: JobSettings,
         slots: Vec<String>,
         now: i64,
     ) -> Self {
-        let mut tasks = BTreeMap::new();
-        for vertex in &graph.vertices {
-            for subtask in 0..vertex.parallelism {
-                tasks.insert(
-                    (vertex.id, subtask),
-                    TaskEntry {
-                        taskmanager_id: slots[subtask as usize].clone(),
-                        state: TaskState::Scheduled,
-                        failure: String::new(),
-                    },
-                );
-            }
-        }
-        JobEntry {
-            id,
+        let checkpoints =
+            CheckpointTracker::new(&id, settings.checkpoints.clone(), graph.max_parallelism, 0);
+        let mut job = JobEntry {
             name: graph.name.clone(),
             state: JobState::Created,
             submit_time_ms: now,
@@ -103,7 +107,7 @@ impl JobEntry {
             failure: String::new(),
             failure_caused_by_peer: false,
             plan,
-            parallelism,
+            parallelism: graph.required_slots(),
             vertices: graph
                 .vertices
                 .iter()
@@ -123,8 +127,56 @@ impl JobEntry {
                     partitioning: e.describe(),
                 })
                 .collect(),
-            slots,
-            tasks,
+            slots: Vec::new(),
+            tasks: BTreeMap::new(),
+            required_slots: graph.required_slots(),
+            attempt: 0,
+            restarts: 0,
+            restart: RestartTracker::new(settings.restart.clone()),
+            settings,
+            checkpoints,
+            restore: None,
+            id,
+        };
+        job.place(slots);
+        job
+    }
+
+    /// Places the subtasks on `slots`: subtask `i` of every vertex in slot
+    /// `i`, all scheduled.
+    pub fn place(&mut self, slots: Vec<String>) {
+        self.tasks.clear();
+        for vertex in &self.vertices {
+            for subtask in 0..vertex.parallelism {
+                self.tasks.insert(
+                    (vertex.id, subtask),
+                    TaskEntry {
+                        taskmanager_id: slots[subtask as usize].clone(),
+                        state: TaskState::Scheduled,
+                        failure: String::new(),
+                    },
+                );
+            }
+        }
+        self.slots = slots;
+    }
+
+    /// Every subtask's key.
+    pub fn task_keys(&self) -> std::collections::BTreeSet<TaskKey> {
+        self.tasks.keys().copied().collect()
+    }
+
+    /// What the metadata store keeps about the job.
+    pub fn record(&self) -> JobRecord {
+        JobRecord {
+            job_id: self.id.clone(),
+            name: self.name.clone(),
+            plan: Some(self.plan.clone()),
+            submit_time_ms: self.submit_time_ms,
+            state: self.state as i32,
+            restarts: self.restarts,
+            failure: self.failure.clone(),
+            end_time_ms: self.end_time_ms,
         }
     }
 
@@ -133,7 +185,7 @@ impl JobEntry {
     /// a failure that was only caused by a peer stopping.
     pub fn record_failure(&mut self, reason: String, caused_by_peer: bool) -> bool {
         match self.state {
-            JobState::Failing | JobState::Failed => {
+            JobState::Failing | JobState::Failed | JobState::Restarting => {
                 if self.failure_caused_by_peer && !caused_by_peer {
                     self.failure = reason;
                     self.failure_caused_by_peer = false;
@@ -213,6 +265,9 @@ impl JobEntry {
             vertices,
             edges: self.edges.clone(),
             parallelism: self.parallelism,
+            restarts: self.restarts,
+            restored_checkpoint_id: self.restore.as_ref().map(|r| r.checkpoint_id).unwrap_or(0),
+            latest_checkpoint_id: self.checkpoints.latest().map(|c| c.id).unwrap_or(0),
         }
     }
 }
@@ -222,21 +277,18 @@ mod tests {
     use super::*;
 
     fn job() -> JobEntry {
-        JobEntry {
-            id: "j".into(),
+        let settings =
+            JobSettings::from_options(&BTreeMap::new(), "file:///chk").expect("defaults");
+        let graph = JobGraph {
             name: "j".into(),
-            state: JobState::Running,
-            submit_time_ms: 0,
-            end_time_ms: 0,
-            failure: String::new(),
-            failure_caused_by_peer: false,
-            plan: JobPlan::default(),
-            parallelism: 1,
             vertices: vec![],
             edges: vec![],
-            slots: vec![],
-            tasks: BTreeMap::new(),
-        }
+            max_parallelism: 128,
+            options: BTreeMap::new(),
+        };
+        let mut job = JobEntry::new("j".into(), &graph, JobPlan::default(), settings, vec![], 0);
+        job.state = JobState::Running;
+        job
     }
 
     #[test]

@@ -1,14 +1,21 @@
 //! The rtdw coordinator: the job API, cluster membership, scheduling of
 //! subtasks onto task-manager slots, and failure handling.
 
+pub mod checkpointing;
+pub mod checkpoints;
 pub mod cluster;
 pub mod coordinator;
+pub mod failover;
 pub mod job;
 mod metrics;
+pub mod restart;
 pub mod scheduler;
 mod service;
+pub mod settings;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rtdw_observability::Observability;
@@ -18,7 +25,7 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
-pub use coordinator::{Coordinator, HeartbeatSettings, Submission};
+pub use coordinator::{Coordinator, HeartbeatSettings, Persistence, Submission};
 
 /// How to start a coordinator.
 #[derive(Debug, Clone)]
@@ -29,6 +36,14 @@ pub struct CoordinatorConfig {
     pub http_addr: Option<SocketAddr>,
     /// Task-manager liveness.
     pub heartbeat: HeartbeatSettings,
+    /// Local data directory: the local metadata store and default
+    /// checkpoints live here.
+    pub data_dir: PathBuf,
+    /// Metadata store URL (`etcd://host:port`); `None` for the local
+    /// directory store under `data_dir`.
+    pub metastore: Option<String>,
+    /// Cluster-wide defaults of job options.
+    pub job_defaults: BTreeMap<String, String>,
 }
 
 impl Default for CoordinatorConfig {
@@ -40,6 +55,9 @@ impl Default for CoordinatorConfig {
                 interval: Duration::from_secs(1),
                 timeout: Duration::from_secs(10),
             },
+            data_dir: PathBuf::from("rtdw-data"),
+            metastore: None,
+            job_defaults: BTreeMap::new(),
         }
     }
 }
@@ -58,6 +76,9 @@ pub enum CoordinatorError {
     /// The reflection service could not be built.
     #[error("gRPC reflection: {0}")]
     Reflection(String),
+    /// The data directory or the metadata store cannot be used.
+    #[error("{0}")]
+    Storage(String),
 }
 
 /// A started coordinator.
@@ -98,7 +119,32 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, CoordinatorError> {
 
 /// Starts the coordinator's servers and its heartbeat monitor.
 pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, CoordinatorError> {
-    let coordinator = Coordinator::new(config.heartbeat);
+    std::fs::create_dir_all(&config.data_dir)
+        .and_then(|_| std::fs::canonicalize(&config.data_dir))
+        .map_err(|e| {
+            CoordinatorError::Storage(format!(
+                "cannot use data directory {}: {e}",
+                config.data_dir.display()
+            ))
+        })?;
+    let data_dir = std::fs::canonicalize(&config.data_dir)
+        .map_err(|e| CoordinatorError::Storage(e.to_string()))?;
+    let metastore_url = config
+        .metastore
+        .clone()
+        .unwrap_or_else(|| data_dir.join("metastore").display().to_string());
+    let metastore = rtdw_state::open_metastore(&metastore_url)
+        .await
+        .map_err(|e| CoordinatorError::Storage(format!("metadata store {metastore_url}: {e}")))?;
+    tracing::info!(metastore = %metastore.describe(), data_dir = %data_dir.display(), "storage ready");
+    let coordinator = Coordinator::new(
+        config.heartbeat,
+        Persistence {
+            data_dir,
+            metastore,
+            job_defaults: config.job_defaults.clone(),
+        },
+    );
     let listener = bind(config.grpc_addr).await?;
     let grpc_addr = listener
         .local_addr()

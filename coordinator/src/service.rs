@@ -7,8 +7,9 @@ use rtdw_observability::traces::follow_caller;
 use rtdw_proto::v1::cluster_service_server::ClusterService;
 use rtdw_proto::v1::job_service_server::JobService;
 use rtdw_proto::v1::{
-    CancelJobRequest, CancelJobResponse, GetJobRequest, HeartbeatRequest, HeartbeatResponse,
-    JobDetails, ListJobsRequest, ListJobsResponse, ListTaskManagersRequest,
+    CancelJobRequest, CancelJobResponse, CheckpointAck, CheckpointDecline, GetJobRequest,
+    HeartbeatRequest, HeartbeatResponse, JobDetails, ListCheckpointsRequest,
+    ListCheckpointsResponse, ListJobsRequest, ListJobsResponse, ListTaskManagersRequest,
     ListTaskManagersResponse, RegisterTaskManagerRequest, RegisterTaskManagerResponse,
     SubmitJobRequest, SubmitJobResponse, TaskStatusAck, TaskStatusReport,
 };
@@ -82,6 +83,14 @@ impl JobService for Services {
             state: state as i32,
         }))
     }
+
+    async fn list_checkpoints(
+        &self,
+        request: Request<ListCheckpointsRequest>,
+    ) -> Result<Response<ListCheckpointsResponse>, Status> {
+        let checkpoints = self.coordinator.checkpoints(&request.into_inner().job_id)?;
+        Ok(Response::new(ListCheckpointsResponse { checkpoints }))
+    }
 }
 
 #[tonic::async_trait]
@@ -124,6 +133,26 @@ impl ClusterService for Services {
     ) -> Result<Response<TaskStatusAck>, Status> {
         self.coordinator
             .report_task_status(request.into_inner())
+            .await;
+        Ok(Response::new(TaskStatusAck {}))
+    }
+
+    async fn acknowledge_checkpoint(
+        &self,
+        request: Request<CheckpointAck>,
+    ) -> Result<Response<TaskStatusAck>, Status> {
+        self.coordinator
+            .acknowledge_checkpoint(request.into_inner())
+            .await;
+        Ok(Response::new(TaskStatusAck {}))
+    }
+
+    async fn decline_checkpoint(
+        &self,
+        request: Request<CheckpointDecline>,
+    ) -> Result<Response<TaskStatusAck>, Status> {
+        self.coordinator
+            .decline_checkpoint(request.into_inner())
             .await;
         Ok(Response::new(TaskStatusAck {}))
     }

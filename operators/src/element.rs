@@ -16,10 +16,13 @@ pub enum Element {
 }
 
 /// A checkpoint (or savepoint) barrier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Barrier {
     /// The checkpoint this barrier belongs to.
     pub checkpoint_id: u64,
     /// True for a savepoint, false for a periodic checkpoint.
     pub savepoint: bool,
+    /// Storage URL of the checkpoint's directory, where every subtask the
+    /// barrier passes writes its state files.
+    pub location: std::sync::Arc<str>,
 }

@@ -153,6 +153,9 @@ pub struct JobGraph {
     pub edges: Vec<Edge>,
     /// Number of key groups.
     pub max_parallelism: u32,
+    /// The job's options: its `SET` statements overridden by those given at
+    /// submission (checkpointing, restart strategy, ...).
+    pub options: std::collections::BTreeMap<String, String>,
 }
 
 impl JobGraph {

@@ -44,6 +44,8 @@ struct PlanSettings {
     parallelism: u32,
     max_parallelism: u32,
     name: Option<String>,
+    /// The script's options overridden by the submitted ones.
+    merged: BTreeMap<String, String>,
 }
 
 fn settings(
@@ -81,6 +83,7 @@ fn settings(
             .name
             .clone()
             .or_else(|| merged.get("pipeline.name").cloned()),
+        merged,
     })
 }
 
@@ -121,7 +124,9 @@ pub async fn plan_job(sql: &str, config: &JobConfig) -> Result<JobGraph, SqlErro
     let name = settings
         .name
         .unwrap_or_else(|| format!("insert-into_{sink}"));
-    Ok(planner.into_graph(name, settings.max_parallelism))
+    let mut graph = planner.into_graph(name, settings.max_parallelism);
+    graph.options = settings.merged;
+    Ok(graph)
 }
 
 /// One streaming operator before chaining.
@@ -736,6 +741,7 @@ impl Planner {
             vertices,
             edges,
             max_parallelism,
+            options: BTreeMap::new(),
         }
     }
 }

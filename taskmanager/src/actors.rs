@@ -11,13 +11,14 @@ use std::sync::{Arc, Mutex};
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use rtdw_proto::v1::TaskState;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use rtdw_operators::StreamError;
 
 use crate::metrics::{RETENTION_AFTER_END, SubtaskLabels, TaskMetrics};
-use crate::status::StatusReporter;
-use crate::subtask::{Outcome, SubtaskRuntime, run};
+use crate::status::{StatusReporter, SubtaskId};
+use crate::subtask::{Control, Outcome, SubtaskRuntime, run};
 
 /// Stop reason of a subtask actor whose input ended.
 const FINISHED: &str = "FINISHED";
@@ -133,13 +134,44 @@ pub enum JobMsg {
     Cancel,
 }
 
+/// A job deployed on this task manager.
+#[derive(Clone)]
+pub struct JobHandle {
+    /// The deployment attempt running.
+    pub attempt: u32,
+    /// Its supervising actor.
+    pub actor: ActorRef<JobMsg>,
+    /// Control channels of its subtasks, by (vertex, subtask).
+    pub controls: HashMap<(u32, u32), mpsc::UnboundedSender<Control>>,
+    /// Its source subtasks here.
+    pub sources: Vec<(u32, u32)>,
+}
+
+impl JobHandle {
+    /// Sends `control` to the listed subtasks (that are still running).
+    pub fn send(&self, subtasks: &[(u32, u32)], control: &Control) {
+        for key in subtasks {
+            if let Some(sender) = self.controls.get(key) {
+                let _ = sender.send(control.clone());
+            }
+        }
+    }
+
+    /// Every subtask of the job here.
+    pub fn subtasks(&self) -> Vec<(u32, u32)> {
+        self.controls.keys().copied().collect()
+    }
+}
+
 /// The jobs running on a task manager, by id.
-pub type JobTable = Arc<Mutex<HashMap<String, ActorRef<JobMsg>>>>;
+pub type JobTable = Arc<Mutex<HashMap<String, JobHandle>>>;
 
 /// What a job actor starts with.
 pub struct JobArgs {
     /// The job.
     pub job_id: String,
+    /// The deployment attempt.
+    pub attempt: u32,
     /// Its subtasks on this task manager.
     pub subtasks: Vec<SubtaskRuntime>,
     /// Where to report.
@@ -157,6 +189,7 @@ pub struct JobActor;
 /// A job actor's state.
 pub struct JobState {
     job_id: String,
+    attempt: u32,
     reporter: StatusReporter,
     jobs: JobTable,
     metrics: Arc<TaskMetrics>,
@@ -182,11 +215,17 @@ impl Actor for JobActor {
             let (actor, _) =
                 Actor::spawn_linked(None, SubtaskActor, runtime, myself.get_cell()).await?;
             subtasks.insert(actor.get_id(), (vertex, subtask));
-            args.reporter
-                .report(&args.job_id, vertex, subtask, TaskState::Running, None);
+            let id = SubtaskId {
+                job_id: args.job_id.clone(),
+                attempt: args.attempt,
+                vertex_id: vertex,
+                subtask,
+            };
+            args.reporter.report(&id, TaskState::Running, None);
         }
         Ok(JobState {
             job_id: args.job_id,
+            attempt: args.attempt,
             reporter: args.reporter,
             jobs: args.jobs,
             metrics: args.metrics,
@@ -241,9 +280,13 @@ impl Actor for JobActor {
             if let Some(failure) = &failure {
                 tracing::error!(job = %state.job_id, vertex, subtask, error = %failure, caused_by_peer = failure.caused_by_peer, "subtask failed");
             }
-            state
-                .reporter
-                .report(&state.job_id, vertex, subtask, task_state, failure);
+            let id = SubtaskId {
+                job_id: state.job_id.clone(),
+                attempt: state.attempt,
+                vertex_id: vertex,
+                subtask,
+            };
+            state.reporter.report(&id, task_state, failure);
         }
         if state.subtasks.is_empty() {
             myself.stop(None);
@@ -260,7 +303,7 @@ impl Actor for JobActor {
             .jobs
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if jobs.get(&state.job_id).map(|a| a.get_id()) == Some(myself.get_id()) {
+        if jobs.get(&state.job_id).map(|j| j.actor.get_id()) == Some(myself.get_id()) {
             jobs.remove(&state.job_id);
         }
         let metrics = state.metrics.clone();

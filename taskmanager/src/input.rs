@@ -1,10 +1,14 @@
 //! The input side of a subtask: reads its channels fairly, tracks which have
-//! ended and combines their watermarks.
+//! ended, combines their watermarks and aligns checkpoint barriers: a
+//! channel that delivered barrier n is not read again until every other open
+//! channel delivered it too, so the snapshot taken then reflects exactly the
+//! elements before the barrier on every channel.
 
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::task::Poll;
 
-use rtdw_operators::{Element, Result, StreamError};
+use rtdw_operators::{Barrier, Element, Result, StreamError};
 use tokio::sync::mpsc;
 
 /// One incoming channel.
@@ -14,6 +18,8 @@ pub struct InputChannel {
     receiver: mpsc::Receiver<Element>,
     ended: bool,
     watermark: i64,
+    /// Delivered the barrier being aligned; not read until alignment ends.
+    blocked: bool,
 }
 
 impl InputChannel {
@@ -24,6 +30,7 @@ impl InputChannel {
             receiver,
             ended: false,
             watermark: i64::MIN,
+            blocked: false,
         }
     }
 }
@@ -39,8 +46,8 @@ pub enum InputEvent {
     },
     /// The combined watermark (the minimum over channels) advanced.
     Watermark(i64),
-    /// A barrier arrived on a channel.
-    Barrier(rtdw_operators::Barrier),
+    /// Every open channel delivered this barrier.
+    Barrier(Barrier),
     /// Every channel ended.
     Ended,
 }
@@ -50,6 +57,10 @@ pub struct InputGate {
     channels: Vec<InputChannel>,
     next: usize,
     watermark: i64,
+    /// The barrier being aligned.
+    aligning: Option<Barrier>,
+    /// Events decided but not yet delivered.
+    ready: VecDeque<InputEvent>,
 }
 
 impl InputGate {
@@ -59,12 +70,18 @@ impl InputGate {
             channels,
             next: 0,
             watermark: i64::MIN,
+            aligning: None,
+            ready: VecDeque::new(),
         }
     }
 
-    /// The next event, taking channels in turn so none starves.
+    /// The next event, taking channels in turn so none starves. Cancel-safe:
+    /// nothing is lost when the returned future is dropped before it is ready.
     pub async fn next(&mut self) -> Result<InputEvent> {
         loop {
+            if let Some(event) = self.ready.pop_front() {
+                return Ok(event);
+            }
             if self.channels.iter().all(|c| c.ended) {
                 return Ok(InputEvent::Ended);
             }
@@ -82,14 +99,33 @@ impl InputGate {
                         return Ok(InputEvent::Watermark(ts));
                     }
                 }
-                Element::Barrier(barrier) => return Ok(InputEvent::Barrier(barrier)),
+                Element::Barrier(barrier) => {
+                    self.channels[index].blocked = true;
+                    self.aligning.get_or_insert(barrier);
+                    self.complete_alignment();
+                }
                 Element::EndOfInput => {
                     self.channels[index].ended = true;
                     if let Some(ts) = self.advance_watermark() {
-                        return Ok(InputEvent::Watermark(ts));
+                        self.ready.push_back(InputEvent::Watermark(ts));
                     }
+                    self.complete_alignment();
                 }
             }
+        }
+    }
+
+    /// When every open channel delivered the barrier being aligned, releases
+    /// them all and queues the barrier.
+    fn complete_alignment(&mut self) {
+        if self.aligning.is_none() || !self.channels.iter().all(|c| c.ended || c.blocked) {
+            return;
+        }
+        for channel in &mut self.channels {
+            channel.blocked = false;
+        }
+        if let Some(barrier) = self.aligning.take() {
+            self.ready.push_back(InputEvent::Barrier(barrier));
         }
     }
 
@@ -113,7 +149,7 @@ impl InputGate {
             for k in 0..count {
                 let i = (self.next + k) % count;
                 let channel = &mut self.channels[i];
-                if channel.ended {
+                if channel.ended || channel.blocked {
                     continue;
                 }
                 match channel.receiver.poll_recv(cx) {
@@ -132,5 +168,102 @@ impl InputGate {
             Poll::Pending
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+    use arrow::record_batch::RecordBatch;
+
+    use super::*;
+
+    fn batch(value: i64) -> Element {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        Element::Batch(
+            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![value]))]).unwrap(),
+        )
+    }
+
+    fn barrier(id: u64) -> Element {
+        Element::Barrier(Barrier {
+            checkpoint_id: id,
+            savepoint: false,
+            location: "file:///chk".into(),
+        })
+    }
+
+    /// Feeds each channel its elements and renders what the gate delivers.
+    async fn deliver(per_channel: Vec<Vec<Element>>) -> Vec<String> {
+        let mut channels = Vec::new();
+        for elements in per_channel {
+            let (sender, receiver) = mpsc::channel(elements.len() + 1);
+            for element in elements {
+                sender.try_send(element).unwrap();
+            }
+            channels.push(InputChannel::new(0, receiver));
+        }
+        let mut gate = InputGate::new(channels);
+        let mut seen = Vec::new();
+        loop {
+            match gate.next().await.unwrap() {
+                InputEvent::Batch { batch, .. } => seen.push(
+                    batch
+                        .column(0)
+                        .as_primitive::<Int64Type>()
+                        .value(0)
+                        .to_string(),
+                ),
+                InputEvent::Barrier(b) => seen.push(format!("|{}", b.checkpoint_id)),
+                InputEvent::Watermark(_) => {}
+                InputEvent::Ended => return seen,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_barrier_is_delivered_once_every_channel_sent_it_and_nothing_after_it_earlier() {
+        // Values below 100 come before the barrier on their channel.
+        let seen = deliver(vec![
+            vec![
+                batch(1),
+                barrier(1),
+                batch(101),
+                batch(102),
+                Element::EndOfInput,
+            ],
+            vec![
+                batch(2),
+                batch(3),
+                batch(4),
+                barrier(1),
+                batch(103),
+                Element::EndOfInput,
+            ],
+        ])
+        .await;
+        let at = seen.iter().position(|s| s == "|1").expect("the barrier");
+        let (before, after) = seen.split_at(at);
+        let mut before: Vec<&str> = before.iter().map(String::as_str).collect();
+        before.sort();
+        assert_eq!(before, ["1", "2", "3", "4"]);
+        let mut after: Vec<&str> = after[1..].iter().map(String::as_str).collect();
+        after.sort();
+        assert_eq!(after, ["101", "102", "103"]);
+    }
+
+    #[tokio::test]
+    async fn an_ended_channel_does_not_hold_up_alignment() {
+        let seen = deliver(vec![
+            vec![batch(1), Element::EndOfInput],
+            vec![batch(2), barrier(5), batch(102), Element::EndOfInput],
+        ])
+        .await;
+        let at = seen.iter().position(|s| s == "|5").expect("the barrier");
+        assert_eq!(seen[at + 1..], ["102".to_string()]);
+        assert!(seen[..at].contains(&"1".to_string()) && seen[..at].contains(&"2".to_string()));
     }
 }

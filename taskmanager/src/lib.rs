@@ -7,6 +7,7 @@
 //! free port and advertising it.
 
 pub mod actors;
+pub mod checkpoint;
 pub mod exchange;
 pub mod input;
 pub mod metrics;

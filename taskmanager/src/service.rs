@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use ractor::Actor;
 use rtdw_observability::traces::follow_caller;
+use rtdw_operators::Barrier;
 use rtdw_operators::SubtaskContext;
 use rtdw_proto::v1::task_service_server::TaskService;
 use rtdw_proto::v1::{
     CancelJobTasksRequest, CancelJobTasksResponse, ChannelHeader, DeployTasksRequest,
-    DeployTasksResponse,
+    DeployTasksResponse, NotifyCheckpointCompleteRequest, NotifyCheckpointCompleteResponse,
+    TriggerCheckpointRequest, TriggerCheckpointResponse, WatchEvent, WatchRequest,
 };
 use rtdw_sql::{Edge, JobConfig, Partitioning, Vertex, plan_job};
 use tokio::sync::mpsc;
@@ -18,14 +20,15 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use crate::actors::{JobActor, JobArgs, JobMsg, JobTable};
+use crate::actors::{JobActor, JobArgs, JobHandle, JobMsg, JobTable};
+use crate::checkpoint::{Snapshotter, load};
 use crate::exchange::remote::RemoteSender;
 use crate::exchange::{CHANNEL_CAPACITY, ChannelKey, ChannelRegistry};
 use crate::input::{InputChannel, InputGate};
 use crate::metrics::{SubtaskLabels, TaskMetrics};
 use crate::output::{ChannelSender, EdgeOutput, Output};
-use crate::status::StatusReporter;
-use crate::subtask::SubtaskRuntime;
+use crate::status::{StatusReporter, SubtaskId};
+use crate::subtask::{Control, SubtaskRuntime};
 
 /// How long a subtask waits for a local downstream channel (registered in
 /// the same deployment, so at once in practice).
@@ -63,6 +66,15 @@ impl TaskManagerShared {
         }
     }
 
+    /// The job's handle, if it runs here.
+    pub fn job(&self, job_id: &str) -> Option<JobHandle> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(job_id)
+            .cloned()
+    }
+
     fn peer(&self, addr: &str) -> Result<Channel, Status> {
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(channel) = peers.get(addr) {
@@ -86,6 +98,45 @@ impl TaskServiceImpl {
     pub fn new(shared: Arc<TaskManagerShared>) -> Self {
         TaskServiceImpl { shared }
     }
+}
+
+/// Loads a restored checkpoint's part for the subtask `ctx` into its chain.
+async fn restore_chain(
+    chain: &mut rtdw_sql::runtime::SubtaskChain,
+    restore: &rtdw_proto::v1::RestoreState,
+    ctx: &SubtaskContext,
+) -> Result<(), Status> {
+    let restored = load(
+        restore,
+        ctx.vertex_id,
+        ctx.subtask_index,
+        ctx.parallelism,
+        ctx.max_parallelism,
+        chain.operators.len(),
+    )
+    .await
+    .map_err(|e| {
+        Status::failed_precondition(format!(
+            "restoring checkpoint {} ({}): {e}",
+            restore.checkpoint_id, restore.location
+        ))
+    })?;
+    let failed = |e: rtdw_operators::StreamError| {
+        Status::failed_precondition(format!(
+            "restoring checkpoint {} into vertex {} subtask {}: {e}",
+            restore.checkpoint_id, ctx.vertex_id, ctx.subtask_index
+        ))
+    };
+    if let (Some(source), Some(position)) = (chain.source.as_mut(), &restored.source_position) {
+        source.restore_position(position).map_err(failed)?;
+    }
+    for (operator, batches) in chain.operators.iter_mut().zip(restored.keyed) {
+        operator.restore_state(batches).map_err(failed)?;
+    }
+    if let Some(sink) = chain.sink.as_mut() {
+        sink.restore(restored.sink_states).await.map_err(failed)?;
+    }
+    Ok(())
 }
 
 /// The subtasks at the other end of `edge` that `subtask` exchanges data
@@ -128,6 +179,7 @@ impl TaskServiceImpl {
             })
             .collect();
         let job_id = request.job_id.clone();
+        let attempt = request.attempt;
         // Register every local input channel first, so local upstream
         // subtasks deployed below find them.
         let mut gates = Vec::new();
@@ -140,6 +192,7 @@ impl TaskServiceImpl {
                     let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
                     let key = ChannelKey {
                         job_id: job_id.clone(),
+                        attempt,
                         edge_id: edge.id,
                         source_subtask,
                         target_subtask: task.subtask,
@@ -151,6 +204,8 @@ impl TaskServiceImpl {
             gates.push((!channels.is_empty()).then(|| InputGate::new(channels)));
         }
         let mut runtimes = Vec::new();
+        let mut controls = HashMap::new();
+        let mut sources = Vec::new();
         for (task, inputs) in request.tasks.iter().zip(gates) {
             let vertex = graph
                 .vertices
@@ -162,13 +217,17 @@ impl TaskServiceImpl {
                 vertex_id: vertex.id,
                 subtask_index: task.subtask,
                 parallelism: vertex.parallelism,
+                max_parallelism: graph.max_parallelism,
             };
-            let chain = rtdw_sql::runtime::instantiate(vertex, &ctx).map_err(|e| {
+            let mut chain = rtdw_sql::runtime::instantiate(vertex, &ctx).map_err(|e| {
                 Status::failed_precondition(format!(
                     "vertex {} subtask {}: {e}",
                     vertex.id, task.subtask
                 ))
             })?;
+            if let Some(restore) = &request.restore {
+                restore_chain(&mut chain, restore, &ctx).await?;
+            }
             let mut edges = Vec::new();
             for edge in graph.outputs(vertex.id) {
                 let mut channels = Vec::new();
@@ -176,7 +235,7 @@ impl TaskServiceImpl {
                     peer_subtasks(edge, &graph.vertices[edge.target as usize], task.subtask)
                 {
                     channels.push(
-                        self.sender(&job_id, edge, task.subtask, target, &locations)
+                        self.sender(&job_id, attempt, edge, task.subtask, target, &locations)
                             .await?,
                     );
                 }
@@ -191,21 +250,43 @@ impl TaskServiceImpl {
                 &SubtaskLabels::new(&job_id, vertex.id, task.subtask),
                 &chain.operator_names,
             );
+            let (control_sender, control) = mpsc::unbounded_channel();
+            controls.insert((vertex.id, task.subtask), control_sender);
+            if chain.source.is_some() {
+                sources.push((vertex.id, task.subtask));
+            }
+            let snapshotter = request.checkpointing.then(|| Snapshotter {
+                id: SubtaskId {
+                    job_id: job_id.clone(),
+                    attempt,
+                    vertex_id: vertex.id,
+                    subtask: task.subtask,
+                },
+                parallelism: vertex.parallelism,
+                max_parallelism: graph.max_parallelism,
+                reporter: shared.reporter.clone(),
+            });
             runtimes.push(SubtaskRuntime {
                 ctx,
                 chain,
                 inputs,
                 output: Output::new(edges),
                 metrics,
+                control,
+                snapshotter,
             });
         }
         let args = JobArgs {
             job_id: job_id.clone(),
+            attempt,
             subtasks: runtimes,
             reporter: shared.reporter.clone(),
             jobs: shared.jobs.clone(),
             metrics: shared.metrics.clone(),
         };
+        if let Some(earlier) = self.shared.job(&job_id) {
+            let _ = earlier.actor.cast(JobMsg::Cancel);
+        }
         let (actor, _) = Actor::spawn(None, JobActor, args)
             .await
             .map_err(|e| Status::internal(format!("cannot start job {job_id}: {e}")))?;
@@ -213,8 +294,16 @@ impl TaskServiceImpl {
             .jobs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(job_id.clone(), actor);
-        tracing::info!(job = %job_id, tasks = request.tasks.len(), "deployed");
+            .insert(
+                job_id.clone(),
+                JobHandle {
+                    attempt,
+                    actor,
+                    controls,
+                    sources,
+                },
+            );
+        tracing::info!(job = %job_id, attempt, tasks = request.tasks.len(), restored = request.restore.as_ref().map(|r| r.checkpoint_id), "deployed");
         Ok(())
     }
 
@@ -222,6 +311,7 @@ impl TaskServiceImpl {
     async fn sender(
         &self,
         job_id: &str,
+        attempt: u32,
         edge: &Edge,
         source: u32,
         target: u32,
@@ -236,6 +326,7 @@ impl TaskServiceImpl {
         if *taskmanager == self.shared.id {
             let key = ChannelKey {
                 job_id: job_id.to_string(),
+                attempt,
                 edge_id: edge.id,
                 source_subtask: source,
                 target_subtask: target,
@@ -257,11 +348,26 @@ impl TaskServiceImpl {
             target_subtask: target,
             target_vertex: edge.target,
             target_input: edge.target_input,
+            attempt,
         };
         Ok(ChannelSender::Remote(Box::new(RemoteSender::open(
             self.shared.peer(data_addr)?,
             header,
         ))))
+    }
+}
+
+impl TaskServiceImpl {
+    /// The job's handle when attempt `attempt` of it runs here.
+    fn current(&self, job_id: &str, attempt: u32) -> Result<JobHandle, Status> {
+        self.shared
+            .job(job_id)
+            .filter(|job| job.attempt == attempt)
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "attempt {attempt} of job {job_id} does not run on this task manager"
+                ))
+            })
     }
 }
 
@@ -283,20 +389,54 @@ impl TaskService for TaskServiceImpl {
         Ok(Response::new(DeployTasksResponse {}))
     }
 
+    async fn trigger_checkpoint(
+        &self,
+        request: Request<TriggerCheckpointRequest>,
+    ) -> Result<Response<TriggerCheckpointResponse>, Status> {
+        let request = request.into_inner();
+        let job = self.current(&request.job_id, request.attempt)?;
+        let barrier = Barrier {
+            checkpoint_id: request.checkpoint_id,
+            savepoint: request.savepoint,
+            location: request.location.into(),
+        };
+        job.send(&job.sources, &Control::Trigger(barrier));
+        Ok(Response::new(TriggerCheckpointResponse {}))
+    }
+
+    async fn notify_checkpoint_complete(
+        &self,
+        request: Request<NotifyCheckpointCompleteRequest>,
+    ) -> Result<Response<NotifyCheckpointCompleteResponse>, Status> {
+        let request = request.into_inner();
+        let job = self.current(&request.job_id, request.attempt)?;
+        job.send(
+            &job.subtasks(),
+            &Control::Complete {
+                checkpoint_id: request.checkpoint_id,
+                is_final: request.is_final,
+            },
+        );
+        Ok(Response::new(NotifyCheckpointCompleteResponse {}))
+    }
+
+    type WatchStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<WatchEvent, Status>> + Send>>;
+
+    async fn watch(
+        &self,
+        _request: Request<WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        Ok(Response::new(Box::pin(futures::stream::pending())))
+    }
+
     async fn cancel_job_tasks(
         &self,
         request: Request<CancelJobTasksRequest>,
     ) -> Result<Response<CancelJobTasksResponse>, Status> {
         let job_id = request.into_inner().job_id;
-        let actor = self
-            .shared
-            .jobs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&job_id)
-            .cloned();
-        if let Some(actor) = actor {
-            let _ = actor.cast(JobMsg::Cancel);
+        if let Some(job) = self.shared.job(&job_id) {
+            let _ = job.actor.cast(JobMsg::Cancel);
         }
         self.shared.registry.remove_job(&job_id);
         tracing::info!(job = %job_id, "cancel requested");

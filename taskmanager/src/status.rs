@@ -1,37 +1,77 @@
-//! Reports task state changes to the coordinator, in order.
+//! Reports to the coordinator, in order: task state changes and checkpoint
+//! acknowledgements and declines.
 
 use rtdw_proto::v1::cluster_service_client::ClusterServiceClient;
-use rtdw_proto::v1::{TaskState, TaskStatusReport};
+use rtdw_proto::v1::{CheckpointAck, CheckpointDecline, TaskState, TaskStatusReport};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
 use crate::actors::TaskFailure;
 
-/// Queues status reports and sends them one after another.
+/// One report on its way to the coordinator.
+#[derive(Clone)]
+enum Report {
+    Status(TaskStatusReport),
+    Ack(CheckpointAck),
+    Decline(CheckpointDecline),
+}
+
+impl Report {
+    fn job_id(&self) -> &str {
+        match self {
+            Report::Status(r) => &r.job_id,
+            Report::Ack(a) => &a.job_id,
+            Report::Decline(d) => &d.job_id,
+        }
+    }
+
+    async fn send(&self, client: &mut ClusterServiceClient<Channel>) -> Result<(), tonic::Status> {
+        match self.clone() {
+            Report::Status(r) => client.report_task_status(r).await.map(drop),
+            Report::Ack(a) => client.acknowledge_checkpoint(a).await.map(drop),
+            Report::Decline(d) => client.decline_checkpoint(d).await.map(drop),
+        }
+    }
+}
+
+/// Queues reports and sends them one after another.
 #[derive(Clone)]
 pub struct StatusReporter {
-    queue: mpsc::UnboundedSender<TaskStatusReport>,
+    queue: mpsc::UnboundedSender<Report>,
     taskmanager_id: String,
+}
+
+/// Identifies one subtask of one deployment attempt in reports.
+#[derive(Debug, Clone)]
+pub struct SubtaskId {
+    /// The job.
+    pub job_id: String,
+    /// The deployment attempt.
+    pub attempt: u32,
+    /// The vertex.
+    pub vertex_id: u32,
+    /// The subtask index.
+    pub subtask: u32,
 }
 
 impl StatusReporter {
     /// A reporter sending through `client`.
     pub fn start(mut client: ClusterServiceClient<Channel>, taskmanager_id: String) -> Self {
-        let (queue, mut reports) = mpsc::unbounded_channel::<TaskStatusReport>();
+        let (queue, mut reports) = mpsc::unbounded_channel::<Report>();
         tokio::spawn(async move {
             while let Some(report) = reports.recv().await {
                 let mut attempt = 0;
                 loop {
                     attempt += 1;
-                    match client.report_task_status(report.clone()).await {
-                        Ok(_) => break,
+                    match report.send(&mut client).await {
+                        Ok(()) => break,
                         Err(status) if attempt < 5 => {
-                            tracing::warn!(job = %report.job_id, %status, "task status report failed; retrying");
+                            tracing::warn!(job = %report.job_id(), %status, "report to the coordinator failed; retrying");
                             tokio::time::sleep(std::time::Duration::from_millis(200 * attempt))
                                 .await;
                         }
                         Err(status) => {
-                            tracing::error!(job = %report.job_id, %status, "task status report dropped after retries");
+                            tracing::error!(job = %report.job_id(), %status, "report to the coordinator dropped after retries");
                             break;
                         }
                     }
@@ -44,29 +84,56 @@ impl StatusReporter {
         }
     }
 
+    fn enqueue(&self, report: Report) {
+        if self.queue.send(report).is_err() {
+            tracing::error!("status reporter stopped; report lost");
+        }
+    }
+
     /// Reports the state of one subtask.
-    pub fn report(
-        &self,
-        job_id: &str,
-        vertex_id: u32,
-        subtask: u32,
-        state: TaskState,
-        failure: Option<TaskFailure>,
-    ) {
+    pub fn report(&self, id: &SubtaskId, state: TaskState, failure: Option<TaskFailure>) {
         let (failure, caused_by_peer) = failure
             .map(|f| (f.message, f.caused_by_peer))
             .unwrap_or_default();
-        let report = TaskStatusReport {
-            job_id: job_id.to_string(),
-            vertex_id,
-            subtask,
+        self.enqueue(Report::Status(TaskStatusReport {
+            job_id: id.job_id.clone(),
+            vertex_id: id.vertex_id,
+            subtask: id.subtask,
             state: state as i32,
             failure,
             taskmanager_id: self.taskmanager_id.clone(),
             caused_by_peer,
-        };
-        if self.queue.send(report).is_err() {
-            tracing::error!(job = %job_id, "status reporter stopped; report lost");
-        }
+            attempt: id.attempt,
+        }));
+    }
+
+    /// Acknowledges a checkpoint (id 0: the snapshot at the end of input)
+    /// with the subtask's state.
+    pub fn acknowledge(
+        &self,
+        id: &SubtaskId,
+        checkpoint_id: u64,
+        state: rtdw_proto::v1::SubtaskState,
+    ) {
+        self.enqueue(Report::Ack(CheckpointAck {
+            job_id: id.job_id.clone(),
+            attempt: id.attempt,
+            checkpoint_id,
+            state: Some(state),
+            taskmanager_id: self.taskmanager_id.clone(),
+        }));
+    }
+
+    /// Declines a checkpoint, saying why.
+    pub fn decline(&self, id: &SubtaskId, checkpoint_id: u64, reason: String) {
+        self.enqueue(Report::Decline(CheckpointDecline {
+            job_id: id.job_id.clone(),
+            attempt: id.attempt,
+            checkpoint_id,
+            vertex_id: id.vertex_id,
+            subtask: id.subtask,
+            reason,
+            taskmanager_id: self.taskmanager_id.clone(),
+        }));
     }
 }

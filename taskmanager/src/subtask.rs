@@ -1,15 +1,19 @@
 //! The run loop of one subtask: pull from the source or the input gate, push
-//! through the chained operators, hand results to the sink or the output.
+//! through the chained operators, hand results to the sink or the output;
+//! take a snapshot at each checkpoint barrier and commit the sink when a
+//! checkpoint completes.
 
 use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
-use rtdw_operators::{Element, Result, SubtaskContext};
+use rtdw_operators::{Barrier, Element, Result, StreamError, SubtaskContext};
 use rtdw_sql::runtime::SubtaskChain;
+use tokio::sync::mpsc;
 
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::checkpoint::{Snapshot, Snapshotter};
 use crate::input::{InputEvent, InputGate};
 use crate::metrics::SubtaskMetrics;
 use crate::output::Output;
@@ -26,7 +30,30 @@ pub struct SubtaskRuntime {
     pub output: Output,
     /// What it counts.
     pub metrics: SubtaskMetrics,
+    /// Checkpoint triggers (for a source) and completions.
+    pub control: mpsc::UnboundedReceiver<Control>,
+    /// Takes its snapshots when checkpoints are enabled.
+    pub snapshotter: Option<Snapshotter>,
 }
+
+/// What the task manager tells a running subtask.
+#[derive(Debug, Clone)]
+pub enum Control {
+    /// Start this checkpoint (sent to source subtasks).
+    Trigger(Barrier),
+    /// This checkpoint completed; `is_final` when it is the job's final one,
+    /// taken after every input ended.
+    Complete {
+        /// The checkpoint.
+        checkpoint_id: u64,
+        /// It is the job's final checkpoint.
+        is_final: bool,
+    },
+}
+
+/// Commit id of what a sink pre-commits at the end of its input: it
+/// becomes visible with the job's final checkpoint.
+const END_OF_INPUT: u64 = u64::MAX;
 
 /// How a subtask ended without error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,27 +85,97 @@ pub async fn run(runtime: SubtaskRuntime, cancel: CancellationToken) -> Result<O
 
 impl SubtaskRuntime {
     async fn run_to_end(mut self) -> Result<()> {
+        let mut source_position = String::new();
         if let Some(mut source) = self.chain.source.take() {
-            while let Some(batch) = source.next_batch().await? {
-                self.metrics.batch_in(&batch);
-                self.push(0, 0, batch).await?;
+            loop {
+                while let Ok(control) = self.control.try_recv() {
+                    let position = match &control {
+                        Control::Trigger(_) => source.snapshot_position()?,
+                        Control::Complete { .. } => String::new(),
+                    };
+                    self.on_control(control, position).await?;
+                }
+                match source.next_batch().await? {
+                    Some(batch) => {
+                        self.metrics.batch_in(&batch);
+                        self.push(0, 0, batch).await?;
+                    }
+                    None => break,
+                }
             }
+            source_position = source.snapshot_position()?;
         } else if let Some(mut gate) = self.inputs.take() {
             loop {
-                match gate.next().await? {
-                    InputEvent::Batch { input, batch } => {
-                        self.metrics.batch_in(&batch);
-                        self.push(0, input, batch).await?
+                tokio::select! {
+                    biased;
+                    Some(control) = self.control.recv() => {
+                        self.on_control(control, String::new()).await?
                     }
-                    InputEvent::Watermark(ts) => self.watermark(ts).await?,
-                    InputEvent::Barrier(barrier) => {
-                        self.output.broadcast(Element::Barrier(barrier)).await?
-                    }
-                    InputEvent::Ended => break,
+                    event = gate.next() => match event? {
+                        InputEvent::Batch { input, batch } => {
+                            self.metrics.batch_in(&batch);
+                            self.push(0, input, batch).await?
+                        }
+                        InputEvent::Watermark(ts) => self.watermark(ts).await?,
+                        InputEvent::Barrier(barrier) => {
+                            self.checkpoint(&barrier, String::new()).await?
+                        }
+                        InputEvent::Ended => break,
+                    },
                 }
             }
         }
-        self.finish().await
+        self.finish(source_position).await
+    }
+
+    /// Handles a trigger (with the source's position) or a completion.
+    async fn on_control(&mut self, control: Control, source_position: String) -> Result<()> {
+        match control {
+            Control::Trigger(barrier) => self.checkpoint(&barrier, source_position).await,
+            Control::Complete { checkpoint_id, .. } => self.commit(checkpoint_id).await,
+        }
+    }
+
+    async fn commit(&mut self, checkpoint_id: u64) -> Result<()> {
+        match self.chain.sink.as_mut() {
+            Some(sink) => sink.commit(checkpoint_id).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Takes this subtask's snapshot at `barrier` and passes the barrier on.
+    async fn checkpoint(&mut self, barrier: &Barrier, source_state: String) -> Result<()> {
+        let Some(snapshotter) = self.snapshotter.clone() else {
+            tracing::warn!(
+                checkpoint = barrier.checkpoint_id,
+                "barrier ignored: checkpoints are off"
+            );
+            return Ok(());
+        };
+        let mut keyed = Vec::new();
+        for (i, operator) in self.chain.operators.iter_mut().enumerate() {
+            if let Some(state) = operator.snapshot_state(self.ctx.max_parallelism)? {
+                keyed.push((i, state));
+            }
+        }
+        let sink_state = match self.chain.sink.as_mut() {
+            Some(sink) => sink.pre_commit(barrier.checkpoint_id).await?,
+            None => {
+                self.output
+                    .broadcast(Element::Barrier(barrier.clone()))
+                    .await?;
+                String::new()
+            }
+        };
+        snapshotter.upload_and_acknowledge(
+            barrier,
+            Snapshot {
+                keyed,
+                source_state,
+                sink_state,
+            },
+        );
+        Ok(())
     }
 
     /// Pushes a batch into operator `start` (on its input `input`) and on
@@ -144,7 +241,10 @@ impl SubtaskRuntime {
         Ok(())
     }
 
-    async fn finish(mut self) -> Result<()> {
+    /// Emits what the operators held back; then either commits the sink
+    /// (checkpoints off) or pre-commits it, acknowledges the end-of-input
+    /// snapshot and waits for the job's final checkpoint to commit.
+    async fn finish(mut self, source_position: String) -> Result<()> {
         for i in 0..self.chain.operators.len() {
             let mut out = Vec::new();
             self.chain.operators[i].finish(&mut out)?;
@@ -152,10 +252,34 @@ impl SubtaskRuntime {
                 self.push(i + 1, 0, batch).await?;
             }
         }
-        if let Some(sink) = self.chain.sink.as_mut() {
-            sink.finish().await?;
+        let Some(snapshotter) = self.snapshotter.clone() else {
+            if let Some(sink) = self.chain.sink.as_mut() {
+                sink.finish().await?;
+            }
+            tracing::debug!("input ended");
+            return self.output.finish().await;
+        };
+        let sink_state = match self.chain.sink.as_mut() {
+            Some(sink) => sink.pre_commit(END_OF_INPUT).await?,
+            None => String::new(),
+        };
+        snapshotter.acknowledge_end(source_position, sink_state);
+        tracing::debug!("input ended; waiting for the final checkpoint");
+        std::mem::replace(&mut self.output, Output::new(Vec::new()))
+            .finish()
+            .await?;
+        while let Some(control) = self.control.recv().await {
+            match control {
+                Control::Trigger(barrier) => snapshotter.decline(
+                    barrier.checkpoint_id,
+                    "the source has reached the end of its input".into(),
+                ),
+                Control::Complete { is_final: true, .. } => return self.commit(END_OF_INPUT).await,
+                Control::Complete { checkpoint_id, .. } => self.commit(checkpoint_id).await?,
+            }
         }
-        tracing::debug!("input ended");
-        self.output.finish().await
+        Err(StreamError::Failed(
+            "the task manager stopped before the job's final checkpoint".into(),
+        ))
     }
 }

@@ -47,6 +47,7 @@ pub struct Cluster {
     /// Task manager processes.
     pub taskmanagers: Vec<Child>,
     env: Vec<(String, String)>,
+    options: ClusterOptions,
 }
 
 /// Options of a test cluster.
@@ -59,6 +60,8 @@ pub struct ClusterOptions {
     pub heartbeat_ms: (u64, u64),
     /// Environment variables of every process of the cluster.
     pub env: Vec<(String, String)>,
+    /// Extra flags of the coordinator (e.g. `--metastore etcd://...`).
+    pub coordinator_args: Vec<String>,
 }
 
 impl Default for ClusterOptions {
@@ -68,12 +71,65 @@ impl Default for ClusterOptions {
             slots: 2,
             heartbeat_ms: (500, 5000),
             env: Vec::new(),
+            coordinator_args: Vec::new(),
         }
     }
 }
 
 fn log_file(dir: &Path, name: &str) -> fs::File {
-    fs::File::create(dir.join(name)).expect("create log file")
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(name))
+        .expect("open log file")
+}
+
+/// Starts a coordinator process with its data under `dir`, on `addr` or a
+/// free port; returns it with its gRPC URL and HTTP address.
+fn spawn_coordinator(
+    dir: &Path,
+    options: &ClusterOptions,
+    addr: Option<&str>,
+) -> (Child, String, String) {
+    let log = dir.join("coordinator.log");
+    let lines_before = fs::read_to_string(&log)
+        .map(|t| t.lines().count())
+        .unwrap_or(0);
+    let coordinator = Command::new(rtdw_binary())
+        .args([
+            "coordinator",
+            "--grpc-addr",
+            addr.unwrap_or("127.0.0.1:0"),
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--heartbeat-interval-ms",
+            &options.heartbeat_ms.0.to_string(),
+        ])
+        .args([
+            "--heartbeat-timeout-ms",
+            &options.heartbeat_ms.1.to_string(),
+        ])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(&options.coordinator_args)
+        .envs(options.env.iter().cloned())
+        .stdout(log_file(dir, "coordinator.out"))
+        .stderr(log_file(dir, "coordinator.log"))
+        .spawn()
+        .expect("start coordinator");
+    let (url, http) = wait_for("the coordinator to listen", Duration::from_secs(30), || {
+        let text = fs::read_to_string(&log).ok()?;
+        let line = text
+            .lines()
+            .skip(lines_before)
+            .find(|l| l.starts_with("coordinator listening on "))?;
+        let rest = line.trim_start_matches("coordinator listening on ");
+        let (url, http) = rest.split_once(" (HTTP ")?;
+        Some((url.to_string(), http.trim_end_matches(')').to_string()))
+    });
+    (coordinator, url, http)
 }
 
 impl Cluster {
@@ -81,50 +137,34 @@ impl Cluster {
     /// task managers are registered.
     pub fn start(options: ClusterOptions) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
-        let coordinator = Command::new(rtdw_binary())
-            .args([
-                "coordinator",
-                "--grpc-addr",
-                "127.0.0.1:0",
-                "--http-addr",
-                "127.0.0.1:0",
-            ])
-            .args([
-                "--heartbeat-interval-ms",
-                &options.heartbeat_ms.0.to_string(),
-            ])
-            .args([
-                "--heartbeat-timeout-ms",
-                &options.heartbeat_ms.1.to_string(),
-            ])
-            .envs(options.env.iter().cloned())
-            .stdout(log_file(dir.path(), "coordinator.out"))
-            .stderr(log_file(dir.path(), "coordinator.log"))
-            .spawn()
-            .expect("start coordinator");
-        let log = dir.path().join("coordinator.log");
-        let (url, http) = wait_for("the coordinator to listen", Duration::from_secs(30), || {
-            let text = fs::read_to_string(&log).ok()?;
-            let line = text
-                .lines()
-                .find(|l| l.starts_with("coordinator listening on "))?;
-            let rest = line.trim_start_matches("coordinator listening on ");
-            let (url, http) = rest.split_once(" (HTTP ")?;
-            Some((url.to_string(), http.trim_end_matches(')').to_string()))
-        });
+        let (coordinator, url, http) = spawn_coordinator(dir.path(), &options, None);
         let mut cluster = Cluster {
             dir,
             url,
             http,
             coordinator,
             taskmanagers: Vec::new(),
-            env: options.env,
+            env: options.env.clone(),
+            options,
         };
-        for _ in 0..options.taskmanagers {
-            cluster.add_taskmanager(options.slots);
+        for _ in 0..cluster.options.taskmanagers {
+            cluster.add_taskmanager(cluster.options.slots);
         }
-        cluster.wait_for_alive(options.taskmanagers);
+        cluster.wait_for_alive(cluster.options.taskmanagers);
         cluster
+    }
+
+    /// Kills the coordinator (SIGKILL) and starts it again on the same gRPC
+    /// address, data directory and metadata store, as an operator would.
+    pub fn restart_coordinator(&mut self) {
+        self.coordinator.kill().expect("kill the coordinator");
+        let _ = self.coordinator.wait();
+        let addr = self.url.trim_start_matches("http://").to_string();
+        let (coordinator, url, http) =
+            spawn_coordinator(self.dir.path(), &self.options, Some(&addr));
+        assert_eq!(url, self.url, "the coordinator came back on its address");
+        self.coordinator = coordinator;
+        self.http = http;
     }
 
     /// Starts one more task manager process (output to log files).
@@ -271,6 +311,14 @@ impl Cluster {
         text
     }
 
+    /// The index of the task manager process registered as `id`.
+    pub fn taskmanager_index(&self, id: &str) -> Option<usize> {
+        let log_of =
+            |n: usize| fs::read_to_string(self.path(&format!("tm{n}.log"))).unwrap_or_default();
+        (0..self.taskmanagers.len())
+            .find(|&n| log_of(n).contains(&format!("task manager {id} serving")))
+    }
+
     /// Kills a task manager with SIGKILL.
     pub fn kill_taskmanager(&mut self, index: usize) {
         let _ = self.taskmanagers[index].kill();
@@ -325,7 +373,8 @@ pub fn committed_lines(dir: &Path) -> Vec<String> {
 }
 
 /// Folds a directory of Debezium JSON changelog files into the final table,
-/// keyed by `key`; fails on a retraction of a row that is not there.
+/// keyed by `key`; fails on a retraction of a row that is not there and on
+/// an insert of a key that is (an update arrives as a delete and an insert).
 pub fn fold_debezium(dir: &Path, key: &str) -> BTreeMap<String, Value> {
     let mut table = BTreeMap::new();
     for file in committed_files(dir) {
@@ -334,7 +383,11 @@ pub fn fold_debezium(dir: &Path, key: &str) -> BTreeMap<String, Value> {
             match event["op"].as_str() {
                 Some("c") | Some("u") | Some("r") => {
                     let row = event["after"].clone();
-                    table.insert(row[key].to_string(), row);
+                    let earlier = table.insert(row[key].to_string(), row);
+                    assert!(
+                        earlier.is_none(),
+                        "insert of a key already present, a duplicated change: {line}"
+                    );
                 }
                 Some("d") => {
                     let row = &event["before"];

@@ -30,16 +30,25 @@ struct Pending {
     committed: PathBuf,
 }
 
-/// One subtask of a filesystem sink.
+/// What a restore needs: the files to commit and where numbering goes on.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct SinkState {
+    /// The sequence number of the next file.
+    next_sequence: u64,
+    /// Files closed and not yet committed.
+    pending: Vec<Pending>,
+}
+
+/// One subtask of a filesystem sink. Files are named
+/// `part-<job>-<sequence>-<subtask>`: the sequence goes on from the restored
+/// checkpoint's, so in name order a key's changes come in the order they
+/// were made, also across restarts and rescaling.
 pub(crate) struct FileSink {
     format: Format,
     dir: PathBuf,
-    /// `part-<job>-<subtask>-`: the start of every file this subtask writes.
-    subtask_prefix: String,
-    /// Distinguishes the files of this run from those of earlier runs of the
-    /// same subtask (before a restart).
-    run: String,
-    /// Files started by this run.
+    /// `part-<job>-`: the start of every file of the job.
+    job_prefix: String,
+    /// The sequence number of the next file.
     sequence: u64,
     writer: Option<(BufWriter<File>, PathBuf)>,
     pending: Vec<Pending>,
@@ -58,12 +67,10 @@ impl FileSink {
             table: config.table.clone(),
             message: format!("cannot create {}: {e}", config.path.display()),
         })?;
-        let run = uuid::Uuid::new_v4().simple().to_string();
         Ok(FileSink {
             format: config.format,
             dir: config.path,
-            subtask_prefix: format!("part-{}-", ctx.job_id),
-            run: run[..8].to_string(),
+            job_prefix: format!("part-{}-", ctx.job_id),
             sequence: 0,
             writer: None,
             pending: Vec::new(),
@@ -73,10 +80,7 @@ impl FileSink {
     }
 
     fn file_name(&self) -> String {
-        format!(
-            "{}{}-{}-{}",
-            self.subtask_prefix, self.subtask, self.run, self.sequence
-        )
+        format!("{}{:010}-{}", self.job_prefix, self.sequence, self.subtask)
     }
 
     /// Closes the in-progress file, if any, as pending for `checkpoint_id`.
@@ -110,11 +114,15 @@ impl FileSink {
             let name = entry.file_name().to_string_lossy().to_string();
             let Some(rest) = name
                 .strip_prefix('.')
-                .and_then(|n| n.strip_prefix(&self.subtask_prefix))
+                .and_then(|n| n.strip_prefix(&self.job_prefix))
             else {
                 continue;
             };
-            let owner = rest.split('-').next().and_then(|s| s.parse::<u32>().ok());
+            let owner = rest
+                .split('.')
+                .next()
+                .and_then(|stem| stem.rsplit('-').next())
+                .and_then(|s| s.parse::<u32>().ok());
             let ours = owner.is_some_and(|s| s % self.parallelism == self.subtask);
             let uncommitted = name.ends_with(".inprogress") || name.ends_with(".pending");
             if ours && uncommitted && !keep.iter().any(|p| p.pending == entry.path()) {
@@ -228,7 +236,11 @@ impl Sink for FileSink {
 
     async fn pre_commit(&mut self, checkpoint_id: u64) -> Result<String> {
         self.close_file(checkpoint_id)?;
-        serde_json::to_string(&self.pending)
+        let state = SinkState {
+            next_sequence: self.sequence,
+            pending: self.pending.clone(),
+        };
+        serde_json::to_string(&state)
             .map_err(|e| StreamError::Failed(format!("cannot encode the pending files: {e}")))
     }
 
@@ -246,10 +258,11 @@ impl Sink for FileSink {
     async fn restore(&mut self, pre_commits: Vec<String>) -> Result<()> {
         let mut restored = Vec::new();
         for state in pre_commits.iter().filter(|s| !s.is_empty()) {
-            let files: Vec<Pending> = serde_json::from_str(state).map_err(|e| {
+            let state: SinkState = serde_json::from_str(state).map_err(|e| {
                 StreamError::Failed(format!("file sink state '{state}' is malformed: {e}"))
             })?;
-            restored.extend(files);
+            self.sequence = self.sequence.max(state.next_sequence);
+            restored.extend(state.pending);
         }
         self.discard_uncommitted(&restored)?;
         for pending in &restored {

@@ -75,6 +75,7 @@ impl Encoder {
             Element::Barrier(b) => control(Kind::Barrier(v1::Barrier {
                 checkpoint_id: b.checkpoint_id,
                 savepoint: b.savepoint,
+                location: b.location.to_string(),
             })),
             Element::EndOfInput => control(Kind::EndOfInput(true)),
         })
@@ -136,6 +137,7 @@ impl Decoder {
                 Some(Kind::Barrier(b)) => Some(Element::Barrier(Barrier {
                     checkpoint_id: b.checkpoint_id,
                     savepoint: b.savepoint,
+                    location: b.location.into(),
                 })),
                 Some(Kind::EndOfInput(_)) => Some(Element::EndOfInput),
                 None => None,
@@ -179,14 +181,16 @@ mod tests {
             ],
         )
         .unwrap();
+        let barrier = Barrier {
+            checkpoint_id: 7,
+            savepoint: true,
+            location: "s3://bucket/job/chk-7".into(),
+        };
         let elements = [
             Element::Batch(batch.clone()),
             Element::Watermark(42),
             Element::Batch(batch.clone()),
-            Element::Barrier(Barrier {
-                checkpoint_id: 7,
-                savepoint: true,
-            }),
+            Element::Barrier(barrier.clone()),
             Element::EndOfInput,
         ];
         let mut encoder = Encoder::default();
@@ -205,13 +209,7 @@ mod tests {
         assert!(matches!(&decoded[0], Element::Batch(b) if *b == batch));
         assert!(matches!(decoded[1], Element::Watermark(42)));
         assert!(matches!(&decoded[2], Element::Batch(b) if *b == batch));
-        assert!(matches!(
-            decoded[3],
-            Element::Barrier(Barrier {
-                checkpoint_id: 7,
-                savepoint: true
-            })
-        ));
+        assert!(matches!(&decoded[3], Element::Barrier(b) if *b == barrier));
         assert!(matches!(decoded[4], Element::EndOfInput));
     }
 }

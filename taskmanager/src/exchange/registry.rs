@@ -12,6 +12,8 @@ use tokio::sync::{Notify, mpsc};
 pub struct ChannelKey {
     /// The job.
     pub job_id: String,
+    /// The job's deployment attempt.
+    pub attempt: u32,
     /// The job graph edge.
     pub edge_id: u32,
     /// The upstream subtask.

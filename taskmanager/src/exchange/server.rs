@@ -43,6 +43,7 @@ fn channel_key(descriptor: Option<&FlightDescriptor>) -> Result<ChannelKey, Stat
         .map_err(|e| Status::invalid_argument(format!("malformed channel header: {e}")))?;
     Ok(ChannelKey {
         job_id: header.job_id,
+        attempt: header.attempt,
         edge_id: header.edge_id,
         source_subtask: header.source_subtask,
         target_subtask: header.target_subtask,

@@ -1,0 +1,306 @@
+//! The checkpoint coordinator's I/O: triggering checkpoints at the sources
+//! every interval, collecting acknowledgements, writing the manifest and
+//! then the metastore pointer, notifying completion, expiring checkpoints
+//! that time out, and deleting what retention drops.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prost::Message;
+use rtdw_observability::traces::traced_request;
+use rtdw_proto::v1::{
+    CheckpointAck, CheckpointDecline, CheckpointInfo, CheckpointManifest, CheckpointPointer,
+    JobState, NotifyCheckpointCompleteRequest, TaskState, TriggerCheckpointRequest,
+};
+use rtdw_state::CheckpointStorage;
+use tonic::Status;
+
+use crate::checkpoints::{AckOutcome, CheckpointKind, CompletedCheckpoint};
+use crate::coordinator::Coordinator;
+use crate::failover::MANIFEST;
+use crate::job::is_terminal;
+use rtdw_operators::time::now_millis;
+
+/// Longest pause of the trigger loop, so timeouts are noticed promptly.
+const TICK: Duration = Duration::from_millis(100);
+
+impl Coordinator {
+    /// Triggers a job's checkpoints every interval and expires those that
+    /// time out, until the job ends.
+    pub(crate) async fn run_checkpoints(self: Arc<Self>, job_id: String) {
+        let mut last_trigger = Instant::now();
+        loop {
+            tokio::time::sleep(TICK).await;
+            let (interval, timeout) = {
+                let state = self.lock();
+                let Some(job) = state.jobs.get(&job_id) else {
+                    return;
+                };
+                if is_terminal(job.state) {
+                    return;
+                }
+                let settings = &job.checkpoints.settings;
+                (settings.interval.unwrap_or(Duration::MAX), settings.timeout)
+            };
+            self.expire_checkpoint(&job_id, timeout).await;
+            if last_trigger.elapsed() >= interval && self.trigger_checkpoint(&job_id).await {
+                last_trigger = Instant::now();
+            }
+        }
+    }
+
+    /// Fails the job's checkpoint in flight when it is older than `timeout`.
+    async fn expire_checkpoint(self: &Arc<Self>, job_id: &str, timeout: Duration) {
+        let now_ms = now_millis();
+        let expired = {
+            let state = self.lock();
+            state
+                .jobs
+                .get(job_id)
+                .and_then(|job| job.checkpoints.in_flight_since(now_ms))
+                .filter(|(_, age)| *age > timeout)
+        };
+        if let Some((id, _)) = expired {
+            let reason = format!(
+                "checkpoint {id} expired after {} ms before every subtask acknowledged it",
+                timeout.as_millis()
+            );
+            self.checkpoint_failed(job_id, id, reason).await;
+        }
+    }
+
+    /// Starts a checkpoint when the job runs and may take one; true when it
+    /// did.
+    async fn trigger_checkpoint(self: &Arc<Self>, job_id: &str) -> bool {
+        let (request, clients) = {
+            let mut state = self.lock();
+            let Some(job) = state.jobs.get_mut(job_id) else {
+                return false;
+            };
+            let all_running = job.tasks.values().all(|t| t.state == TaskState::Running);
+            if job.state != JobState::Running
+                || !all_running
+                || !job.checkpoints.may_trigger(Instant::now())
+            {
+                return false;
+            }
+            let (id, location) = job.checkpoints.trigger(job.task_keys(), now_millis());
+            let request = TriggerCheckpointRequest {
+                job_id: job_id.to_string(),
+                attempt: job.attempt,
+                checkpoint_id: id,
+                savepoint: false,
+                location,
+            };
+            (request, Self::clients(&state, job_id))
+        };
+        tracing::debug!(job = %job_id, checkpoint = request.checkpoint_id, "triggering checkpoint");
+        for (tm, mut client) in clients {
+            if let Err(status) = client
+                .trigger_checkpoint(traced_request(request.clone()))
+                .await
+            {
+                tracing::warn!(job = %job_id, taskmanager = %tm, %status, "checkpoint trigger failed");
+            }
+        }
+        true
+    }
+
+    /// Applies a subtask's acknowledgement.
+    pub async fn acknowledge_checkpoint(self: &Arc<Self>, ack: CheckpointAck) {
+        let Some(state) = ack.state else {
+            return;
+        };
+        let outcome = {
+            let mut guard = self.lock();
+            let Some(job) = guard.jobs.get_mut(&ack.job_id) else {
+                return;
+            };
+            if job.attempt != ack.attempt {
+                return;
+            }
+            if ack.checkpoint_id == 0 {
+                let all = job.task_keys();
+                job.checkpoints.end_of_input(state, &all, now_millis())
+            } else {
+                job.checkpoints
+                    .acknowledge(ack.checkpoint_id, state, now_millis())
+            }
+        };
+        if let AckOutcome::Complete(manifest, location) = outcome {
+            tokio::spawn(self.clone().complete_checkpoint(manifest, location));
+        }
+    }
+
+    /// Applies a subtask's decline: the checkpoint fails.
+    pub async fn decline_checkpoint(self: &Arc<Self>, decline: CheckpointDecline) {
+        {
+            let mut state = self.lock();
+            let Some(job) = state.jobs.get_mut(&decline.job_id) else {
+                return;
+            };
+            if job.attempt != decline.attempt {
+                return;
+            }
+            job.checkpoints.note_decline(
+                decline.checkpoint_id,
+                (decline.vertex_id, decline.subtask),
+                &decline.reason,
+            );
+        }
+        let reason = format!(
+            "subtask {} of vertex {} declined checkpoint {}: {}",
+            decline.subtask, decline.vertex_id, decline.checkpoint_id, decline.reason
+        );
+        self.checkpoint_failed(&decline.job_id, decline.checkpoint_id, reason)
+            .await;
+    }
+
+    /// Fails checkpoint `id`, deletes what it wrote, and fails the job over
+    /// when that was one failure more than it tolerates.
+    async fn checkpoint_failed(self: &Arc<Self>, job_id: &str, id: u64, reason: String) {
+        let (failed, attempt) = {
+            let mut state = self.lock();
+            let Some(job) = state.jobs.get_mut(job_id) else {
+                return;
+            };
+            (
+                job.checkpoints.fail(id, reason.clone(), now_millis()),
+                job.attempt,
+            )
+        };
+        let Some((location, intolerable)) = failed else {
+            return;
+        };
+        tracing::warn!(job = %job_id, checkpoint = id, %reason, "checkpoint failed");
+        delete_checkpoint(&location).await;
+        if intolerable {
+            self.job_failed(
+                job_id,
+                attempt,
+                format!("exceeded the tolerable failed checkpoints: {reason}"),
+                false,
+            )
+            .await;
+        } else {
+            self.start_final_if_due(job_id).await;
+        }
+    }
+
+    /// Writes the manifest, then the metastore pointer, then tells every
+    /// task manager the checkpoint completed; deletes what retention drops.
+    /// Boxed: completing one checkpoint may start the final one.
+    fn complete_checkpoint(
+        self: Arc<Self>,
+        manifest: CheckpointManifest,
+        location: String,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            let job_id = manifest.job_id.clone();
+            let id = manifest.checkpoint_id;
+            let is_final = manifest.kind == CheckpointKind::Final.name();
+            if let Err(reason) = self.write_checkpoint(&manifest, &location).await {
+                self.checkpoint_failed(&job_id, id, reason).await;
+                return;
+            }
+            let (dropped, attempt, clients) = {
+                let mut state = self.lock();
+                let Some(job) = state.jobs.get_mut(&job_id) else {
+                    return;
+                };
+                let dropped = job.checkpoints.completed(id, Instant::now(), now_millis());
+                (dropped, job.attempt, Self::clients(&state, &job_id))
+            };
+            tracing::info!(job = %job_id, checkpoint = id, is_final, "checkpoint completed");
+            let request = NotifyCheckpointCompleteRequest {
+                job_id: job_id.clone(),
+                attempt,
+                checkpoint_id: id,
+                is_final,
+            };
+            for (tm, mut client) in clients {
+                if let Err(status) = client
+                    .notify_checkpoint_complete(traced_request(request.clone()))
+                    .await
+                {
+                    tracing::warn!(job = %job_id, taskmanager = %tm, %status, "completion notice failed");
+                }
+            }
+            for checkpoint in dropped {
+                delete_checkpoint(&checkpoint.location).await;
+            }
+            self.start_final_if_due(&job_id).await;
+        })
+    }
+
+    /// Writes the manifest into the checkpoint's directory, then points the
+    /// metastore at it.
+    async fn write_checkpoint(
+        &self,
+        manifest: &CheckpointManifest,
+        location: &str,
+    ) -> Result<(), String> {
+        let storage = CheckpointStorage::open(location).map_err(|e| e.to_string())?;
+        storage
+            .put(MANIFEST, manifest.encode_to_vec().into())
+            .await
+            .map_err(|e| format!("cannot write the manifest: {e}"))?;
+        let pointer = CheckpointPointer {
+            checkpoint_id: manifest.checkpoint_id,
+            location: location.to_string(),
+        };
+        self.persistence
+            .metastore
+            .put(
+                &format!("checkpoints/{}", manifest.job_id),
+                pointer.encode_to_vec(),
+            )
+            .await
+            .map_err(|e| format!("cannot record the checkpoint in the metadata store: {e}"))
+    }
+
+    /// Takes the final checkpoint when every input ended and nothing else
+    /// is in flight.
+    async fn start_final_if_due(self: &Arc<Self>, job_id: &str) {
+        let outcome = {
+            let mut state = self.lock();
+            let Some(job) = state.jobs.get_mut(job_id) else {
+                return;
+            };
+            let all = job.task_keys();
+            job.checkpoints.start_final(&all, now_millis())
+        };
+        if let AckOutcome::Complete(manifest, location) = outcome {
+            tokio::spawn(self.clone().complete_checkpoint(manifest, location));
+        }
+    }
+
+    /// A job's checkpoint history, newest first.
+    pub fn checkpoints(&self, job_id: &str) -> Result<Vec<CheckpointInfo>, Status> {
+        self.lock()
+            .jobs
+            .get(job_id)
+            .map(|job| job.checkpoints.history())
+            .ok_or_else(|| Status::not_found(format!("job {job_id} does not exist")))
+    }
+
+    /// A job's retained checkpoints, newest first.
+    pub fn retained_checkpoints(&self, job_id: &str) -> Vec<CompletedCheckpoint> {
+        self.lock()
+            .jobs
+            .get(job_id)
+            .map(|job| job.checkpoints.retained())
+            .unwrap_or_default()
+    }
+}
+
+/// Deletes a checkpoint's directory, logging a failure (it only costs space).
+async fn delete_checkpoint(location: &str) {
+    let result = match CheckpointStorage::open(location) {
+        Ok(storage) => storage.delete_all().await,
+        Err(e) => Err(e),
+    };
+    if let Err(error) = result {
+        tracing::warn!(%location, %error, "cannot delete checkpoint files");
+    }
+}

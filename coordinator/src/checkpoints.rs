@@ -1,0 +1,534 @@
+//! The checkpoint coordinator's bookkeeping for one job, without I/O: which
+//! checkpoint is in flight, who acknowledged it, when it may complete, what
+//! retention drops, and the history users list.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use rtdw_proto::v1::{
+    CheckpointInfo, CheckpointManifest, CheckpointStatus, SubtaskAck, SubtaskState,
+};
+
+use crate::settings::CheckpointSettings;
+
+/// Checkpoints kept in the listed history.
+const HISTORY: usize = 100;
+
+/// A subtask, by vertex and index.
+pub type TaskKey = (u32, u32);
+
+/// What a checkpoint is taken for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointKind {
+    /// A periodic checkpoint.
+    Checkpoint,
+    /// A user's savepoint.
+    Savepoint,
+    /// The snapshot of a job whose every input ended.
+    Final,
+}
+
+impl CheckpointKind {
+    /// `CHECKPOINT`, `SAVEPOINT` or `FINAL`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckpointKind::Checkpoint => "CHECKPOINT",
+            CheckpointKind::Savepoint => "SAVEPOINT",
+            CheckpointKind::Final => "FINAL",
+        }
+    }
+}
+
+/// A completed checkpoint that restores can use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompletedCheckpoint {
+    /// Its id.
+    pub id: u64,
+    /// Its directory (storage URL); the manifest is `_metadata` in it.
+    pub location: String,
+}
+
+struct InFlight {
+    id: u64,
+    kind: CheckpointKind,
+    location: String,
+    trigger_time_ms: i64,
+    expected: BTreeSet<TaskKey>,
+    acks: BTreeMap<TaskKey, SubtaskState>,
+    /// Every acknowledgement arrived; the manifest is being written.
+    completing: bool,
+}
+
+/// One job's checkpoints.
+pub struct CheckpointTracker {
+    /// The job's checkpoint settings.
+    pub settings: CheckpointSettings,
+    job_id: String,
+    max_parallelism: u32,
+    next_id: u64,
+    in_flight: Option<InFlight>,
+    history: VecDeque<CheckpointInfo>,
+    completed: VecDeque<CompletedCheckpoint>,
+    consecutive_failures: u32,
+    last_finished: Option<Instant>,
+    end_states: BTreeMap<TaskKey, SubtaskState>,
+}
+
+/// What an acknowledgement leads to.
+#[derive(Debug)]
+pub enum AckOutcome {
+    /// Nothing yet.
+    Waiting,
+    /// Every subtask acknowledged: write this manifest at this location.
+    Complete(CheckpointManifest, String),
+}
+
+impl CheckpointTracker {
+    /// A tracker for a job whose checkpoint ids continue after `last_id`.
+    pub fn new(
+        job_id: &str,
+        settings: CheckpointSettings,
+        max_parallelism: u32,
+        last_id: u64,
+    ) -> Self {
+        CheckpointTracker {
+            settings,
+            job_id: job_id.to_string(),
+            max_parallelism,
+            next_id: last_id + 1,
+            in_flight: None,
+            history: VecDeque::new(),
+            completed: VecDeque::new(),
+            consecutive_failures: 0,
+            last_finished: None,
+            end_states: BTreeMap::new(),
+        }
+    }
+
+    /// True when checkpoints are on.
+    pub fn enabled(&self) -> bool {
+        self.settings.enabled()
+    }
+
+    /// True when a periodic checkpoint may start now: none in flight, the
+    /// minimum pause since the last one passed, and no input ended yet.
+    pub fn may_trigger(&self, now: Instant) -> bool {
+        self.enabled()
+            && self.in_flight.is_none()
+            && self.end_states.is_empty()
+            && self
+                .last_finished
+                .is_none_or(|t| now.duration_since(t) >= self.settings.min_pause)
+    }
+
+    /// The directory of checkpoint `id`.
+    fn location(&self, id: u64) -> String {
+        format!("{}/{}/chk-{id}", self.settings.dir, self.job_id)
+    }
+
+    /// Starts checkpoint n expecting acknowledgements from `expected`;
+    /// returns its id and directory.
+    pub fn trigger(&mut self, expected: BTreeSet<TaskKey>, now_ms: i64) -> (u64, String) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let location = self.location(id);
+        self.start(
+            id,
+            CheckpointKind::Checkpoint,
+            location.clone(),
+            expected,
+            now_ms,
+        );
+        (id, location)
+    }
+
+    fn start(
+        &mut self,
+        id: u64,
+        kind: CheckpointKind,
+        location: String,
+        expected: BTreeSet<TaskKey>,
+        now_ms: i64,
+    ) {
+        self.history.push_back(CheckpointInfo {
+            id,
+            kind: kind.name().into(),
+            status: CheckpointStatus::InProgress as i32,
+            trigger_time_ms: now_ms,
+            location: location.clone(),
+            acks: expected
+                .iter()
+                .map(|&(vertex_id, subtask)| SubtaskAck {
+                    vertex_id,
+                    subtask,
+                    ..SubtaskAck::default()
+                })
+                .collect(),
+            ..CheckpointInfo::default()
+        });
+        while self.history.len() > HISTORY {
+            self.history.pop_front();
+        }
+        self.in_flight = Some(InFlight {
+            id,
+            kind,
+            location,
+            trigger_time_ms: now_ms,
+            expected,
+            acks: BTreeMap::new(),
+            completing: false,
+        });
+    }
+
+    /// The checkpoint in flight, if any.
+    pub fn in_flight(&self) -> Option<u64> {
+        self.in_flight.as_ref().map(|f| f.id)
+    }
+
+    fn info(&mut self, id: u64) -> Option<&mut CheckpointInfo> {
+        self.history.iter_mut().rev().find(|c| c.id == id)
+    }
+
+    /// Records a subtask's acknowledgement of checkpoint `id`.
+    pub fn acknowledge(&mut self, id: u64, state: SubtaskState, now_ms: i64) -> AckOutcome {
+        let key = (state.vertex_id, state.subtask);
+        let size: u64 = state.keyed.iter().map(|h| h.size_bytes).sum();
+        let Some(flight) = self
+            .in_flight
+            .as_mut()
+            .filter(|f| f.id == id && !f.completing)
+        else {
+            return AckOutcome::Waiting;
+        };
+        if !flight.expected.contains(&key) {
+            return AckOutcome::Waiting;
+        }
+        flight.acks.insert(key, state);
+        let done = flight.acks.len() == flight.expected.len();
+        if let Some(info) = self.info(id) {
+            if let Some(ack) = info
+                .acks
+                .iter_mut()
+                .find(|a| (a.vertex_id, a.subtask) == key)
+            {
+                ack.ack_time_ms = now_ms;
+                ack.size_bytes = size;
+            }
+            info.size_bytes += size;
+        }
+        if !done {
+            return AckOutcome::Waiting;
+        }
+        let Some(flight) = self.in_flight.as_mut() else {
+            return AckOutcome::Waiting;
+        };
+        flight.completing = true;
+        let manifest = CheckpointManifest {
+            job_id: self.job_id.clone(),
+            checkpoint_id: id,
+            kind: flight.kind.name().into(),
+            trigger_time_ms: flight.trigger_time_ms,
+            complete_time_ms: now_ms,
+            max_parallelism: self.max_parallelism,
+            subtasks: flight.acks.values().cloned().collect(),
+        };
+        AckOutcome::Complete(manifest, flight.location.clone())
+    }
+
+    /// Records that a subtask's input ended, with its final state. When
+    /// every subtask's did, returns the job's final checkpoint to write: a
+    /// periodic checkpoint still in flight is superseded by it.
+    pub fn end_of_input(
+        &mut self,
+        state: SubtaskState,
+        all: &BTreeSet<TaskKey>,
+        now_ms: i64,
+    ) -> AckOutcome {
+        let key = (state.vertex_id, state.subtask);
+        self.end_states.insert(key, state);
+        if let Some(flight) = &self.in_flight
+            && !flight.completing
+            && !flight.acks.contains_key(&key)
+        {
+            let id = flight.id;
+            self.abort(
+                id,
+                format!(
+                    "subtask {} of vertex {} reached the end of its input before the barrier",
+                    key.1, key.0
+                ),
+                now_ms,
+            );
+        }
+        self.start_final(all, now_ms)
+    }
+
+    /// True when every subtask's input ended and the final checkpoint can
+    /// be started (none is in flight).
+    pub fn final_due(&self, all: &BTreeSet<TaskKey>) -> bool {
+        self.in_flight.is_none()
+            && !all.is_empty()
+            && all.iter().all(|k| self.end_states.contains_key(k))
+    }
+
+    /// Starts and completes the final checkpoint from the end-of-input
+    /// states when it is due (see [`Self::final_due`]).
+    pub fn start_final(&mut self, all: &BTreeSet<TaskKey>, now_ms: i64) -> AckOutcome {
+        if !self.final_due(all) {
+            return AckOutcome::Waiting;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let location = self.location(id);
+        self.start(id, CheckpointKind::Final, location, all.clone(), now_ms);
+        let mut outcome = AckOutcome::Waiting;
+        for state in self.end_states.values().cloned().collect::<Vec<_>>() {
+            outcome = self.acknowledge(id, state, now_ms);
+        }
+        outcome
+    }
+
+    /// Checkpoint `id`'s manifest and pointer are written: it is the newest
+    /// restore point. Returns the completed checkpoints retention drops
+    /// (their files are to be deleted).
+    pub fn completed(&mut self, id: u64, now: Instant, now_ms: i64) -> Vec<CompletedCheckpoint> {
+        let Some(flight) = self.in_flight.take_if(|f| f.id == id) else {
+            return Vec::new();
+        };
+        self.last_finished = Some(now);
+        self.consecutive_failures = 0;
+        if let Some(info) = self.info(id) {
+            info.status = CheckpointStatus::Completed as i32;
+            info.duration_ms = now_ms - info.trigger_time_ms;
+        }
+        self.completed.push_back(CompletedCheckpoint {
+            id,
+            location: flight.location,
+        });
+        let mut dropped = Vec::new();
+        while self.completed.len() > self.settings.retained as usize {
+            dropped.extend(self.completed.pop_front());
+        }
+        dropped
+    }
+
+    /// Aborts checkpoint `id` (timeout, decline, failed write) without
+    /// counting it against the tolerable failures. Returns its directory.
+    pub fn abort(&mut self, id: u64, reason: String, now_ms: i64) -> Option<String> {
+        let flight = self.in_flight.take_if(|f| f.id == id)?;
+        self.last_finished = Some(Instant::now());
+        if let Some(info) = self.info(id) {
+            info.status = CheckpointStatus::Failed as i32;
+            info.duration_ms = now_ms - info.trigger_time_ms;
+            info.failure = reason;
+        }
+        Some(flight.location)
+    }
+
+    /// Fails checkpoint `id` and counts it. Returns its directory and
+    /// whether the job now exceeded its tolerable failed checkpoints.
+    pub fn fail(&mut self, id: u64, reason: String, now_ms: i64) -> Option<(String, bool)> {
+        let location = self.abort(id, reason, now_ms)?;
+        self.consecutive_failures += 1;
+        Some((
+            location,
+            self.consecutive_failures > self.settings.tolerable_failures,
+        ))
+    }
+
+    /// Records a subtask's decline in the history.
+    pub fn note_decline(&mut self, id: u64, key: TaskKey, reason: &str) {
+        if let Some(ack) = self.info(id).and_then(|info| {
+            info.acks
+                .iter_mut()
+                .find(|a| (a.vertex_id, a.subtask) == key)
+        }) {
+            ack.failure = reason.to_string();
+        }
+    }
+
+    /// The job is restarting: what was in flight is void, and every input
+    /// runs again.
+    pub fn restart(&mut self, now_ms: i64) {
+        if let Some(id) = self.in_flight() {
+            self.abort(id, "the job failed over".into(), now_ms);
+        }
+        self.end_states.clear();
+    }
+
+    /// The newest completed checkpoint.
+    pub fn latest(&self) -> Option<&CompletedCheckpoint> {
+        self.completed.back()
+    }
+
+    /// The retained completed checkpoints, newest first.
+    pub fn retained(&self) -> Vec<CompletedCheckpoint> {
+        self.completed.iter().rev().cloned().collect()
+    }
+
+    /// Forgets a retained checkpoint that cannot be restored.
+    pub fn discard(&mut self, id: u64) {
+        self.completed.retain(|c| c.id != id);
+    }
+
+    /// Adopts a checkpoint completed before this tracker existed (the
+    /// coordinator restarted), as the newest restore point.
+    pub fn adopt(&mut self, checkpoint: CompletedCheckpoint) {
+        self.next_id = self.next_id.max(checkpoint.id + 1);
+        self.completed.push_back(checkpoint);
+    }
+
+    /// Age of the in-flight checkpoint, for the timeout.
+    pub fn in_flight_since(&self, now_ms: i64) -> Option<(u64, Duration)> {
+        self.in_flight.as_ref().map(|f| {
+            (
+                f.id,
+                Duration::from_millis((now_ms - f.trigger_time_ms).max(0) as u64),
+            )
+        })
+    }
+
+    /// The history, newest first.
+    pub fn history(&self) -> Vec<CheckpointInfo> {
+        self.history.iter().rev().cloned().collect()
+    }
+
+    /// Completed checkpoints by status, for metrics: (completed, failed).
+    pub fn counts(&self) -> (u64, u64) {
+        let count = |s: CheckpointStatus| {
+            self.history.iter().filter(|c| c.status == s as i32).count() as u64
+        };
+        (
+            count(CheckpointStatus::Completed),
+            count(CheckpointStatus::Failed),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(retained: u32, tolerable: u32) -> CheckpointSettings {
+        CheckpointSettings {
+            interval: Some(Duration::from_secs(1)),
+            timeout: Duration::from_secs(10),
+            min_pause: Duration::ZERO,
+            tolerable_failures: tolerable,
+            dir: "file:///chk".into(),
+            retained,
+            savepoints_dir: None,
+        }
+    }
+
+    fn state(vertex_id: u32, subtask: u32) -> SubtaskState {
+        SubtaskState {
+            vertex_id,
+            subtask,
+            parallelism: 2,
+            ..SubtaskState::default()
+        }
+    }
+
+    fn tasks() -> BTreeSet<TaskKey> {
+        [(0, 0), (0, 1)].into()
+    }
+
+    #[test]
+    fn a_checkpoint_completes_when_every_subtask_acknowledged() {
+        let mut tracker = CheckpointTracker::new("job", settings(1, 0), 128, 0);
+        let (id, location) = tracker.trigger(tasks(), 1000);
+        assert_eq!((id, location.as_str()), (1, "file:///chk/job/chk-1"));
+        assert!(!tracker.may_trigger(Instant::now()), "one at a time");
+        assert!(matches!(
+            tracker.acknowledge(id, state(0, 0), 1100),
+            AckOutcome::Waiting
+        ));
+        assert!(
+            matches!(
+                tracker.acknowledge(id, state(0, 0), 1100),
+                AckOutcome::Waiting
+            ),
+            "a duplicate counts once"
+        );
+        let AckOutcome::Complete(manifest, at) = tracker.acknowledge(id, state(0, 1), 1200) else {
+            panic!("all acknowledged");
+        };
+        assert_eq!(
+            (manifest.checkpoint_id, manifest.subtasks.len(), at),
+            (1, 2, location)
+        );
+        assert!(tracker.completed(id, Instant::now(), 1300).is_empty());
+        assert_eq!(tracker.latest().map(|c| c.id), Some(1));
+        assert_eq!(tracker.history()[0].duration_ms, 300);
+    }
+
+    #[test]
+    fn retention_drops_the_oldest_beyond_the_count() {
+        let mut tracker = CheckpointTracker::new("job", settings(2, 0), 128, 0);
+        let mut dropped = Vec::new();
+        for _ in 0..3 {
+            let (id, _) = tracker.trigger(tasks(), 0);
+            tracker.acknowledge(id, state(0, 0), 0);
+            tracker.acknowledge(id, state(0, 1), 0);
+            dropped.extend(tracker.completed(id, Instant::now(), 0));
+        }
+        assert_eq!(dropped.iter().map(|c| c.id).collect::<Vec<_>>(), [1]);
+        assert_eq!(
+            tracker.retained().iter().map(|c| c.id).collect::<Vec<_>>(),
+            [3, 2]
+        );
+    }
+
+    #[test]
+    fn failures_beyond_the_tolerable_count_fail_the_job() {
+        let mut tracker = CheckpointTracker::new("job", settings(1, 1), 128, 0);
+        let (id, _) = tracker.trigger(tasks(), 0);
+        assert_eq!(
+            tracker.fail(id, "timeout".into(), 10).map(|f| f.1),
+            Some(false)
+        );
+        let (id, _) = tracker.trigger(tasks(), 0);
+        assert_eq!(
+            tracker.fail(id, "timeout".into(), 10).map(|f| f.1),
+            Some(true)
+        );
+        assert_eq!(tracker.history()[0].failure, "timeout");
+        assert!(
+            tracker.acknowledge(id, state(0, 0), 20).is_waiting(),
+            "late acks are ignored"
+        );
+    }
+
+    #[test]
+    fn the_final_checkpoint_follows_the_end_of_every_input() {
+        let mut tracker = CheckpointTracker::new("job", settings(1, 0), 128, 4);
+        let (id, _) = tracker.trigger(tasks(), 0);
+        tracker.acknowledge(id, state(0, 0), 0);
+        assert!(tracker.end_of_input(state(0, 0), &tasks(), 1).is_waiting());
+        assert_eq!(
+            tracker.in_flight(),
+            Some(5),
+            "subtask 0 acknowledged before it ended"
+        );
+        let AckOutcome::Complete(manifest, _) = tracker.end_of_input(state(0, 1), &tasks(), 2)
+        else {
+            panic!("the final checkpoint follows the last end of input");
+        };
+        assert_eq!(
+            tracker.history()[1].status,
+            CheckpointStatus::Failed as i32,
+            "5 could no longer complete"
+        );
+        assert_eq!(
+            (manifest.checkpoint_id, manifest.kind.as_str()),
+            (6, "FINAL")
+        );
+    }
+
+    impl AckOutcome {
+        fn is_waiting(&self) -> bool {
+            matches!(self, AckOutcome::Waiting)
+        }
+    }
+}
