@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
+use support::services::{Etcd, S3Server};
 use support::{Cluster, ClusterOptions, fold_debezium, wait_for};
 
 const MINUTES: Duration = Duration::from_secs(180);
@@ -147,4 +148,257 @@ fn killing_task_managers_mid_run_changes_nothing_in_the_output() {
             .is_some_and(|acks| acks.iter().all(|a| a["ack_time_ms"].as_i64() > Some(0))),
         "every subtask acknowledged the final checkpoint: {newest}"
     );
+}
+
+/// Kills the task manager running the first subtask of the job's first
+/// vertex and starts a fresh one.
+fn kill_a_taskmanager_of(cluster: &mut Cluster, id: &str) {
+    let victim = cluster.job(id)["vertices"][0]["subtasks"][0]["taskmanager_id"]
+        .as_str()
+        .expect("a placement")
+        .to_string();
+    let index = cluster
+        .taskmanager_index(&victim)
+        .expect("the victim is one of ours");
+    cluster.kill_taskmanager(index);
+    cluster.add_taskmanager(2);
+}
+
+#[test]
+fn state_in_s3_and_metadata_in_etcd_survive_a_killed_task_manager() {
+    let etcd = Etcd::start();
+    let s3 = S3Server::start("state");
+    let mut cluster = Cluster::start(ClusterOptions {
+        taskmanagers: 2,
+        slots: 2,
+        env: s3.env(),
+        coordinator_args: vec!["--metastore".into(), etcd.url()],
+        ..ClusterOptions::default()
+    });
+    let rows = 20_000;
+    let out = cluster.path("totals");
+    let sql = totals_job(
+        rows,
+        4_000,
+        &out,
+        "SET 'state.checkpoints.dir' = 's3://state/checkpoints';\n",
+    );
+    let id = cluster.submit("totals.sql", &sql, &["-p", "2"]);
+    let checkpoint = wait_for_checkpoint(&cluster, &id, 0);
+    let prefix = format!("checkpoints/{id}/chk-{checkpoint}/");
+    let objects = s3.objects(&prefix);
+    assert!(
+        objects.contains(&format!("{prefix}_metadata"))
+            && objects.iter().any(|o| o.ends_with(".arrow")),
+        "manifest and keyed state are in the bucket: {objects:?}"
+    );
+    let pointer = std::process::Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args([
+            "--endpoints",
+            &etcd.endpoint,
+            "get",
+            &format!("/rtdw/checkpoints/{id}"),
+            "--print-value-only",
+        ])
+        .output()
+        .expect("run etcdctl");
+    let pointer = String::from_utf8_lossy(&pointer.stdout);
+    assert!(
+        pointer.contains(&format!("s3://state/checkpoints/{id}/chk-")),
+        "etcd points at the newest checkpoint: {pointer:?}"
+    );
+
+    kill_a_taskmanager_of(&mut cluster, &id);
+    wait_for_restart(&cluster, &id, 1);
+    cluster.wait_for_state(&id, "FINISHED", MINUTES);
+    assert_eq!(
+        folded_totals(&out),
+        expected_totals(rows),
+        "{}",
+        cluster.logs()
+    );
+}
+
+#[test]
+fn a_restarted_coordinator_resumes_the_job_from_its_latest_checkpoint() {
+    let etcd = Etcd::start();
+    let mut cluster = Cluster::start(ClusterOptions {
+        taskmanagers: 2,
+        slots: 2,
+        coordinator_args: vec!["--metastore".into(), etcd.url()],
+        ..ClusterOptions::default()
+    });
+    let rows = 20_000;
+    let out = cluster.path("totals");
+    let id = cluster.submit(
+        "totals.sql",
+        &totals_job(rows, 2_000, &out, ""),
+        &["-p", "2"],
+    );
+    let checkpoint = wait_for_checkpoint(&cluster, &id, 0);
+
+    cluster.restart_coordinator();
+    let job = wait_for("the job to run again", MINUTES, || {
+        let output = cluster.rtdw(&["job", "status", &id, "--json"]);
+        let job: Value = serde_json::from_slice(&output.stdout).ok()?;
+        (job["state"] == "RUNNING" && job["restored_checkpoint_id"].as_u64() >= Some(checkpoint))
+            .then_some(job)
+    });
+    assert_eq!(job["name"], "insert-into_totals", "{job}");
+    cluster.wait_for_state(&id, "FINISHED", MINUTES);
+    assert_eq!(
+        folded_totals(&out),
+        expected_totals(rows),
+        "{}",
+        cluster.logs()
+    );
+}
+
+/// The `chk-<n>` directories a job has in its checkpoint directory.
+fn checkpoint_dirs(root: &Path, id: &str) -> Vec<u64> {
+    let mut ids: Vec<u64> = std::fs::read_dir(root.join(id))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .strip_prefix("chk-")?
+                        .parse()
+                        .ok()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn retention_keeps_the_newest_completed_checkpoints_and_nothing_else() {
+    let cluster = Cluster::start(ClusterOptions::default());
+    let rows = 12_000;
+    let out = cluster.path("totals");
+    let root = cluster.path("checkpoints");
+    let sets = format!(
+        "SET 'state.checkpoints.dir' = 'file://{}';\nSET 'state.checkpoints.num-retained' = '2';\n",
+        root.display()
+    );
+    let id = cluster.submit(
+        "totals.sql",
+        &totals_job(rows, 3_000, &out, &sets),
+        &["-p", "2"],
+    );
+    cluster.wait_for_state(&id, "FINISHED", MINUTES);
+    assert_eq!(folded_totals(&out), expected_totals(rows));
+    let history: Value =
+        serde_json::from_str(&cluster.rtdw_ok(&["job", "checkpoints", &id, "--json"]))
+            .expect("checkpoint history JSON");
+    let mut completed: Vec<u64> = history
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|c| c["status"] == "COMPLETED")
+        .map(|c| c["id"].as_u64().expect("an id"))
+        .collect();
+    assert!(
+        completed.len() >= 3,
+        "enough checkpoints to retire some: {history}"
+    );
+    completed.sort();
+    let newest_two = completed[completed.len() - 2..].to_vec();
+    assert_eq!(checkpoint_dirs(&root, &id), newest_two, "{history}");
+}
+
+#[test]
+fn a_checkpoint_that_cannot_be_written_is_declined_and_fails_a_job_that_tolerates_none() {
+    let cluster = Cluster::start(ClusterOptions::default());
+    // A file where the checkpoint directory should be: no snapshot can be
+    // uploaded under it.
+    let blocker = cluster.write("blocker", "not a directory");
+    let out = cluster.path("totals");
+    let sets = format!(
+        "SET 'state.checkpoints.dir' = 'file://{}/checkpoints';\nSET 'restart-strategy.type' = 'none';\n",
+        blocker.display()
+    );
+    let sql = totals_job(1_000_000, 1_000, &out, &sets);
+    let id = cluster.submit("totals.sql", &sql, &["-p", "2"]);
+    let job = wait_for("the job to fail", MINUTES, || {
+        let job = cluster.job(&id);
+        (job["state"] == "FAILED").then_some(job)
+    });
+    let failure = job["failure"].as_str().unwrap_or_default();
+    assert!(
+        failure.contains("exceeded the tolerable failed checkpoints")
+            && failure.contains("declined checkpoint")
+            && failure.contains("blocker"),
+        "{failure}"
+    );
+    let history: Value =
+        serde_json::from_str(&cluster.rtdw_ok(&["job", "checkpoints", &id, "--json"]))
+            .expect("checkpoint history JSON");
+    assert_eq!(history[0]["status"], "FAILED", "{history}");
+    assert!(
+        history[0]["acks"]
+            .as_array()
+            .is_some_and(|acks| acks.iter().any(|a| a["failure"]
+                .as_str()
+                .is_some_and(|f| f.contains("upload failed")))),
+        "the declining subtask and its reason are listed: {history}"
+    );
+}
+
+#[test]
+fn a_checkpoint_that_times_out_fails_while_the_job_keeps_running_within_its_tolerance() {
+    let mut cluster = Cluster::start(ClusterOptions {
+        taskmanagers: 0,
+        ..ClusterOptions::default()
+    });
+    // A task manager whose stdout nobody reads: the print sink blocks once
+    // the pipe is full, so no barrier gets through.
+    let taskmanager = cluster
+        .taskmanager_command(1)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(cluster.path("tm-blocked.log")).expect("log file"))
+        .spawn()
+        .expect("start task manager");
+    cluster.taskmanagers.push(taskmanager);
+    cluster.wait_for_alive(1);
+    let sql = "SET 'execution.checkpointing.interval' = '300 ms';\n\
+               SET 'execution.checkpointing.timeout' = '500 ms';\n\
+               SET 'execution.checkpointing.tolerable-failed-checkpoints' = '1000';\n\
+               CREATE TABLE fast (id BIGINT, payload STRING) WITH (\n\
+                 'connector' = 'datagen', 'rows-per-second' = '1000000',\n\
+                 'fields.payload.length' = '100');\n\
+               CREATE TABLE out (id BIGINT, payload STRING) WITH ('connector' = 'print');\n\
+               INSERT INTO out SELECT id, payload FROM fast;";
+    let id = cluster.submit("blocked.sql", sql, &["-p", "1"]);
+    let expired = wait_for("an expired checkpoint", MINUTES, || {
+        let history: Value =
+            serde_json::from_str(&cluster.rtdw_ok(&["job", "checkpoints", &id, "--json"])).ok()?;
+        history
+            .as_array()?
+            .iter()
+            .find(|c| c["status"] == "FAILED")
+            .cloned()
+    });
+    assert!(
+        expired["failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("expired after 500 ms")),
+        "{expired}"
+    );
+    assert!(
+        expired["acks"]
+            .as_array()
+            .is_some_and(|acks| acks.iter().all(|a| a["ack_time_ms"] == 0)),
+        "the blocked subtask never acknowledged: {expired}"
+    );
+    assert_eq!(
+        cluster.job(&id)["state"],
+        "RUNNING",
+        "one failure is tolerated"
+    );
+    cluster.rtdw_ok(&["job", "cancel", &id]);
 }

@@ -297,6 +297,10 @@ impl CheckpointTracker {
         };
         self.last_finished = Some(now);
         self.consecutive_failures = 0;
+        if flight.kind == CheckpointKind::Final {
+            // Taken once: the end-of-input states are in it now.
+            self.end_states.clear();
+        }
         if let Some(info) = self.info(id) {
             info.status = CheckpointStatus::Completed as i32;
             info.duration_ms = now_ms - info.trigger_time_ms;

@@ -179,6 +179,9 @@ impl Coordinator {
                 client,
             ));
         }
+        let this = self.clone();
+        let id = request.taskmanager_id.clone();
+        tokio::spawn(async move { this.cancel_strays(&id).await });
         tracing::info!(
             taskmanager = %request.taskmanager_id,
             data_addr = %request.data_addr,
@@ -475,6 +478,7 @@ impl Coordinator {
         let calls = clients.into_iter().map(|(tm, mut client)| async move {
             let request = CancelJobTasksRequest {
                 job_id: job_id.to_string(),
+                attempts_below: 0,
             };
             if let Err(status) = client.cancel_job_tasks(traced_request(request)).await {
                 tracing::warn!(job = %job_id, taskmanager = %tm, %status, "cancel request failed");

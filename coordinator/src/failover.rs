@@ -108,7 +108,7 @@ impl Coordinator {
     /// Places the next attempt once slots are free, loads the newest
     /// restorable checkpoint and deploys.
     /// Boxed: the deployment may fail over again, which leads back here.
-    fn redeploy(
+    pub(crate) fn redeploy(
         self: Arc<Self>,
         job_id: String,
     ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {

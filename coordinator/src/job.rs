@@ -138,7 +138,9 @@ impl JobEntry {
             restore: None,
             id,
         };
-        job.place(slots);
+        if !slots.is_empty() {
+            job.place(slots);
+        }
         job
     }
 
@@ -177,6 +179,7 @@ impl JobEntry {
             restarts: self.restarts,
             failure: self.failure.clone(),
             end_time_ms: self.end_time_ms,
+            attempt: self.attempt,
         }
     }
 

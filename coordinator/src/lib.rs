@@ -8,6 +8,7 @@ pub mod coordinator;
 pub mod failover;
 pub mod job;
 mod metrics;
+mod recovery;
 pub mod restart;
 pub mod scheduler;
 mod service;
@@ -174,6 +175,12 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Coor
         .register_encoded_file_descriptor_set(rtdw_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| CoordinatorError::Reflection(e.to_string()))?;
+    let resumed = coordinator.resume_jobs().await.map_err(|e| {
+        CoordinatorError::Storage(format!("cannot read jobs from the metadata store: {e}"))
+    })?;
+    if resumed > 0 {
+        tracing::info!(jobs = resumed, "resuming jobs from the metadata store");
+    }
     let services = service::Services::new(coordinator.clone());
     let shutdown = CancellationToken::new();
     let server = tonic::transport::Server::builder()

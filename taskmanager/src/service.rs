@@ -434,10 +434,16 @@ impl TaskService for TaskServiceImpl {
         &self,
         request: Request<CancelJobTasksRequest>,
     ) -> Result<Response<CancelJobTasksResponse>, Status> {
-        let job_id = request.into_inner().job_id;
-        if let Some(job) = self.shared.job(&job_id) {
-            let _ = job.actor.cast(JobMsg::Cancel);
+        let request = request.into_inner();
+        let job_id = request.job_id;
+        let below = request.attempts_below;
+        let Some(job) = self.shared.job(&job_id) else {
+            return Ok(Response::new(CancelJobTasksResponse {}));
+        };
+        if below != 0 && job.attempt >= below {
+            return Ok(Response::new(CancelJobTasksResponse {}));
         }
+        let _ = job.actor.cast(JobMsg::Cancel);
         self.shared.registry.remove_job(&job_id);
         tracing::info!(job = %job_id, "cancel requested");
         Ok(Response::new(CancelJobTasksResponse {}))
