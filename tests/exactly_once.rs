@@ -402,3 +402,144 @@ fn a_checkpoint_that_times_out_fails_while_the_job_keeps_running_within_its_tole
     );
     cluster.rtdw_ok(&["job", "cancel", &id]);
 }
+
+/// Totals job whose source keeps one subtask whatever the job's parallelism,
+/// so it can be resumed from a savepoint at another parallelism.
+fn rescalable_totals_job(rows: u64, rate: u64, out: &Path) -> String {
+    totals_job(rows, rate, out, "").replace(
+        "'connector' = 'datagen',",
+        "'connector' = 'datagen', 'source.parallelism' = '1',",
+    )
+}
+
+#[test]
+fn stop_with_savepoint_and_resume_at_another_parallelism_gives_the_exact_result() {
+    let cluster = Cluster::start(ClusterOptions {
+        taskmanagers: 2,
+        slots: 3,
+        ..ClusterOptions::default()
+    });
+    let rows = 20_000;
+    let out = cluster.path("totals");
+    let savepoints = cluster.path("savepoints");
+    let sql = rescalable_totals_job(rows, 2_000, &out);
+    let first = cluster.submit("totals.sql", &sql, &["-p", "2"]);
+    wait_for_checkpoint(&cluster, &first, 0);
+    let dir = format!("file://{}", savepoints.display());
+    let stopped = cluster.rtdw_ok(&["job", "stop", &first, "--savepoint", "--dir", &dir]);
+    let savepoint = stopped
+        .lines()
+        .next()
+        .expect("the savepoint's directory")
+        .to_string();
+    assert!(
+        savepoint.starts_with(&format!("{dir}/savepoint-")),
+        "{stopped}"
+    );
+    let job = cluster.job(&first);
+    assert_eq!(job["state"], "FINISHED", "stop drains and finishes: {job}");
+    let listed = cluster.rtdw_ok(&["job", "savepoints", &first]);
+    assert!(listed.contains(&savepoint), "{listed}");
+    let partial = folded_totals(&out);
+    let stopped_at: i64 = partial.values().map(|(n, _)| n).sum();
+    assert!(
+        stopped_at > 0 && stopped_at < rows as i64,
+        "stopped mid-way, after {stopped_at} rows"
+    );
+
+    let path = cluster.write("again.sql", &sql);
+    let second = cluster.rtdw_ok(&[
+        "job",
+        "submit",
+        path.to_str().expect("utf-8"),
+        "--from-savepoint",
+        &savepoint,
+        "-p",
+        "3",
+    ]);
+    let second = second.trim();
+    let job = cluster.wait_for_state(second, "FINISHED", MINUTES);
+    assert_eq!(job["parallelism"], 3, "{job}");
+    assert_eq!(
+        folded_totals(&out),
+        expected_totals(rows),
+        "{}",
+        cluster.logs()
+    );
+
+    cluster.rtdw_ok(&["savepoint", "dispose", &savepoint]);
+    let local = savepoint.trim_start_matches("file://");
+    assert!(!Path::new(local).join("_metadata").exists(), "disposed");
+    let again = cluster.rtdw(&["savepoint", "dispose", &savepoint]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("no savepoint at"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
+
+#[test]
+fn a_damaged_checkpoint_is_named_and_the_restart_falls_back_to_the_previous_one() {
+    let mut cluster = Cluster::start(ClusterOptions {
+        taskmanagers: 2,
+        slots: 2,
+        ..ClusterOptions::default()
+    });
+    let rows = 30_000;
+    let out = cluster.path("totals");
+    let root = cluster.path("checkpoints");
+    // A pause after each checkpoint leaves time to damage the newest.
+    let sets = format!(
+        "SET 'state.checkpoints.dir' = 'file://{}';\nSET 'state.checkpoints.num-retained' = '2';\nSET 'execution.checkpointing.min-pause' = '3 s';\n",
+        root.display()
+    );
+    let id = cluster.submit(
+        "totals.sql",
+        &totals_job(rows, 2_000, &out, &sets),
+        &["-p", "2"],
+    );
+    let first = wait_for_checkpoint(&cluster, &id, 0);
+    let newest = wait_for_checkpoint(&cluster, &id, first);
+    let damaged: Vec<std::path::PathBuf> =
+        std::fs::read_dir(root.join(&id).join(format!("chk-{newest}")))
+            .expect("checkpoint directory")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "arrow"))
+            .collect();
+    assert!(!damaged.is_empty(), "the checkpoint holds keyed state");
+    for file in &damaged {
+        let mut bytes = std::fs::read(file).expect("state file");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(file, bytes).expect("damage the state file");
+    }
+    kill_a_taskmanager_of(&mut cluster, &id);
+
+    let job = wait_for("the job to run again", MINUTES, || {
+        let job = cluster.job(&id);
+        let restored = job["restored_checkpoint_id"].as_u64().unwrap_or(0);
+        (job["state"] == "RUNNING" && restored > 0 && restored < newest).then_some(job)
+    });
+    assert!(
+        job["restarts"].as_u64() >= Some(2),
+        "one failed restore, one good: {job}"
+    );
+    let log = std::fs::read_to_string(cluster.path("coordinator.log")).expect("coordinator log");
+    let named = damaged
+        .iter()
+        .any(|f| log.contains(&format!("{} is corrupt", f.display())));
+    assert!(
+        named,
+        "the coordinator log names the damaged file:\n{}",
+        cluster.logs()
+    );
+    cluster.wait_for_state(&id, "FINISHED", MINUTES);
+    assert_eq!(
+        folded_totals(&out),
+        expected_totals(rows),
+        "{}",
+        cluster.logs()
+    );
+}

@@ -10,8 +10,9 @@ use clap::Subcommand;
 use rtdw_proto::v1::cluster_service_client::ClusterServiceClient;
 use rtdw_proto::v1::job_service_client::JobServiceClient;
 use rtdw_proto::v1::{
-    CancelJobRequest, GetJobRequest, JobState, ListCheckpointsRequest, ListJobsRequest,
-    ListTaskManagersRequest, SubmitJobRequest,
+    CancelJobRequest, DisposeSavepointRequest, GetJobRequest, JobState, ListCheckpointsRequest,
+    ListJobsRequest, ListSavepointsRequest, ListTaskManagersRequest, SubmitJobRequest,
+    TriggerSavepointRequest,
 };
 use tonic::transport::Channel;
 
@@ -37,6 +38,10 @@ pub enum JobCommand {
         /// Job configuration, overriding the script's SET statements.
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = key_value)]
         config: Vec<(String, String)>,
+        /// Start from this savepoint (or retained checkpoint) directory;
+        /// the parallelism may differ from the job's that took it.
+        #[arg(long, value_name = "PATH")]
+        from_savepoint: Option<String>,
         /// Wait until the job ends; exit non-zero unless it FINISHED.
         #[arg(long)]
         wait: bool,
@@ -60,6 +65,32 @@ pub enum JobCommand {
         /// The job id.
         job_id: String,
     },
+    /// Take a savepoint of a running job; prints its directory.
+    Savepoint {
+        /// The job id.
+        job_id: String,
+        /// Target directory (default: the job's state.savepoints.dir).
+        #[arg(long)]
+        dir: Option<String>,
+    },
+    /// Stop a job gracefully: its sources end, everything drains and is
+    /// committed, and the job FINISHES; with --savepoint, a savepoint is
+    /// taken at the stop (its directory is printed).
+    Stop {
+        /// The job id.
+        job_id: String,
+        /// Take a savepoint to resume from later.
+        #[arg(long)]
+        savepoint: bool,
+        /// Savepoint directory (default: the job's state.savepoints.dir).
+        #[arg(long, requires = "savepoint")]
+        dir: Option<String>,
+    },
+    /// List a job's retained savepoints, newest first.
+    Savepoints {
+        /// The job id.
+        job_id: String,
+    },
     /// List a job's checkpoints, newest first: id, kind, status, trigger
     /// time, duration, size, and each subtask's acknowledgement.
     Checkpoints {
@@ -68,6 +99,16 @@ pub enum JobCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `rtdw savepoint ...`
+#[derive(Subcommand)]
+pub enum SavepointCommand {
+    /// Delete a savepoint's directory.
+    Dispose {
+        /// The savepoint directory, as `job savepoint` printed it.
+        path: String,
     },
 }
 
@@ -111,6 +152,7 @@ pub async fn job(command: JobCommand, target: &Target) -> anyhow::Result<ExitCod
             name,
             parallelism,
             config,
+            from_savepoint,
             wait,
         } => {
             let sql = read_sql(&file)?;
@@ -119,6 +161,7 @@ pub async fn job(command: JobCommand, target: &Target) -> anyhow::Result<ExitCod
                 name: name.unwrap_or_default(),
                 parallelism: parallelism.unwrap_or(0),
                 config: config.into_iter().collect::<HashMap<_, _>>(),
+                from_savepoint: from_savepoint.unwrap_or_default(),
             };
             let job_id = client
                 .submit_job(request)
@@ -174,6 +217,58 @@ pub async fn job(command: JobCommand, target: &Target) -> anyhow::Result<ExitCod
             println!("job {job_id} {}", state_name(response.state));
             Ok(ExitCode::SUCCESS)
         }
+        JobCommand::Savepoint { job_id, dir } => {
+            let request = TriggerSavepointRequest {
+                job_id,
+                dir: dir.unwrap_or_default(),
+                stop: false,
+                without_savepoint: false,
+            };
+            let response = client
+                .trigger_savepoint(request)
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            println!("{}", response.location);
+            Ok(ExitCode::SUCCESS)
+        }
+        JobCommand::Stop {
+            job_id,
+            savepoint,
+            dir,
+        } => {
+            let request = TriggerSavepointRequest {
+                job_id: job_id.clone(),
+                dir: dir.unwrap_or_default(),
+                stop: true,
+                without_savepoint: !savepoint,
+            };
+            let response = client
+                .trigger_savepoint(request)
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            if savepoint {
+                println!("{}", response.location);
+            }
+            wait_for_end(&mut client, &job_id).await
+        }
+        JobCommand::Savepoints { job_id } => {
+            let savepoints = client
+                .list_savepoints(ListSavepointsRequest { job_id })
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .savepoints;
+            println!("{:>6}  {:>16}  LOCATION", "ID", "COMPLETED (ms)");
+            for s in savepoints {
+                println!(
+                    "{:>6}  {:>16}  {}",
+                    s.checkpoint_id, s.complete_time_ms, s.location
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         JobCommand::Checkpoints { job_id, json } => {
             let checkpoints = client
                 .list_checkpoints(ListCheckpointsRequest { job_id })
@@ -189,6 +284,23 @@ pub async fn job(command: JobCommand, target: &Target) -> anyhow::Result<ExitCod
             } else {
                 print_checkpoints(&checkpoints);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Runs a savepoint command.
+pub async fn savepoint(command: SavepointCommand, target: &Target) -> anyhow::Result<ExitCode> {
+    let mut client = JobServiceClient::new(channel(target).await?);
+    match command {
+        SavepointCommand::Dispose { path } => {
+            client
+                .dispose_savepoint(DisposeSavepointRequest {
+                    location: path.clone(),
+                })
+                .await
+                .map_err(rpc_error)?;
+            println!("disposed {path}");
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -43,6 +43,13 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Manage savepoints.
+    Savepoint {
+        #[command(subcommand)]
+        command: client::SavepointCommand,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Inspect the cluster.
     Cluster {
         #[command(subcommand)]
@@ -131,6 +138,10 @@ async fn main() -> ExitCode {
         Command::Cluster { command, target } => {
             init_client_logging();
             client::cluster(command, &target).await
+        }
+        Command::Savepoint { command, target } => {
+            init_client_logging();
+            client::savepoint(command, &target).await
         }
     };
     match result {

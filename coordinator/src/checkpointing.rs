@@ -91,6 +91,7 @@ impl Coordinator {
                 checkpoint_id: id,
                 savepoint: false,
                 location,
+                stop: false,
             };
             (request, Self::clients(&state, job_id))
         };
@@ -121,7 +122,8 @@ impl Coordinator {
             }
             if ack.checkpoint_id == 0 {
                 let all = job.task_keys();
-                job.checkpoints.end_of_input(state, &all, now_millis())
+                job.checkpoints
+                    .end_of_input(state, ack.last_checkpoint_id, &all, now_millis())
             } else {
                 job.checkpoints
                     .acknowledge(ack.checkpoint_id, state, now_millis())

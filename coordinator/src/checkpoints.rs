@@ -69,6 +69,9 @@ pub struct CheckpointTracker {
     in_flight: Option<InFlight>,
     history: VecDeque<CheckpointInfo>,
     completed: VecDeque<CompletedCheckpoint>,
+    savepoints: VecDeque<CompletedCheckpoint>,
+    /// The savepoint the job was submitted from, until newer state exists.
+    restore_base: Option<CompletedCheckpoint>,
     consecutive_failures: u32,
     last_finished: Option<Instant>,
     end_states: BTreeMap<TaskKey, SubtaskState>,
@@ -99,6 +102,8 @@ impl CheckpointTracker {
             in_flight: None,
             history: VecDeque::new(),
             completed: VecDeque::new(),
+            savepoints: VecDeque::new(),
+            restore_base: None,
             consecutive_failures: 0,
             last_finished: None,
             end_states: BTreeMap::new(),
@@ -180,6 +185,56 @@ impl CheckpointTracker {
         });
     }
 
+    /// True when a savepoint (or stop) may start now: none in flight and
+    /// no input ended yet.
+    pub fn may_trigger_savepoint(&self) -> bool {
+        self.in_flight.is_none() && self.end_states.is_empty()
+    }
+
+    /// Starts savepoint n in `dir` expecting acknowledgements from
+    /// `expected`; returns its id and directory.
+    pub fn trigger_savepoint(
+        &mut self,
+        dir: &str,
+        expected: BTreeSet<TaskKey>,
+        now_ms: i64,
+    ) -> (u64, String) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let short_job = &self.job_id[..self.job_id.len().min(6)];
+        let location = format!("{}/savepoint-{short_job}-{id}", dir.trim_end_matches('/'));
+        self.start(
+            id,
+            CheckpointKind::Savepoint,
+            location.clone(),
+            expected,
+            now_ms,
+        );
+        (id, location)
+    }
+
+    /// Starts from a savepoint: it is the restore point until the job takes
+    /// newer checkpoints, and ids continue after its.
+    pub fn restore_from(&mut self, savepoint: CompletedCheckpoint) {
+        self.next_id = self.next_id.max(savepoint.id + 1);
+        self.restore_base = Some(savepoint);
+    }
+
+    /// The status and failure of checkpoint `id`, if still in the history.
+    pub fn status(&self, id: u64) -> Option<(CheckpointStatus, String)> {
+        self.history.iter().rev().find(|c| c.id == id).map(|c| {
+            (
+                CheckpointStatus::try_from(c.status).unwrap_or(CheckpointStatus::Unspecified),
+                c.failure.clone(),
+            )
+        })
+    }
+
+    /// The retained savepoints, newest first.
+    pub fn savepoints(&self) -> Vec<CompletedCheckpoint> {
+        self.savepoints.iter().rev().cloned().collect()
+    }
+
     /// The checkpoint in flight, if any.
     pub fn in_flight(&self) -> Option<u64> {
         self.in_flight.as_ref().map(|f| f.id)
@@ -238,9 +293,12 @@ impl CheckpointTracker {
     /// Records that a subtask's input ended, with its final state. When
     /// every subtask's did, returns the job's final checkpoint to write: a
     /// periodic checkpoint still in flight is superseded by it.
+    /// `last_checkpoint` is the newest checkpoint the subtask took part in:
+    /// a checkpoint in flight after it can no longer complete.
     pub fn end_of_input(
         &mut self,
         state: SubtaskState,
+        last_checkpoint: u64,
         all: &BTreeSet<TaskKey>,
         now_ms: i64,
     ) -> AckOutcome {
@@ -248,7 +306,7 @@ impl CheckpointTracker {
         self.end_states.insert(key, state);
         if let Some(flight) = &self.in_flight
             && !flight.completing
-            && !flight.acks.contains_key(&key)
+            && flight.id > last_checkpoint
         {
             let id = flight.id;
             self.abort(
@@ -305,13 +363,18 @@ impl CheckpointTracker {
             info.status = CheckpointStatus::Completed as i32;
             info.duration_ms = now_ms - info.trigger_time_ms;
         }
-        self.completed.push_back(CompletedCheckpoint {
+        let checkpoint = CompletedCheckpoint {
             id,
             location: flight.location,
-        });
+        };
+        let (list, retained) = match flight.kind {
+            CheckpointKind::Savepoint => (&mut self.savepoints, self.settings.savepoints_retained),
+            _ => (&mut self.completed, self.settings.retained),
+        };
+        list.push_back(checkpoint);
         let mut dropped = Vec::new();
-        while self.completed.len() > self.settings.retained as usize {
-            dropped.extend(self.completed.pop_front());
+        while list.len() > retained as usize {
+            dropped.extend(list.pop_front());
         }
         dropped
     }
@@ -360,19 +423,30 @@ impl CheckpointTracker {
         self.end_states.clear();
     }
 
-    /// The newest completed checkpoint.
-    pub fn latest(&self) -> Option<&CompletedCheckpoint> {
-        self.completed.back()
+    /// The newest restore point.
+    pub fn latest(&self) -> Option<CompletedCheckpoint> {
+        self.retained().into_iter().next()
     }
 
-    /// The retained completed checkpoints, newest first.
+    /// The restore points, newest first: retained checkpoints, savepoints,
+    /// and the savepoint the job started from.
     pub fn retained(&self) -> Vec<CompletedCheckpoint> {
-        self.completed.iter().rev().cloned().collect()
+        let mut all: Vec<CompletedCheckpoint> = self
+            .completed
+            .iter()
+            .chain(&self.savepoints)
+            .chain(&self.restore_base)
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| b.id.cmp(&a.id));
+        all
     }
 
-    /// Forgets a retained checkpoint that cannot be restored.
-    pub fn discard(&mut self, id: u64) {
-        self.completed.retain(|c| c.id != id);
+    /// Forgets a restore point that cannot be restored or was disposed.
+    pub fn discard(&mut self, location: &str) {
+        self.completed.retain(|c| c.location != location);
+        self.savepoints.retain(|c| c.location != location);
+        self.restore_base.take_if(|c| c.location == location);
     }
 
     /// Adopts a checkpoint completed before this tracker existed (the
@@ -422,6 +496,7 @@ mod tests {
             dir: "file:///chk".into(),
             retained,
             savepoints_dir: None,
+            savepoints_retained: 3,
         }
     }
 
@@ -509,13 +584,17 @@ mod tests {
         let mut tracker = CheckpointTracker::new("job", settings(1, 0), 128, 4);
         let (id, _) = tracker.trigger(tasks(), 0);
         tracker.acknowledge(id, state(0, 0), 0);
-        assert!(tracker.end_of_input(state(0, 0), &tasks(), 1).is_waiting());
+        assert!(
+            tracker
+                .end_of_input(state(0, 0), 5, &tasks(), 1)
+                .is_waiting()
+        );
         assert_eq!(
             tracker.in_flight(),
             Some(5),
             "subtask 0 acknowledged before it ended"
         );
-        let AckOutcome::Complete(manifest, _) = tracker.end_of_input(state(0, 1), &tasks(), 2)
+        let AckOutcome::Complete(manifest, _) = tracker.end_of_input(state(0, 1), 4, &tasks(), 2)
         else {
             panic!("the final checkpoint follows the last end of input");
         };

@@ -13,7 +13,7 @@ use rtdw_observability::traces::traced_request;
 use rtdw_proto::v1::task_service_client::TaskServiceClient;
 use rtdw_proto::v1::{
     CancelJobTasksRequest, DeployTasksRequest, JobDetails, JobPlan, JobState, JobSummary,
-    SubtaskLocation, TaskManagerDetails, TaskState, TaskStatusReport, TaskToDeploy,
+    RestoreState, SubtaskLocation, TaskManagerDetails, TaskState, TaskStatusReport, TaskToDeploy,
 };
 use rtdw_proto::v1::{RegisterTaskManagerRequest, TaskManagerState};
 use rtdw_sql::{JobConfig, plan_job};
@@ -21,6 +21,7 @@ use tonic::Status;
 use tonic::transport::Channel;
 use tracing::Instrument;
 
+use crate::checkpoints::CompletedCheckpoint;
 use crate::cluster::Cluster;
 use crate::job::{JobEntry, is_terminal};
 use crate::scheduler::assign_slots;
@@ -28,7 +29,7 @@ use crate::settings::JobSettings;
 use rtdw_operators::time::now_millis;
 
 /// A client of one task manager's TaskService.
-type TaskClient = TaskServiceClient<Channel>;
+pub(crate) type TaskClient = TaskServiceClient<Channel>;
 
 /// How long a cancelled job waits for its subtasks to confirm before it is
 /// declared CANCELED anyway (their task manager may be gone).
@@ -54,6 +55,8 @@ pub struct Submission {
     pub parallelism: Option<u32>,
     /// Configuration overrides.
     pub config: BTreeMap<String, String>,
+    /// A savepoint or retained checkpoint directory to start from.
+    pub from_savepoint: Option<String>,
 }
 
 #[derive(Default)]
@@ -81,6 +84,27 @@ pub struct Coordinator {
     /// Liveness settings handed to task managers.
     pub heartbeat: HeartbeatSettings,
     pub(crate) persistence: Persistence,
+}
+
+/// What a job submitted from the savepoint at `location` restores.
+async fn savepoint_restore(location: &str, max_parallelism: u32) -> Result<RestoreState, Status> {
+    let location = location.trim_end_matches('/');
+    let manifest = crate::failover::read_manifest(location)
+        .await
+        .map_err(|reason| {
+            Status::invalid_argument(format!("cannot restore from {location}: {reason}"))
+        })?;
+    if manifest.max_parallelism != max_parallelism {
+        return Err(Status::invalid_argument(format!(
+            "cannot restore from {location}: it holds {} key groups, the job {max_parallelism} (pipeline.max-parallelism must stay the same)",
+            manifest.max_parallelism
+        )));
+    }
+    Ok(RestoreState {
+        checkpoint_id: manifest.checkpoint_id,
+        location: location.to_string(),
+        subtasks: manifest.subtasks,
+    })
 }
 
 /// Job counts by state, task managers and slots, for metrics.
@@ -252,6 +276,10 @@ impl Coordinator {
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let settings = self.job_settings(&graph.options)?;
         let checkpointing = settings.checkpoints.enabled();
+        let restore = match &submission.from_savepoint {
+            Some(location) => Some(savepoint_restore(location, graph.max_parallelism).await?),
+            None => None,
+        };
         let id = uuid::Uuid::new_v4().simple().to_string();
         let plan = JobPlan {
             sql: submission.sql,
@@ -268,7 +296,14 @@ impl Coordinator {
             for tm in &slots {
                 state.cluster.adjust_used(tm, 1);
             }
-            let job = JobEntry::new(id.clone(), &graph, plan, settings, slots, now_millis());
+            let mut job = JobEntry::new(id.clone(), &graph, plan, settings, slots, now_millis());
+            if let Some(restore) = restore {
+                job.checkpoints.restore_from(CompletedCheckpoint {
+                    id: restore.checkpoint_id,
+                    location: restore.location.clone(),
+                });
+                job.restore = Some(restore);
+            }
             state.jobs.insert(id.clone(), job);
         }
         tracing::info!(job = %id, name = %graph.name, vertices = graph.vertices.len(), checkpointing, "job submitted");

@@ -97,9 +97,9 @@ impl Coordinator {
                 && job.attempt == attempt
                 && let Some(restore) = &job.restore
             {
-                let id = restore.checkpoint_id;
+                let (id, location) = (restore.checkpoint_id, restore.location.clone());
                 tracing::error!(job = %job_id, checkpoint = id, %reason, "checkpoint cannot be restored; falling back to the previous one");
-                job.checkpoints.discard(id);
+                job.checkpoints.discard(&location);
             }
         }
         self.job_failed(job_id, attempt, reason, false).await;
@@ -155,7 +155,11 @@ impl Coordinator {
             if let Some(job) = self.lock().jobs.get_mut(job_id) {
                 tracing::info!(job = %job_id, attempt = job.attempt, checkpoint = restore.as_ref().map(|r| r.checkpoint_id), "restarting");
                 job.restore = restore;
+                // As in Flink, the job runs again once its tasks are being
+                // deployed; a failed deployment fails over like any failure.
+                job.state = JobState::Running;
             }
+            self.persist(job_id).await;
             self.deploy(job_id).await;
         })
     }
@@ -185,7 +189,7 @@ impl Coordinator {
                 Err(reason) => {
                     tracing::error!(job = %job_id, checkpoint = checkpoint.id, %reason, "checkpoint unreadable; trying the previous one");
                     if let Some(job) = self.lock().jobs.get_mut(job_id) {
-                        job.checkpoints.discard(checkpoint.id);
+                        job.checkpoints.discard(&checkpoint.location);
                     }
                     reasons.push(reason);
                 }

@@ -10,6 +10,7 @@ pub mod job;
 mod metrics;
 mod recovery;
 pub mod restart;
+pub mod savepoints;
 pub mod scheduler;
 mod service;
 pub mod settings;

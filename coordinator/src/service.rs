@@ -7,16 +7,19 @@ use rtdw_observability::traces::follow_caller;
 use rtdw_proto::v1::cluster_service_server::ClusterService;
 use rtdw_proto::v1::job_service_server::JobService;
 use rtdw_proto::v1::{
-    CancelJobRequest, CancelJobResponse, CheckpointAck, CheckpointDecline, GetJobRequest,
-    HeartbeatRequest, HeartbeatResponse, JobDetails, ListCheckpointsRequest,
-    ListCheckpointsResponse, ListJobsRequest, ListJobsResponse, ListTaskManagersRequest,
+    CancelJobRequest, CancelJobResponse, CheckpointAck, CheckpointDecline, DisposeSavepointRequest,
+    DisposeSavepointResponse, GetJobRequest, HeartbeatRequest, HeartbeatResponse, JobDetails,
+    ListCheckpointsRequest, ListCheckpointsResponse, ListJobsRequest, ListJobsResponse,
+    ListSavepointsRequest, ListSavepointsResponse, ListTaskManagersRequest,
     ListTaskManagersResponse, RegisterTaskManagerRequest, RegisterTaskManagerResponse,
-    SubmitJobRequest, SubmitJobResponse, TaskStatusAck, TaskStatusReport,
+    SubmitJobRequest, SubmitJobResponse, TaskStatusAck, TaskStatusReport, TriggerSavepointRequest,
+    TriggerSavepointResponse,
 };
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use crate::coordinator::{Coordinator, Submission};
+use crate::savepoints::SavepointRequest;
 
 /// Serves both gRPC services over one coordinator.
 #[derive(Clone)]
@@ -48,6 +51,7 @@ impl JobService for Services {
             name: Some(request.name).filter(|n| !n.is_empty()),
             parallelism: Some(request.parallelism).filter(|p| *p > 0),
             config: request.config.into_iter().collect(),
+            from_savepoint: Some(request.from_savepoint).filter(|p| !p.is_empty()),
         };
         let job_id = self.coordinator.submit(submission).instrument(span).await?;
         Ok(Response::new(SubmitJobResponse { job_id }))
@@ -90,6 +94,51 @@ impl JobService for Services {
     ) -> Result<Response<ListCheckpointsResponse>, Status> {
         let checkpoints = self.coordinator.checkpoints(&request.into_inner().job_id)?;
         Ok(Response::new(ListCheckpointsResponse { checkpoints }))
+    }
+
+    async fn trigger_savepoint(
+        &self,
+        request: Request<TriggerSavepointRequest>,
+    ) -> Result<Response<TriggerSavepointResponse>, Status> {
+        let request = request.into_inner();
+        let (checkpoint_id, location) = self
+            .coordinator
+            .savepoint(
+                &request.job_id,
+                SavepointRequest {
+                    dir: Some(request.dir).filter(|d| !d.is_empty()),
+                    stop: request.stop,
+                    without_savepoint: request.without_savepoint,
+                },
+            )
+            .await?;
+        let location = if request.without_savepoint {
+            String::new()
+        } else {
+            location
+        };
+        Ok(Response::new(TriggerSavepointResponse {
+            checkpoint_id,
+            location,
+        }))
+    }
+
+    async fn list_savepoints(
+        &self,
+        request: Request<ListSavepointsRequest>,
+    ) -> Result<Response<ListSavepointsResponse>, Status> {
+        let savepoints = self.coordinator.savepoints(&request.into_inner().job_id)?;
+        Ok(Response::new(ListSavepointsResponse { savepoints }))
+    }
+
+    async fn dispose_savepoint(
+        &self,
+        request: Request<DisposeSavepointRequest>,
+    ) -> Result<Response<DisposeSavepointResponse>, Status> {
+        self.coordinator
+            .dispose_savepoint(&request.into_inner().location)
+            .await?;
+        Ok(Response::new(DisposeSavepointResponse {}))
     }
 }
 

@@ -37,6 +37,9 @@ pub struct CheckpointSettings {
     pub retained: u32,
     /// `state.savepoints.dir`, the default target of savepoints.
     pub savepoints_dir: Option<String>,
+    /// `state.savepoints.num-retained`: savepoints kept per job (default 3);
+    /// older ones are deleted.
+    pub savepoints_retained: u32,
 }
 
 impl CheckpointSettings {
@@ -204,6 +207,7 @@ impl JobSettings {
                 .to_string(),
             retained,
             savepoints_dir: o.get("state.savepoints.dir").map(str::to_string),
+            savepoints_retained: o.count("state.savepoints.num-retained", 3)?,
         };
         let restart = restart_strategy(&o, checkpoints.interval.is_some())?;
         Ok(JobSettings {

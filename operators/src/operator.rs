@@ -117,9 +117,10 @@ pub trait Sink: Send {
         Ok(())
     }
 
-    /// Starts from a restored checkpoint: commits what its pre-commits (one
-    /// per subtask of the snapshot this subtask takes over) set aside, and
-    /// discards what was written after them. Called before the first batch.
+    /// Starts from a restored checkpoint, given the pre-commits of every
+    /// sink subtask in it: commits what those of the subtasks this one takes
+    /// over (old index % parallelism == this index) set aside, and discards
+    /// what was written after them. Called before the first batch.
     async fn restore(&mut self, _pre_commits: Vec<String>) -> Result<()> {
         Ok(())
     }

@@ -64,10 +64,12 @@ impl Snapshotter {
     /// Acknowledges the snapshot taken when the input ended: the source's
     /// final position and the sink's last pre-commit; operators have emitted
     /// everything, so no keyed state is kept.
-    pub fn acknowledge_end(&self, source_state: String, sink_state: String) {
-        self.reporter.acknowledge(
+    /// `last_checkpoint` is the newest checkpoint the subtask snapshotted:
+    /// its acknowledgement may still be on its way.
+    pub fn acknowledge_end(&self, source_state: String, sink_state: String, last_checkpoint: u64) {
+        self.reporter.acknowledge_end(
             &self.id,
-            0,
+            last_checkpoint,
             self.state(Vec::new(), source_state, sink_state),
         );
     }
@@ -129,7 +131,7 @@ pub struct Restored {
     pub source_position: Option<String>,
     /// Keyed state rows of this subtask's key groups, by operator position.
     pub keyed: Vec<Vec<RecordBatch>>,
-    /// The pre-commits of the sink subtasks this one takes over.
+    /// The pre-commits of every sink subtask of the checkpoint.
     pub sink_states: Vec<String>,
 }
 
@@ -177,7 +179,7 @@ pub async fn load(
     }
     restored.sink_states = states
         .iter()
-        .filter(|s| s.subtask % parallelism == subtask && !s.sink_state.is_empty())
+        .filter(|s| !s.sink_state.is_empty())
         .map(|s| s.sink_state.clone())
         .collect();
     let own = key_group_range(subtask, max_parallelism, parallelism);

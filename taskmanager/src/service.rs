@@ -274,6 +274,7 @@ impl TaskServiceImpl {
                 metrics,
                 control,
                 snapshotter,
+                last_checkpoint: 0,
             });
         }
         let args = JobArgs {
@@ -400,7 +401,11 @@ impl TaskService for TaskServiceImpl {
             savepoint: request.savepoint,
             location: request.location.into(),
         };
-        job.send(&job.sources, &Control::Trigger(barrier));
+        let control = Control::Trigger {
+            barrier,
+            stop: request.stop,
+        };
+        job.send(&job.sources, &control);
         Ok(Response::new(TriggerCheckpointResponse {}))
     }
 

@@ -2,7 +2,7 @@
 //! acknowledgements and declines.
 
 use rtdw_proto::v1::cluster_service_client::ClusterServiceClient;
-use rtdw_proto::v1::{CheckpointAck, CheckpointDecline, TaskState, TaskStatusReport};
+use rtdw_proto::v1::{CheckpointAck, CheckpointDecline, SubtaskState, TaskState, TaskStatusReport};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
@@ -107,13 +107,23 @@ impl StatusReporter {
         }));
     }
 
-    /// Acknowledges a checkpoint (id 0: the snapshot at the end of input)
-    /// with the subtask's state.
-    pub fn acknowledge(
+    /// Acknowledges a checkpoint with the subtask's state.
+    pub fn acknowledge(&self, id: &SubtaskId, checkpoint_id: u64, state: SubtaskState) {
+        self.send_ack(id, checkpoint_id, 0, state);
+    }
+
+    /// Reports the snapshot taken when the subtask's input ended (checkpoint
+    /// id 0), after it took part in checkpoint `last_checkpoint_id`.
+    pub fn acknowledge_end(&self, id: &SubtaskId, last_checkpoint_id: u64, state: SubtaskState) {
+        self.send_ack(id, 0, last_checkpoint_id, state);
+    }
+
+    fn send_ack(
         &self,
         id: &SubtaskId,
         checkpoint_id: u64,
-        state: rtdw_proto::v1::SubtaskState,
+        last_checkpoint_id: u64,
+        state: SubtaskState,
     ) {
         self.enqueue(Report::Ack(CheckpointAck {
             job_id: id.job_id.clone(),
@@ -121,6 +131,7 @@ impl StatusReporter {
             checkpoint_id,
             state: Some(state),
             taskmanager_id: self.taskmanager_id.clone(),
+            last_checkpoint_id,
         }));
     }
 

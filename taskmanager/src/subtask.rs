@@ -34,13 +34,21 @@ pub struct SubtaskRuntime {
     pub control: mpsc::UnboundedReceiver<Control>,
     /// Takes its snapshots when checkpoints are enabled.
     pub snapshotter: Option<Snapshotter>,
+    /// The newest checkpoint it took part in (0: none yet).
+    pub last_checkpoint: u64,
 }
 
 /// What the task manager tells a running subtask.
 #[derive(Debug, Clone)]
 pub enum Control {
-    /// Start this checkpoint (sent to source subtasks).
-    Trigger(Barrier),
+    /// Start this checkpoint (sent to source subtasks); with `stop`, the
+    /// source ends its input after the barrier.
+    Trigger {
+        /// The barrier to emit.
+        barrier: Barrier,
+        /// End the input after it.
+        stop: bool,
+    },
     /// This checkpoint completed; `is_final` when it is the job's final one,
     /// taken after every input ended.
     Complete {
@@ -87,13 +95,24 @@ impl SubtaskRuntime {
     async fn run_to_end(mut self) -> Result<()> {
         let mut source_position = String::new();
         if let Some(mut source) = self.chain.source.take() {
-            loop {
+            'read: loop {
                 while let Ok(control) = self.control.try_recv() {
-                    let position = match &control {
-                        Control::Trigger(_) => source.snapshot_position()?,
-                        Control::Complete { .. } => String::new(),
-                    };
-                    self.on_control(control, position).await?;
+                    match control {
+                        Control::Trigger { barrier, stop } => {
+                            self.checkpoint(&barrier, source.snapshot_position()?)
+                                .await?;
+                            if stop {
+                                tracing::info!(
+                                    checkpoint = barrier.checkpoint_id,
+                                    "source stopped after the barrier"
+                                );
+                                break 'read;
+                            }
+                        }
+                        Control::Complete { checkpoint_id, .. } => {
+                            self.commit(checkpoint_id).await?
+                        }
+                    }
                 }
                 match source.next_batch().await? {
                     Some(batch) => {
@@ -108,9 +127,13 @@ impl SubtaskRuntime {
             loop {
                 tokio::select! {
                     biased;
-                    Some(control) = self.control.recv() => {
-                        self.on_control(control, String::new()).await?
-                    }
+                    Some(control) = self.control.recv() => match control {
+                        Control::Complete { checkpoint_id, .. } => self.commit(checkpoint_id).await?,
+                        Control::Trigger { barrier, .. } => tracing::warn!(
+                            checkpoint = barrier.checkpoint_id,
+                            "trigger for a subtask that is not a source ignored"
+                        ),
+                    },
                     event = gate.next() => match event? {
                         InputEvent::Batch { input, batch } => {
                             self.metrics.batch_in(&batch);
@@ -126,14 +149,6 @@ impl SubtaskRuntime {
             }
         }
         self.finish(source_position).await
-    }
-
-    /// Handles a trigger (with the source's position) or a completion.
-    async fn on_control(&mut self, control: Control, source_position: String) -> Result<()> {
-        match control {
-            Control::Trigger(barrier) => self.checkpoint(&barrier, source_position).await,
-            Control::Complete { checkpoint_id, .. } => self.commit(checkpoint_id).await,
-        }
     }
 
     async fn commit(&mut self, checkpoint_id: u64) -> Result<()> {
@@ -152,6 +167,7 @@ impl SubtaskRuntime {
             );
             return Ok(());
         };
+        self.last_checkpoint = barrier.checkpoint_id;
         let mut keyed = Vec::new();
         for (i, operator) in self.chain.operators.iter_mut().enumerate() {
             if let Some(state) = operator.snapshot_state(self.ctx.max_parallelism)? {
@@ -263,14 +279,14 @@ impl SubtaskRuntime {
             Some(sink) => sink.pre_commit(END_OF_INPUT).await?,
             None => String::new(),
         };
-        snapshotter.acknowledge_end(source_position, sink_state);
+        snapshotter.acknowledge_end(source_position, sink_state, self.last_checkpoint);
         tracing::debug!("input ended; waiting for the final checkpoint");
         std::mem::replace(&mut self.output, Output::new(Vec::new()))
             .finish()
             .await?;
         while let Some(control) = self.control.recv().await {
             match control {
-                Control::Trigger(barrier) => snapshotter.decline(
+                Control::Trigger { barrier, .. } => snapshotter.decline(
                     barrier.checkpoint_id,
                     "the source has reached the end of its input".into(),
                 ),

@@ -4,6 +4,7 @@
 //! names. Readers skip hidden files, so they never see a partial or an
 //! uncommitted result. Without checkpoints, the end of input commits.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -33,6 +34,8 @@ struct Pending {
 /// What a restore needs: the files to commit and where numbering goes on.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct SinkState {
+    /// The subtask that took it.
+    subtask: u32,
     /// The sequence number of the next file.
     next_sequence: u64,
     /// Files closed and not yet committed.
@@ -40,14 +43,15 @@ struct SinkState {
 }
 
 /// One subtask of a filesystem sink. Files are named
-/// `part-<job>-<sequence>-<subtask>`: the sequence goes on from the restored
+/// `part-<sequence>-<job>-<subtask>`: the sequence goes on from the restored
 /// checkpoint's, so in name order a key's changes come in the order they
-/// were made, also across restarts and rescaling.
+/// were made, also across restarts, rescaling, and a job resubmitted from a
+/// savepoint.
 pub(crate) struct FileSink {
     format: Format,
     dir: PathBuf,
-    /// `part-<job>-`: the start of every file of the job.
-    job_prefix: String,
+    /// The job, as it appears in file names.
+    job_id: String,
     /// The sequence number of the next file.
     sequence: u64,
     writer: Option<(BufWriter<File>, PathBuf)>,
@@ -70,7 +74,7 @@ impl FileSink {
         Ok(FileSink {
             format: config.format,
             dir: config.path,
-            job_prefix: format!("part-{}-", ctx.job_id),
+            job_id: ctx.job_id.clone(),
             sequence: 0,
             writer: None,
             pending: Vec::new(),
@@ -80,7 +84,10 @@ impl FileSink {
     }
 
     fn file_name(&self) -> String {
-        format!("{}{:010}-{}", self.job_prefix, self.sequence, self.subtask)
+        format!(
+            "part-{:010}-{}-{}",
+            self.sequence, self.job_id, self.subtask
+        )
     }
 
     /// Closes the in-progress file, if any, as pending for `checkpoint_id`.
@@ -104,35 +111,71 @@ impl FileSink {
         Ok(())
     }
 
-    /// Deletes the hidden files of the subtasks this one takes over that no
-    /// restored pre-commit lists: what earlier runs wrote after their last
-    /// completed checkpoint.
-    fn discard_uncommitted(&self, keep: &[Pending]) -> Result<()> {
+    /// Deletes, among the files of the subtasks this one takes over, what
+    /// was written after the restored checkpoint: hidden files its
+    /// pre-commits do not list, and files committed with a sequence number
+    /// at or past the one it recorded (a restore that fell back past a
+    /// completed checkpoint rolls those back, so nothing is duplicated).
+    fn discard_after(&self, keep: &[Pending], next_sequence: &HashMap<u32, u64>) -> Result<()> {
         let entries = std::fs::read_dir(&self.dir)
             .map_err(|e| StreamError::io(format!("cannot list {}", self.dir.display()), e))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
-            let Some(rest) = name
-                .strip_prefix('.')
-                .and_then(|n| n.strip_prefix(&self.job_prefix))
-            else {
+            let Some(file) = PartFile::parse(&name) else {
                 continue;
             };
-            let owner = rest
-                .split('.')
-                .next()
-                .and_then(|stem| stem.rsplit('-').next())
-                .and_then(|s| s.parse::<u32>().ok());
-            let ours = owner.is_some_and(|s| s % self.parallelism == self.subtask);
-            let uncommitted = name.ends_with(".inprogress") || name.ends_with(".pending");
-            if ours && uncommitted && !keep.iter().any(|p| p.pending == entry.path()) {
+            if file.job != self.job_id || file.subtask % self.parallelism != self.subtask {
+                continue;
+            }
+            let discard = if file.committed {
+                next_sequence
+                    .get(&file.subtask)
+                    .is_some_and(|next| file.sequence >= *next)
+            } else {
+                !keep.iter().any(|p| p.pending == entry.path())
+            };
+            if discard {
                 std::fs::remove_file(entry.path()).map_err(|e| {
                     StreamError::io(format!("cannot discard {}", entry.path().display()), e)
                 })?;
-                tracing::info!(file = %entry.path().display(), "discarded a file written after the restored checkpoint");
+                tracing::info!(file = %entry.path().display(), committed = file.committed, "discarded a file written after the restored checkpoint");
             }
         }
         Ok(())
+    }
+}
+
+/// What a sink file's name says: `part-<sequence>-<job>-<subtask>`, hidden
+/// with a leading `.` and a `.inprogress` or `.pending` suffix until
+/// committed.
+struct PartFile<'a> {
+    sequence: u64,
+    job: &'a str,
+    subtask: u32,
+    committed: bool,
+}
+
+impl<'a> PartFile<'a> {
+    fn parse(name: &'a str) -> Option<Self> {
+        let (stem, committed) = match name.strip_prefix('.') {
+            Some(hidden) => {
+                let stem = hidden
+                    .strip_suffix(".inprogress")
+                    .or_else(|| hidden.strip_suffix(".pending"))?;
+                (stem, false)
+            }
+            None => (name, true),
+        };
+        let mut parts = stem.strip_prefix("part-")?.split('-');
+        let sequence = parts.next()?.parse().ok()?;
+        let job = parts.next()?;
+        let subtask = parts.next()?.parse().ok()?;
+        Some(PartFile {
+            sequence,
+            job,
+            subtask,
+            committed,
+        })
     }
 }
 
@@ -237,6 +280,7 @@ impl Sink for FileSink {
     async fn pre_commit(&mut self, checkpoint_id: u64) -> Result<String> {
         self.close_file(checkpoint_id)?;
         let state = SinkState {
+            subtask: self.subtask,
             next_sequence: self.sequence,
             pending: self.pending.clone(),
         };
@@ -257,14 +301,20 @@ impl Sink for FileSink {
 
     async fn restore(&mut self, pre_commits: Vec<String>) -> Result<()> {
         let mut restored = Vec::new();
+        let mut next_sequence = HashMap::new();
         for state in pre_commits.iter().filter(|s| !s.is_empty()) {
             let state: SinkState = serde_json::from_str(state).map_err(|e| {
                 StreamError::Failed(format!("file sink state '{state}' is malformed: {e}"))
             })?;
+            // Numbering goes on after every subtask's files, so a key that
+            // moves to this subtask (rescaling) keeps its changes in order.
             self.sequence = self.sequence.max(state.next_sequence);
-            restored.extend(state.pending);
+            if state.subtask % self.parallelism == self.subtask {
+                next_sequence.insert(state.subtask, state.next_sequence);
+                restored.extend(state.pending);
+            }
         }
-        self.discard_uncommitted(&restored)?;
+        self.discard_after(&restored, &next_sequence)?;
         for pending in &restored {
             commit(pending)?;
         }

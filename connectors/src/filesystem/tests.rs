@@ -155,6 +155,29 @@ async fn rows_become_visible_only_when_their_checkpoint_completes() {
 }
 
 #[tokio::test]
+async fn restoring_an_older_checkpoint_rolls_back_what_newer_ones_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = table(dir.path(), "csv");
+    let mut sink = create_sink(&table, &ctx()).unwrap();
+    sink.write_batch(ids(0, 1)).await.unwrap();
+    let older = sink.pre_commit(1).await.unwrap();
+    sink.commit(1).await.unwrap();
+    sink.write_batch(ids(1, 2)).await.unwrap();
+    sink.pre_commit(2).await.unwrap();
+    sink.commit(2).await.unwrap();
+    assert_eq!(committed_text(dir.path()), "0,n0\n1,n1\n");
+
+    // Checkpoint 2 turned out unreadable: the restart falls back to 1.
+    let mut replacement = create_sink(&table, &ctx()).unwrap();
+    replacement.restore(vec![older]).await.unwrap();
+    assert_eq!(
+        committed_text(dir.path()),
+        "0,n0\n",
+        "the rows after checkpoint 1 will be replayed, so their file goes"
+    );
+}
+
+#[tokio::test]
 async fn a_restored_file_source_continues_at_the_line_after_its_position() {
     let dir = tempfile::tempdir().unwrap();
     let text: String = (1..=10_000).map(|i| format!("{i},n{i}\n")).collect();
