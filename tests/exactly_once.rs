@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::services::{Etcd, S3Server};
-use support::{Cluster, ClusterOptions, fold_debezium, wait_for};
+use support::{Cluster, ClusterOptions, fold_debezium, http_get, metric_sum, wait_for};
 
 const MINUTES: Duration = Duration::from_secs(180);
 
@@ -122,6 +122,24 @@ fn killing_task_managers_mid_run_changes_nothing_in_the_output() {
             "restored the newest checkpoint: {job}"
         );
     }
+
+    let metrics = http_get(&cluster.http, "/metrics");
+    let restarts = metric_sum(&metrics, "rtdw_job_restarts_total", &[("job", &id)]);
+    let completed = metric_sum(
+        &metrics,
+        "rtdw_checkpoints_total",
+        &[("job", &id), ("status", "COMPLETED")],
+    );
+    assert!(
+        restarts >= 2.0 && completed >= 2.0,
+        "restarts {restarts}, checkpoints {completed}"
+    );
+    let interval = metric_sum(
+        &metrics,
+        "rtdw_checkpoint_interval_seconds",
+        &[("job", &id)],
+    );
+    assert_eq!(interval, 1.0, "the job's interval is exported");
 
     let job = cluster.wait_for_state(&id, "FINISHED", MINUTES);
     assert!(job["restarts"].as_u64() >= Some(2), "{job}");

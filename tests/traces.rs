@@ -107,7 +107,8 @@ fn a_submission_is_one_trace_across_the_coordinator_and_both_taskmanagers() {
         ],
         ..ClusterOptions::default()
     });
-    let sql = "CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '100', 'rows-per-second' = '1000000');\n\
+    let sql = "SET 'execution.checkpointing.interval' = '1 s';\n\
+               CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '100', 'rows-per-second' = '1000000');\n\
                CREATE TABLE sink (k BIGINT, n BIGINT) WITH ('connector' = 'blackhole');\n\
                INSERT INTO sink SELECT id % 2, COUNT(*) FROM gen GROUP BY id % 2;";
     let id = cluster.submit("traced.sql", sql, &["-p", "2"]);
@@ -124,7 +125,9 @@ fn a_submission_is_one_trace_across_the_coordinator_and_both_taskmanagers() {
                 .filter_map(|s| s.taskmanager.clone())
                 .collect();
             let coordinator_done = spans.iter().any(|s| s.name == "submit_job");
-            (deployed.len() == 2 && coordinator_done).then_some(spans)
+            // A checkpointed job ends with its final checkpoint.
+            let checkpointed = spans.iter().any(|s| s.name == "complete_checkpoint");
+            (deployed.len() == 2 && coordinator_done && checkpointed).then_some(spans)
         },
     );
     // The secret header reached the collector with every export, and no

@@ -197,42 +197,51 @@ impl Coordinator {
         manifest: CheckpointManifest,
         location: String,
     ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
-        Box::pin(async move {
-            let job_id = manifest.job_id.clone();
-            let id = manifest.checkpoint_id;
-            let is_final = manifest.kind == CheckpointKind::Final.name();
-            if let Err(reason) = self.write_checkpoint(&manifest, &location).await {
-                self.checkpoint_failed(&job_id, id, reason).await;
-                return;
-            }
-            let (dropped, attempt, clients) = {
-                let mut state = self.lock();
-                let Some(job) = state.jobs.get_mut(&job_id) else {
+        let span = tracing::info_span!(
+            "complete_checkpoint",
+            job = %manifest.job_id,
+            checkpoint = manifest.checkpoint_id,
+            kind = %manifest.kind
+        );
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                let job_id = manifest.job_id.clone();
+                let id = manifest.checkpoint_id;
+                let is_final = manifest.kind == CheckpointKind::Final.name();
+                if let Err(reason) = self.write_checkpoint(&manifest, &location).await {
+                    self.checkpoint_failed(&job_id, id, reason).await;
                     return;
-                };
-                let dropped = job.checkpoints.completed(id, Instant::now(), now_millis());
-                (dropped, job.attempt, Self::clients(&state, &job_id))
-            };
-            tracing::info!(job = %job_id, checkpoint = id, is_final, "checkpoint completed");
-            let request = NotifyCheckpointCompleteRequest {
-                job_id: job_id.clone(),
-                attempt,
-                checkpoint_id: id,
-                is_final,
-            };
-            for (tm, mut client) in clients {
-                if let Err(status) = client
-                    .notify_checkpoint_complete(traced_request(request.clone()))
-                    .await
-                {
-                    tracing::warn!(job = %job_id, taskmanager = %tm, %status, "completion notice failed");
                 }
-            }
-            for checkpoint in dropped {
-                delete_checkpoint(&checkpoint.location).await;
-            }
-            self.start_final_if_due(&job_id).await;
-        })
+                let (dropped, attempt, clients) = {
+                    let mut state = self.lock();
+                    let Some(job) = state.jobs.get_mut(&job_id) else {
+                        return;
+                    };
+                    let dropped = job.checkpoints.completed(id, Instant::now(), now_millis());
+                    (dropped, job.attempt, Self::clients(&state, &job_id))
+                };
+                tracing::info!(job = %job_id, checkpoint = id, is_final, "checkpoint completed");
+                let request = NotifyCheckpointCompleteRequest {
+                    job_id: job_id.clone(),
+                    attempt,
+                    checkpoint_id: id,
+                    is_final,
+                };
+                for (tm, mut client) in clients {
+                    if let Err(status) = client
+                        .notify_checkpoint_complete(traced_request(request.clone()))
+                        .await
+                    {
+                        tracing::warn!(job = %job_id, taskmanager = %tm, %status, "completion notice failed");
+                    }
+                }
+                for checkpoint in dropped {
+                    delete_checkpoint(&checkpoint.location).await;
+                }
+                self.start_final_if_due(&job_id).await;
+            },
+            span,
+        ))
     }
 
     /// Writes the manifest into the checkpoint's directory, then points the

@@ -74,7 +74,24 @@ pub struct CheckpointTracker {
     restore_base: Option<CompletedCheckpoint>,
     consecutive_failures: u32,
     last_finished: Option<Instant>,
+    /// For metrics: totals since submission, and the newest completion.
+    totals: CheckpointTotals,
     end_states: BTreeMap<TaskKey, SubtaskState>,
+}
+
+/// A job's checkpoint counts and newest completion, for metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheckpointTotals {
+    /// Checkpoints (and savepoints) completed.
+    pub completed: u64,
+    /// Checkpoints failed or aborted.
+    pub failed: u64,
+    /// When the newest completed.
+    pub last_completed: Option<Instant>,
+    /// How long the newest took.
+    pub last_duration: Duration,
+    /// Its state size.
+    pub last_size_bytes: u64,
 }
 
 /// What an acknowledgement leads to.
@@ -106,6 +123,7 @@ impl CheckpointTracker {
             restore_base: None,
             consecutive_failures: 0,
             last_finished: None,
+            totals: CheckpointTotals::default(),
             end_states: BTreeMap::new(),
         }
     }
@@ -359,10 +377,16 @@ impl CheckpointTracker {
             // Taken once: the end-of-input states are in it now.
             self.end_states.clear();
         }
+        let (mut duration_ms, mut size_bytes) = (0, 0);
         if let Some(info) = self.info(id) {
             info.status = CheckpointStatus::Completed as i32;
             info.duration_ms = now_ms - info.trigger_time_ms;
+            (duration_ms, size_bytes) = (info.duration_ms, info.size_bytes);
         }
+        self.totals.completed += 1;
+        self.totals.last_completed = Some(now);
+        self.totals.last_duration = Duration::from_millis(duration_ms.max(0) as u64);
+        self.totals.last_size_bytes = size_bytes;
         let checkpoint = CompletedCheckpoint {
             id,
             location: flight.location,
@@ -384,6 +408,7 @@ impl CheckpointTracker {
     pub fn abort(&mut self, id: u64, reason: String, now_ms: i64) -> Option<String> {
         let flight = self.in_flight.take_if(|f| f.id == id)?;
         self.last_finished = Some(Instant::now());
+        self.totals.failed += 1;
         if let Some(info) = self.info(id) {
             info.status = CheckpointStatus::Failed as i32;
             info.duration_ms = now_ms - info.trigger_time_ms;
@@ -471,15 +496,9 @@ impl CheckpointTracker {
         self.history.iter().rev().cloned().collect()
     }
 
-    /// Completed checkpoints by status, for metrics: (completed, failed).
-    pub fn counts(&self) -> (u64, u64) {
-        let count = |s: CheckpointStatus| {
-            self.history.iter().filter(|c| c.status == s as i32).count() as u64
-        };
-        (
-            count(CheckpointStatus::Completed),
-            count(CheckpointStatus::Failed),
-        )
+    /// Counts and the newest completion, for metrics.
+    pub fn totals(&self) -> CheckpointTotals {
+        self.totals
     }
 }
 
@@ -607,6 +626,13 @@ mod tests {
             (manifest.checkpoint_id, manifest.kind.as_str()),
             (6, "FINAL")
         );
+        tracker.completed(6, Instant::now(), 3);
+        assert!(
+            !tracker.final_due(&tasks()),
+            "the final checkpoint is taken once"
+        );
+        assert_eq!(tracker.totals().completed, 1);
+        assert_eq!(tracker.totals().failed, 1, "checkpoint 5 was aborted");
     }
 
     impl AckOutcome {

@@ -107,6 +107,19 @@ async fn savepoint_restore(location: &str, max_parallelism: u32) -> Result<Resto
     })
 }
 
+/// One running job's checkpoint and restart figures, for metrics.
+#[derive(Debug, Clone)]
+pub struct JobCheckpointStats {
+    /// The job.
+    pub job_id: String,
+    /// Its checkpoint interval, when it takes checkpoints.
+    pub interval: Option<Duration>,
+    /// Its checkpoint counts and newest completion.
+    pub totals: crate::checkpoints::CheckpointTotals,
+    /// Its restarts.
+    pub restarts: u32,
+}
+
 /// Job counts by state, task managers and slots, for metrics.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterStats {
@@ -239,6 +252,21 @@ impl Coordinator {
             .get(id)
             .map(|job| job.details(&state.cluster))
             .ok_or_else(|| Status::not_found(format!("job {id} does not exist")))
+    }
+
+    /// Checkpoint and restart figures of the jobs not ended.
+    pub fn checkpoint_stats(&self) -> Vec<JobCheckpointStats> {
+        self.lock()
+            .jobs
+            .values()
+            .filter(|job| !is_terminal(job.state))
+            .map(|job| JobCheckpointStats {
+                job_id: job.id.clone(),
+                interval: job.checkpoints.settings.interval,
+                totals: job.checkpoints.totals(),
+                restarts: job.restarts,
+            })
+            .collect()
     }
 
     /// Counts for the metrics endpoint.

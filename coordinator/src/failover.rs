@@ -77,10 +77,14 @@ impl Coordinator {
         self.persist(job_id).await;
         let this = self.clone();
         let job_id = job_id.to_string();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            this.redeploy(job_id).await;
-        });
+        let span = tracing::info_span!("failover", job = %job_id, attempt, delay_ms = delay.as_millis() as u64);
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                tokio::time::sleep(delay).await;
+                this.redeploy(job_id).await;
+            },
+            span,
+        ));
     }
 
     /// A deployment failed: when restoring a checkpoint failed, that

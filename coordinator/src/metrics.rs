@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use rtdw_observability::Observability;
@@ -18,6 +19,28 @@ use rtdw_proto::v1::JobSummary;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
     state: String,
+}
+
+/// The label of per-job series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabel {
+    job: String,
+}
+
+/// Labels of the checkpoint counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CheckpointLabels {
+    job: String,
+    status: String,
+}
+
+/// Raises a counter to `total` (counters only go up; the totals they
+/// mirror are kept by the coordinator).
+fn raise_to(counter: &Counter, total: u64) {
+    let current = counter.get();
+    if total > current {
+        counter.inc_by(total - current);
+    }
 }
 
 /// Labels of a job's state series.
@@ -50,7 +73,43 @@ pub fn register(observability: &Observability, coordinator: Arc<Coordinator>) {
     let slots_free = Gauge::<i64>::default();
     let jobs = Family::<StateLabel, Gauge<i64>>::default();
     let job_state = Family::<JobLabels, Gauge<i64>>::default();
+    let checkpoints = Family::<CheckpointLabels, Counter>::default();
+    let restarts = Family::<JobLabel, Counter>::default();
+    let last_age = Family::<JobLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    let interval = Family::<JobLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    let duration = Family::<JobLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    let size = Family::<JobLabel, Gauge<i64>>::default();
     observability.register(|r| {
+        r.register(
+            "checkpoints",
+            "Checkpoints by status (COMPLETED, FAILED), per job.",
+            checkpoints.clone(),
+        );
+        r.register(
+            "job_restarts",
+            "Restarts after failures, per job.",
+            restarts.clone(),
+        );
+        r.register(
+            "checkpoint_last_completed_age_seconds",
+            "Seconds since the job's newest checkpoint completed.",
+            last_age.clone(),
+        );
+        r.register(
+            "checkpoint_interval_seconds",
+            "The job's checkpoint interval.",
+            interval.clone(),
+        );
+        r.register(
+            "checkpoint_last_duration_seconds",
+            "Trigger to completion of the job's newest checkpoint.",
+            duration.clone(),
+        );
+        r.register(
+            "checkpoint_last_size_bytes",
+            "State size of the job's newest checkpoint.",
+            size.clone(),
+        );
         r.register(
             "taskmanagers_registered",
             "Task managers alive.",
@@ -84,6 +143,39 @@ pub fn register(observability: &Observability, coordinator: Arc<Coordinator>) {
                 state: state.clone(),
             })
             .set(*count as i64);
+        }
+        for gauge in [&last_age, &interval, &duration] {
+            gauge.clear();
+        }
+        size.clear();
+        for job in coordinator.checkpoint_stats() {
+            let label = JobLabel {
+                job: job.job_id.clone(),
+            };
+            for (status, total) in [
+                ("COMPLETED", job.totals.completed),
+                ("FAILED", job.totals.failed),
+            ] {
+                let labels = CheckpointLabels {
+                    job: job.job_id.clone(),
+                    status: status.into(),
+                };
+                raise_to(&checkpoints.get_or_create(&labels), total);
+            }
+            raise_to(&restarts.get_or_create(&label), u64::from(job.restarts));
+            if let Some(every) = job.interval {
+                interval.get_or_create(&label).set(every.as_secs_f64());
+            }
+            if let Some(at) = job.totals.last_completed {
+                last_age
+                    .get_or_create(&label)
+                    .set(at.elapsed().as_secs_f64());
+                duration
+                    .get_or_create(&label)
+                    .set(job.totals.last_duration.as_secs_f64());
+                size.get_or_create(&label)
+                    .set(job.totals.last_size_bytes as i64);
+            }
         }
         job_state.clear();
         for job in newest_per_name(coordinator.jobs()) {

@@ -226,7 +226,15 @@ impl TaskServiceImpl {
                 ))
             })?;
             if let Some(restore) = &request.restore {
-                restore_chain(&mut chain, restore, &ctx).await?;
+                let span = tracing::info_span!(
+                    "restore",
+                    checkpoint = restore.checkpoint_id,
+                    vertex = vertex.id,
+                    subtask = task.subtask
+                );
+                restore_chain(&mut chain, restore, &ctx)
+                    .instrument(span)
+                    .await?;
             }
             let mut edges = Vec::new();
             for edge in graph.outputs(vertex.id) {
