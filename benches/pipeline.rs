@@ -73,15 +73,9 @@ fn run(pipeline: &Pipeline, parallelism: u32) -> (f64, u64) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing
-    // and only checks that the benchmark builds.
-    if !std::env::args().any(|a| a == "--bench") {
+    let Some(rows) = support::bench_rows(100_000_000) else {
         return;
-    }
-    let rows: u64 = std::env::var("RTDW_BENCH_ROWS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(100_000_000);
+    };
     println!(
         "{:<44} {:>3} {:>12} {:>9} {:>14} {:>16} {:>14}",
         "pipeline", "p", "rows", "seconds", "rows/s", "rows/s/subtask", "peak RSS MiB"

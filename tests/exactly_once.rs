@@ -273,6 +273,14 @@ fn a_restarted_coordinator_resumes_the_job_from_its_latest_checkpoint() {
     );
 }
 
+/// `SET`s keeping the two newest checkpoints under `root`.
+fn two_checkpoints_kept_in(root: &Path) -> String {
+    format!(
+        "SET 'state.checkpoints.dir' = 'file://{}';\nSET 'state.checkpoints.num-retained' = '2';\n",
+        root.display()
+    )
+}
+
 /// The `chk-<n>` directories a job has in its checkpoint directory.
 fn checkpoint_dirs(root: &Path, id: &str) -> Vec<u64> {
     let mut ids: Vec<u64> = std::fs::read_dir(root.join(id))
@@ -299,10 +307,7 @@ fn retention_keeps_the_newest_completed_checkpoints_and_nothing_else() {
     let rows = 12_000;
     let out = cluster.path("totals");
     let root = cluster.path("checkpoints");
-    let sets = format!(
-        "SET 'state.checkpoints.dir' = 'file://{}';\nSET 'state.checkpoints.num-retained' = '2';\n",
-        root.display()
-    );
+    let sets = two_checkpoints_kept_in(&root);
     let id = cluster.submit(
         "totals.sql",
         &totals_job(rows, 3_000, &out, &sets),
@@ -509,8 +514,8 @@ fn a_damaged_checkpoint_is_named_and_the_restart_falls_back_to_the_previous_one(
     let root = cluster.path("checkpoints");
     // A pause after each checkpoint leaves time to damage the newest.
     let sets = format!(
-        "SET 'state.checkpoints.dir' = 'file://{}';\nSET 'state.checkpoints.num-retained' = '2';\nSET 'execution.checkpointing.min-pause' = '3 s';\n",
-        root.display()
+        "{}SET 'execution.checkpointing.min-pause' = '3 s';\n",
+        two_checkpoints_kept_in(&root)
     );
     let id = cluster.submit(
         "totals.sql",

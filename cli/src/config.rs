@@ -441,6 +441,37 @@ mod tests {
     }
 
     #[test]
+    fn job_defaults_and_the_metastore_come_from_the_coordinator_section() {
+        let _guard = ENV.lock().unwrap_or_else(|p| p.into_inner());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("application.yml");
+        std::fs::write(
+            &file,
+            "coordinator:\n  metastore: etcd://127.0.0.1:2379\n  job_defaults:\n    execution.checkpointing.interval: 30 s\n",
+        )
+        .unwrap();
+        let config = load(&source(dir.path(), None)).unwrap();
+        assert_eq!(
+            config
+                .coordinator
+                .job_defaults
+                .get("execution.checkpointing.interval"),
+            Some(&"30 s".to_string())
+        );
+        assert_eq!(
+            config.coordinator.metastore.as_deref(),
+            Some("etcd://127.0.0.1:2379")
+        );
+
+        std::fs::write(&file, "coordinator:\n  metastore: 127.0.0.1:2379\n").unwrap();
+        let err = load(&source(dir.path(), None)).unwrap_err().to_string();
+        assert!(
+            err.contains("coordinator.metastore") && err.contains("not an etcd://host:port URL"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn errors_name_the_key_and_the_file() {
         let _guard = ENV.lock().unwrap_or_else(|p| p.into_inner());
         let dir = tempfile::tempdir().unwrap();

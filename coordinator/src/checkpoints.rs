@@ -463,7 +463,7 @@ impl CheckpointTracker {
             .chain(&self.restore_base)
             .cloned()
             .collect();
-        all.sort_by(|a, b| b.id.cmp(&a.id));
+        all.sort_by_key(|c| std::cmp::Reverse(c.id));
         all
     }
 
@@ -576,6 +576,34 @@ mod tests {
             tracker.retained().iter().map(|c| c.id).collect::<Vec<_>>(),
             [3, 2]
         );
+    }
+
+    #[test]
+    fn savepoints_have_their_own_directory_and_retention_and_serve_as_restore_points() {
+        let mut tracker = CheckpointTracker::new("abcdef123", settings(1, 0), 128, 0);
+        let mut dropped = Vec::new();
+        for _ in 0..4 {
+            let (id, location) = tracker.trigger_savepoint("s3://b/sp/", tasks(), 0);
+            assert_eq!(location, format!("s3://b/sp/savepoint-abcdef-{id}"));
+            tracker.acknowledge(id, state(0, 0), 0);
+            tracker.acknowledge(id, state(0, 1), 0);
+            dropped.extend(tracker.completed(id, Instant::now(), 0));
+        }
+        assert_eq!(
+            dropped.iter().map(|c| c.id).collect::<Vec<_>>(),
+            [1],
+            "three are kept"
+        );
+        let (id, _) = tracker.trigger(tasks(), 0);
+        tracker.acknowledge(id, state(0, 0), 0);
+        tracker.acknowledge(id, state(0, 1), 0);
+        assert!(
+            tracker.completed(id, Instant::now(), 0).is_empty(),
+            "checkpoints keep their own count"
+        );
+        let restore_points: Vec<u64> = tracker.retained().iter().map(|c| c.id).collect();
+        assert_eq!(restore_points, [5, 4, 3, 2]);
+        assert_eq!(tracker.savepoints().len(), 3);
     }
 
     #[test]

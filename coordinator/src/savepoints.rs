@@ -19,6 +19,12 @@ use rtdw_operators::time::now_millis;
 /// How often a savepoint request checks on its checkpoint.
 const POLL: Duration = Duration::from_millis(50);
 
+/// A started savepoint's trigger and the task managers to send it to.
+type SavepointStart = (
+    TriggerCheckpointRequest,
+    Vec<(String, crate::coordinator::TaskClient)>,
+);
+
 /// What to take when a job is asked to save or stop.
 #[derive(Debug, Clone, Default)]
 pub struct SavepointRequest {
@@ -96,18 +102,11 @@ impl Coordinator {
 
     /// Starts the savepoint when the job can take it now (running, nothing
     /// in flight); `None` to try again shortly.
-    #[allow(clippy::type_complexity)]
     fn try_start_savepoint(
         &self,
         job_id: &str,
         request: &SavepointRequest,
-    ) -> Result<
-        Option<(
-            TriggerCheckpointRequest,
-            Vec<(String, crate::coordinator::TaskClient)>,
-        )>,
-        Status,
-    > {
+    ) -> Result<Option<SavepointStart>, Status> {
         let mut state = self.lock();
         let job = state
             .jobs

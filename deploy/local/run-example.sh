@@ -23,7 +23,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$RTDW" coordinator --grpc-addr "$GRPC_ADDR" --http-addr "$HTTP_ADDR" >"$RTDW_WORK/coordinator.log" 2>&1 &
+"$RTDW" coordinator --grpc-addr "$GRPC_ADDR" --http-addr "$HTTP_ADDR" --data-dir "$RTDW_WORK/data" >"$RTDW_WORK/coordinator.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
   curl -sf "http://$HTTP_ADDR/healthz" >/dev/null && break

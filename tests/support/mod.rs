@@ -14,6 +14,18 @@ use serde_json::Value;
 
 pub mod services;
 
+/// The row count of a benchmark run: `RTDW_BENCH_ROWS` or `default`. `None`
+/// when not run by `cargo bench` (which passes `--bench`; `cargo test
+/// --benches` only checks that benchmarks build).
+pub fn bench_rows(default: u64) -> Option<u64> {
+    std::env::args().any(|a| a == "--bench").then(|| {
+        std::env::var("RTDW_BENCH_ROWS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(default)
+    })
+}
+
 /// The `rtdw` binary under test.
 pub fn rtdw_binary() -> &'static str {
     env!("CARGO_BIN_EXE_rtdw")

@@ -62,10 +62,10 @@ pub(crate) trait GroupAccumulator: Send {
 }
 
 /// Column `index` of restored state, of the type `T` expects.
-fn state_column<'a, T: arrow::datatypes::ArrowPrimitiveType>(
-    columns: &'a [ArrayRef],
+fn state_column<T: arrow::datatypes::ArrowPrimitiveType>(
+    columns: &[ArrayRef],
     index: usize,
-) -> Result<&'a arrow::array::PrimitiveArray<T>> {
+) -> Result<&arrow::array::PrimitiveArray<T>> {
     columns
         .get(index)
         .and_then(|c| c.as_primitive_opt::<T>())
