@@ -107,8 +107,9 @@ fn a_submission_is_one_trace_across_the_coordinator_and_both_taskmanagers() {
         ],
         ..ClusterOptions::default()
     });
-    let sql = "SET 'execution.checkpointing.interval' = '1 s';\n\
-               CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '100', 'rows-per-second' = '1000000');\n\
+    // Two seconds of input with a checkpoint every 300 ms.
+    let sql = "SET 'execution.checkpointing.interval' = '300 ms';\n\
+               CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '2000', 'rows-per-second' = '1000');\n\
                CREATE TABLE sink (k BIGINT, n BIGINT) WITH ('connector' = 'blackhole');\n\
                INSERT INTO sink SELECT id % 2, COUNT(*) FROM gen GROUP BY id % 2;";
     let id = cluster.submit("traced.sql", sql, &["-p", "2"]);
@@ -125,9 +126,7 @@ fn a_submission_is_one_trace_across_the_coordinator_and_both_taskmanagers() {
                 .filter_map(|s| s.taskmanager.clone())
                 .collect();
             let coordinator_done = spans.iter().any(|s| s.name == "submit_job");
-            // A checkpointed job ends with its final checkpoint.
-            let checkpointed = spans.iter().any(|s| s.name == "complete_checkpoint");
-            (deployed.len() == 2 && coordinator_done && checkpointed).then_some(spans)
+            (deployed.len() == 2 && coordinator_done).then_some(spans)
         },
     );
     // The secret header reached the collector with every export, and no
@@ -191,4 +190,84 @@ fn a_submission_is_one_trace_across_the_coordinator_and_both_taskmanagers() {
             });
         assert_eq!(&plan.trace_id, trace);
     }
+
+    // One trace per checkpoint: the coordinator's root, and under it the
+    // alignment, snapshot, upload and commit of subtasks on both task managers.
+    // Spans of one checkpoint come from three processes in separate export
+    // batches: wait until one trace has them all.
+    let spans = wait_for(
+        "a complete checkpoint trace",
+        Duration::from_secs(60),
+        || {
+            let spans = collector.0.lock().unwrap().clone();
+            let complete = spans.iter().filter(|s| s.name == "checkpoint").any(|root| {
+                let count = |name: &str| {
+                    spans
+                        .iter()
+                        .filter(|s| s.name == name && s.trace_id == root.trace_id)
+                        .count()
+                };
+                count("snapshot") == 4
+                    && count("commit") > 0
+                    && count("align") > 0
+                    && count("upload") > 0
+            });
+            complete.then_some(spans)
+        },
+    );
+    let find = |service: &str, name: &str| -> Vec<&ReceivedSpan> {
+        spans
+            .iter()
+            .filter(|s| s.service == service && s.name == name)
+            .collect()
+    };
+    let roots = find("rtdw-coordinator", "checkpoint");
+    let traced = roots
+        .iter()
+        .find(|root| {
+            let in_trace = |name: &str| {
+                spans
+                    .iter()
+                    .filter(|s| s.name == name && s.trace_id == root.trace_id)
+                    .count()
+            };
+            in_trace("snapshot") == 4 && in_trace("commit") > 0
+        })
+        .unwrap_or_else(|| panic!("a checkpoint trace that reached commit: {spans:#?}"));
+    assert!(
+        traced.parent_span_id.is_empty(),
+        "a checkpoint is a trace of its own"
+    );
+    let children = |name: &str| -> Vec<&ReceivedSpan> {
+        spans
+            .iter()
+            .filter(|s| s.name == name && s.trace_id == traced.trace_id)
+            .inspect(|s| {
+                assert_eq!(
+                    s.parent_span_id, traced.span_id,
+                    "{name} is a child of the root"
+                )
+            })
+            .collect()
+    };
+    for name in ["align", "snapshot", "upload", "commit"] {
+        assert!(
+            !children(name).is_empty(),
+            "no {name} span in the checkpoint's trace: {spans:#?}"
+        );
+    }
+    let snapshotting: BTreeSet<_> = children("snapshot")
+        .iter()
+        .filter_map(|s| s.taskmanager.clone())
+        .collect();
+    assert_eq!(
+        snapshotting.len(),
+        2,
+        "subtasks on both task managers snapshot"
+    );
+    assert_eq!(
+        children("snapshot").len(),
+        4,
+        "two vertices of two subtasks each"
+    );
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prost::Message;
-use rtdw_observability::traces::traced_request;
+use rtdw_observability::traces::{follow_trace_parent, trace_parent_of, traced_request};
 use rtdw_proto::v1::{
     CheckpointAck, CheckpointDecline, CheckpointInfo, CheckpointManifest, CheckpointPointer,
     JobState, NotifyCheckpointCompleteRequest, TaskState, TriggerCheckpointRequest,
@@ -92,6 +92,7 @@ impl Coordinator {
                 savepoint: false,
                 location,
                 stop: false,
+                trace_parent: job.open_checkpoint_trace(id, "CHECKPOINT"),
             };
             (request, Self::clients(&state, job_id))
         };
@@ -174,6 +175,9 @@ impl Coordinator {
         let Some((location, intolerable)) = failed else {
             return;
         };
+        if let Some(job) = self.lock().jobs.get_mut(job_id) {
+            job.checkpoint_spans.remove(&id);
+        }
         tracing::warn!(job = %job_id, checkpoint = id, %reason, "checkpoint failed");
         delete_checkpoint(&location).await;
         if intolerable {
@@ -197,12 +201,21 @@ impl Coordinator {
         manifest: CheckpointManifest,
         location: String,
     ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        let root = self
+            .lock()
+            .jobs
+            .get(&manifest.job_id)
+            .and_then(|job| job.checkpoint_spans.get(&manifest.checkpoint_id).cloned());
         let span = tracing::info_span!(
             "complete_checkpoint",
             job = %manifest.job_id,
             checkpoint = manifest.checkpoint_id,
             kind = %manifest.kind
         );
+        if let Some(root) = &root {
+            follow_trace_parent(&span, &trace_parent_of(root));
+        }
+        let trace_parent = root.as_ref().map(trace_parent_of).unwrap_or_default();
         Box::pin(tracing::Instrument::instrument(
             async move {
                 let job_id = manifest.job_id.clone();
@@ -226,6 +239,7 @@ impl Coordinator {
                     attempt,
                     checkpoint_id: id,
                     is_final,
+                    trace_parent,
                 };
                 for (tm, mut client) in clients {
                     if let Err(status) = client
@@ -234,6 +248,10 @@ impl Coordinator {
                     {
                         tracing::warn!(job = %job_id, taskmanager = %tm, %status, "completion notice failed");
                     }
+                }
+                if let Some(job) = self.lock().jobs.get_mut(&job_id) {
+                    // The checkpoint's trace ends with its completion.
+                    job.checkpoint_spans.remove(&id);
                 }
                 for checkpoint in dropped {
                     delete_checkpoint(&checkpoint.location).await;

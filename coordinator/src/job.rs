@@ -77,6 +77,8 @@ pub struct JobEntry {
     pub restart: RestartTracker,
     /// What the next deployment restores.
     pub restore: Option<RestoreState>,
+    /// The root span of each checkpoint's trace while it is in flight.
+    pub checkpoint_spans: std::collections::HashMap<u64, tracing::Span>,
 }
 
 /// True for FINISHED, CANCELED and FAILED.
@@ -136,6 +138,7 @@ impl JobEntry {
             settings,
             checkpoints,
             restore: None,
+            checkpoint_spans: std::collections::HashMap::new(),
             id,
         };
         if !slots.is_empty() {
@@ -166,6 +169,19 @@ impl JobEntry {
     /// Every subtask's key.
     pub fn task_keys(&self) -> std::collections::BTreeSet<TaskKey> {
         self.tasks.keys().copied().collect()
+    }
+
+    /// Opens the root span of checkpoint `id`'s trace (`kind` CHECKPOINT or
+    /// SAVEPOINT) and returns its `traceparent` for the task managers; the
+    /// spans of checkpoints no longer in flight end.
+    pub fn open_checkpoint_trace(&mut self, id: u64, kind: &str) -> String {
+        let in_flight = self.checkpoints.in_flight();
+        self.checkpoint_spans.retain(|c, _| Some(*c) == in_flight);
+        let span =
+            tracing::info_span!(parent: None, "checkpoint", job = %self.id, checkpoint = id, kind);
+        let trace_parent = rtdw_observability::traces::trace_parent_of(&span);
+        self.checkpoint_spans.insert(id, span);
+        trace_parent
     }
 
     /// What the metadata store keeps about the job.

@@ -155,6 +155,10 @@ impl Coordinator {
             savepoint,
             location,
             stop: request.stop,
+            trace_parent: job.open_checkpoint_trace(
+                checkpoint_id,
+                if savepoint { "SAVEPOINT" } else { "CHECKPOINT" },
+            ),
         };
         Ok(Some((trigger, Self::clients(&state, job_id))))
     }

@@ -139,6 +139,27 @@ pub fn traced_request<T>(message: T) -> tonic::Request<T> {
     request
 }
 
+/// The W3C `traceparent` of `span`, to carry where gRPC metadata does not
+/// go (a checkpoint barrier); empty when traces are off.
+pub fn trace_parent_of(span: &tracing::Span) -> String {
+    let mut carrier = std::collections::HashMap::new();
+    global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&span.context(), &mut carrier)
+    });
+    carrier.remove("traceparent").unwrap_or_default()
+}
+
+/// Makes `span` a child of the span whose `traceparent` this is.
+pub fn follow_trace_parent(span: &tracing::Span, trace_parent: &str) {
+    if trace_parent.is_empty() {
+        return;
+    }
+    let carrier =
+        std::collections::HashMap::from([("traceparent".to_string(), trace_parent.to_string())]);
+    let parent = global::get_text_map_propagator(|propagator| propagator.extract(&carrier));
+    let _ = span.set_parent(parent);
+}
+
 /// Makes `span` a child of the trace context a caller sent in `metadata`.
 pub fn follow_caller(span: &tracing::Span, metadata: &MetadataMap) {
     let parent = global::get_text_map_propagator(|propagator| {

@@ -25,4 +25,7 @@ pub struct Barrier {
     /// Storage URL of the checkpoint's directory, where every subtask the
     /// barrier passes writes its state files.
     pub location: std::sync::Arc<str>,
+    /// W3C `traceparent` of the checkpoint's trace (empty without traces),
+    /// so each subtask's checkpoint spans join it.
+    pub trace_parent: std::sync::Arc<str>,
 }

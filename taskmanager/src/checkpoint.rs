@@ -10,6 +10,9 @@ use rtdw_operators::keys::key_group_range;
 use rtdw_proto::v1::{RestoreState, StateHandle, SubtaskState};
 use rtdw_state::{CheckpointStorage, StateError, state_file};
 
+use rtdw_observability::traces::follow_trace_parent;
+use tracing::Instrument;
+
 use crate::status::{StatusReporter, SubtaskId};
 
 /// Takes one subtask's snapshots to storage and reports them.
@@ -42,7 +45,14 @@ impl Snapshotter {
     pub fn upload_and_acknowledge(&self, barrier: &Barrier, snapshot: Snapshot) {
         let this = self.clone();
         let barrier = barrier.clone();
-        tokio::spawn(async move {
+        let span = tracing::info_span!(
+            "upload",
+            checkpoint = barrier.checkpoint_id,
+            vertex = self.id.vertex_id,
+            subtask = self.id.subtask
+        );
+        follow_trace_parent(&span, &barrier.trace_parent);
+        let upload = async move {
             match this.upload(&barrier, snapshot.keyed).await {
                 Ok(keyed) => this.reporter.acknowledge(
                     &this.id,
@@ -58,7 +68,8 @@ impl Snapshotter {
                     );
                 }
             }
-        });
+        };
+        tokio::spawn(upload.instrument(span));
     }
 
     /// Acknowledges the snapshot taken when the input ended: the source's

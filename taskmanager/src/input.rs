@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::task::Poll;
 
+use rtdw_observability::traces::follow_trace_parent;
 use rtdw_operators::{Barrier, Element, Result, StreamError};
 use tokio::sync::mpsc;
 
@@ -57,20 +58,24 @@ pub struct InputGate {
     channels: Vec<InputChannel>,
     next: usize,
     watermark: i64,
-    /// The barrier being aligned.
-    aligning: Option<Barrier>,
+    /// The barrier being aligned, and the span timing the alignment in the
+    /// checkpoint's trace.
+    aligning: Option<(Barrier, tracing::Span)>,
+    /// The subtask reading, (vertex, index), for span attributes.
+    owner: (u32, u32),
     /// Events decided but not yet delivered.
     ready: VecDeque<InputEvent>,
 }
 
 impl InputGate {
-    /// A gate over `channels`.
-    pub fn new(channels: Vec<InputChannel>) -> Self {
+    /// A gate over `channels` of subtask `owner` (vertex, index).
+    pub fn new(channels: Vec<InputChannel>, owner: (u32, u32)) -> Self {
         InputGate {
             channels,
             next: 0,
             watermark: i64::MIN,
             aligning: None,
+            owner,
             ready: VecDeque::new(),
         }
     }
@@ -101,7 +106,16 @@ impl InputGate {
                 }
                 Element::Barrier(barrier) => {
                     self.channels[index].blocked = true;
-                    self.aligning.get_or_insert(barrier);
+                    if self.aligning.is_none() {
+                        let span = tracing::info_span!(
+                            "align",
+                            checkpoint = barrier.checkpoint_id,
+                            vertex = self.owner.0,
+                            subtask = self.owner.1
+                        );
+                        follow_trace_parent(&span, &barrier.trace_parent);
+                        self.aligning = Some((barrier, span));
+                    }
                     self.complete_alignment();
                 }
                 Element::EndOfInput => {
@@ -124,7 +138,8 @@ impl InputGate {
         for channel in &mut self.channels {
             channel.blocked = false;
         }
-        if let Some(barrier) = self.aligning.take() {
+        // Dropping the span ends the alignment's timing.
+        if let Some((barrier, _span)) = self.aligning.take() {
             self.ready.push_back(InputEvent::Barrier(barrier));
         }
     }
@@ -193,6 +208,7 @@ mod tests {
             checkpoint_id: id,
             savepoint: false,
             location: "file:///chk".into(),
+            trace_parent: "".into(),
         })
     }
 
@@ -206,7 +222,7 @@ mod tests {
             }
             channels.push(InputChannel::new(0, receiver));
         }
-        let mut gate = InputGate::new(channels);
+        let mut gate = InputGate::new(channels, (1, 0));
         let mut seen = Vec::new();
         loop {
             match gate.next().await.unwrap() {

@@ -201,7 +201,8 @@ impl TaskServiceImpl {
                     channels.push(InputChannel::new(edge.target_input as usize, receiver));
                 }
             }
-            gates.push((!channels.is_empty()).then(|| InputGate::new(channels)));
+            let owner = (task.vertex_id, task.subtask);
+            gates.push((!channels.is_empty()).then(|| InputGate::new(channels, owner)));
         }
         let mut runtimes = Vec::new();
         let mut controls = HashMap::new();
@@ -408,6 +409,7 @@ impl TaskService for TaskServiceImpl {
             checkpoint_id: request.checkpoint_id,
             savepoint: request.savepoint,
             location: request.location.into(),
+            trace_parent: request.trace_parent.into(),
         };
         let control = Control::Trigger {
             barrier,
@@ -428,6 +430,7 @@ impl TaskService for TaskServiceImpl {
             &Control::Complete {
                 checkpoint_id: request.checkpoint_id,
                 is_final: request.is_final,
+                trace_parent: request.trace_parent.into(),
             },
         );
         Ok(Response::new(NotifyCheckpointCompleteResponse {}))

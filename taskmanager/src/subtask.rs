@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
+use rtdw_observability::traces::follow_trace_parent;
 use rtdw_operators::{Barrier, Element, Result, StreamError, SubtaskContext};
 use rtdw_sql::runtime::SubtaskChain;
 use tokio::sync::mpsc;
@@ -54,6 +55,8 @@ pub enum Control {
     Complete {
         /// The checkpoint.
         checkpoint_id: u64,
+        /// W3C `traceparent` of the checkpoint's trace.
+        trace_parent: std::sync::Arc<str>,
         /// It is the job's final checkpoint.
         is_final: bool,
     },
@@ -109,9 +112,11 @@ impl SubtaskRuntime {
                                 break 'read;
                             }
                         }
-                        Control::Complete { checkpoint_id, .. } => {
-                            self.commit(checkpoint_id).await?
-                        }
+                        Control::Complete {
+                            checkpoint_id,
+                            trace_parent,
+                            ..
+                        } => self.commit(checkpoint_id, &trace_parent).await?,
                     }
                 }
                 match source.next_batch().await? {
@@ -128,7 +133,9 @@ impl SubtaskRuntime {
                 tokio::select! {
                     biased;
                     Some(control) = self.control.recv() => match control {
-                        Control::Complete { checkpoint_id, .. } => self.commit(checkpoint_id).await?,
+                        Control::Complete { checkpoint_id, trace_parent, .. } => {
+                            self.commit(checkpoint_id, &trace_parent).await?
+                        }
                         Control::Trigger { barrier, .. } => tracing::warn!(
                             checkpoint = barrier.checkpoint_id,
                             "trigger for a subtask that is not a source ignored"
@@ -151,11 +158,31 @@ impl SubtaskRuntime {
         self.finish(source_position).await
     }
 
-    async fn commit(&mut self, checkpoint_id: u64) -> Result<()> {
+    /// Commits the sink, in a span of the checkpoint's trace.
+    async fn commit(&mut self, checkpoint_id: u64, trace_parent: &str) -> Result<()> {
+        if self.chain.sink.is_none() {
+            return Ok(());
+        }
+        let span = tracing::info_span!(
+            "commit",
+            checkpoint = checkpoint_id,
+            vertex = tracing::field::Empty,
+            subtask = tracing::field::Empty
+        );
+        let span = self.in_checkpoint_trace(span, trace_parent);
         match self.chain.sink.as_mut() {
-            Some(sink) => sink.commit(checkpoint_id).await,
+            Some(sink) => sink.commit(checkpoint_id).instrument(span).await,
             None => Ok(()),
         }
+    }
+
+    /// `span` (named for a checkpoint phase), tagged with this subtask and
+    /// joined to the checkpoint's trace.
+    fn in_checkpoint_trace(&self, span: tracing::Span, trace_parent: &str) -> tracing::Span {
+        span.record("vertex", self.ctx.vertex_id);
+        span.record("subtask", self.ctx.subtask_index);
+        follow_trace_parent(&span, trace_parent);
+        span
     }
 
     /// Takes this subtask's snapshot at `barrier` and passes the barrier on.
@@ -168,17 +195,32 @@ impl SubtaskRuntime {
             return Ok(());
         };
         self.last_checkpoint = barrier.checkpoint_id;
+        let span = tracing::info_span!(
+            "snapshot",
+            checkpoint = barrier.checkpoint_id,
+            vertex = tracing::field::Empty,
+            subtask = tracing::field::Empty
+        );
+        let span = self.in_checkpoint_trace(span, &barrier.trace_parent);
         let mut keyed = Vec::new();
-        for (i, operator) in self.chain.operators.iter_mut().enumerate() {
-            if let Some(state) = operator.snapshot_state(self.ctx.max_parallelism)? {
-                keyed.push((i, state));
+        {
+            let _snapshot = span.enter();
+            for (i, operator) in self.chain.operators.iter_mut().enumerate() {
+                if let Some(state) = operator.snapshot_state(self.ctx.max_parallelism)? {
+                    keyed.push((i, state));
+                }
             }
         }
         let sink_state = match self.chain.sink.as_mut() {
-            Some(sink) => sink.pre_commit(barrier.checkpoint_id).await?,
+            Some(sink) => {
+                sink.pre_commit(barrier.checkpoint_id)
+                    .instrument(span)
+                    .await?
+            }
             None => {
                 self.output
                     .broadcast(Element::Barrier(barrier.clone()))
+                    .instrument(span)
                     .await?;
                 String::new()
             }
@@ -290,8 +332,16 @@ impl SubtaskRuntime {
                     barrier.checkpoint_id,
                     "the source has reached the end of its input".into(),
                 ),
-                Control::Complete { is_final: true, .. } => return self.commit(END_OF_INPUT).await,
-                Control::Complete { checkpoint_id, .. } => self.commit(checkpoint_id).await?,
+                Control::Complete {
+                    is_final: true,
+                    trace_parent,
+                    ..
+                } => return self.commit(END_OF_INPUT, &trace_parent).await,
+                Control::Complete {
+                    checkpoint_id,
+                    trace_parent,
+                    ..
+                } => self.commit(checkpoint_id, &trace_parent).await?,
             }
         }
         Err(StreamError::Failed(

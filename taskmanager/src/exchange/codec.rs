@@ -76,6 +76,7 @@ impl Encoder {
                 checkpoint_id: b.checkpoint_id,
                 savepoint: b.savepoint,
                 location: b.location.to_string(),
+                trace_parent: b.trace_parent.to_string(),
             })),
             Element::EndOfInput => control(Kind::EndOfInput(true)),
         })
@@ -138,6 +139,7 @@ impl Decoder {
                     checkpoint_id: b.checkpoint_id,
                     savepoint: b.savepoint,
                     location: b.location.into(),
+                    trace_parent: b.trace_parent.into(),
                 })),
                 Some(Kind::EndOfInput(_)) => Some(Element::EndOfInput),
                 None => None,
@@ -185,6 +187,7 @@ mod tests {
             checkpoint_id: 7,
             savepoint: true,
             location: "s3://bucket/job/chk-7".into(),
+            trace_parent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
         };
         let elements = [
             Element::Batch(batch.clone()),
