@@ -211,6 +211,7 @@ fn a_submission_is_one_trace_across_the_coordinator_and_both_taskmanagers() {
                     && count("commit") > 0
                     && count("align") > 0
                     && count("upload") > 0
+                    && count("acknowledge_checkpoint") > 0
             });
             complete.then_some(spans)
         },
@@ -269,5 +270,25 @@ fn a_submission_is_one_trace_across_the_coordinator_and_both_taskmanagers() {
         children("snapshot").len(),
         4,
         "two vertices of two subtasks each"
+    );
+    // Task managers' calls to the coordinator carry their context too: a
+    // subtask's acknowledgement continues its upload, a registration its
+    // task manager's span.
+    let uploads: BTreeSet<&Vec<u8>> = children("upload").iter().map(|s| &s.span_id).collect();
+    assert!(
+        spans.iter().any(|s| s.name == "acknowledge_checkpoint"
+            && s.service == "rtdw-coordinator"
+            && uploads.contains(&s.parent_span_id)),
+        "an acknowledgement is a child of its upload: {spans:#?}"
+    );
+    let registrations: BTreeSet<&Vec<u8>> = find("rtdw-taskmanager", "register")
+        .iter()
+        .map(|s| &s.span_id)
+        .collect();
+    assert!(
+        find("rtdw-coordinator", "register_task_manager")
+            .iter()
+            .any(|s| registrations.contains(&s.parent_span_id)),
+        "registrations join the task managers' traces: {spans:#?}"
     );
 }

@@ -148,6 +148,9 @@ impl ClusterService for Services {
         &self,
         request: Request<RegisterTaskManagerRequest>,
     ) -> Result<Response<RegisterTaskManagerResponse>, Status> {
+        let span = tracing::info_span!("register_task_manager");
+        follow_caller(&span, request.metadata());
+        let _entered = span.enter();
         let r = request.into_inner();
         self.coordinator.register_taskmanager(&r)?;
         let heartbeat = self.coordinator.heartbeat;
@@ -180,8 +183,11 @@ impl ClusterService for Services {
         &self,
         request: Request<TaskStatusReport>,
     ) -> Result<Response<TaskStatusAck>, Status> {
+        let span = tracing::info_span!("report_task_status");
+        follow_caller(&span, request.metadata());
         self.coordinator
             .report_task_status(request.into_inner())
+            .instrument(span)
             .await;
         Ok(Response::new(TaskStatusAck {}))
     }
@@ -190,8 +196,11 @@ impl ClusterService for Services {
         &self,
         request: Request<CheckpointAck>,
     ) -> Result<Response<TaskStatusAck>, Status> {
+        let span = tracing::info_span!("acknowledge_checkpoint");
+        follow_caller(&span, request.metadata());
         self.coordinator
             .acknowledge_checkpoint(request.into_inner())
+            .instrument(span)
             .await;
         Ok(Response::new(TaskStatusAck {}))
     }
@@ -200,8 +209,11 @@ impl ClusterService for Services {
         &self,
         request: Request<CheckpointDecline>,
     ) -> Result<Response<TaskStatusAck>, Status> {
+        let span = tracing::info_span!("decline_checkpoint");
+        follow_caller(&span, request.metadata());
         self.coordinator
             .decline_checkpoint(request.into_inner())
+            .instrument(span)
             .await;
         Ok(Response::new(TaskStatusAck {}))
     }

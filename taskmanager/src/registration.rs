@@ -1,8 +1,10 @@
 //! Registering with the coordinator and heartbeating, re-registering when
 //! the coordinator no longer knows this task manager.
 
+use rtdw_observability::traces::traced_request;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use rtdw_observability::Observability;
 
@@ -38,7 +40,9 @@ async fn register(
         http_addr: me.http_addr.clone(),
     };
     loop {
-        match client.register_task_manager(request.clone()).await {
+        let span = tracing::info_span!("register", taskmanager = %me.id);
+        let call = span.in_scope(|| traced_request(request.clone()));
+        match client.register_task_manager(call).instrument(span).await {
             Ok(response) => {
                 tracing::info!(taskmanager = %me.id, "registered with the coordinator");
                 return Some(Duration::from_millis(

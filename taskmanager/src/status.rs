@@ -1,6 +1,7 @@
 //! Reports to the coordinator, in order: task state changes and checkpoint
 //! acknowledgements and declines.
 
+use rtdw_observability::traces::traced_request;
 use rtdw_proto::v1::cluster_service_client::ClusterServiceClient;
 use rtdw_proto::v1::{CheckpointAck, CheckpointDecline, SubtaskState, TaskState, TaskStatusReport};
 use tokio::sync::mpsc;
@@ -25,11 +26,26 @@ impl Report {
         }
     }
 
-    async fn send(&self, client: &mut ClusterServiceClient<Channel>) -> Result<(), tonic::Status> {
+    /// Sends the report with the trace context of `span`, the span it was
+    /// made in (a checkpoint's upload, a subtask's run).
+    async fn send(
+        &self,
+        client: &mut ClusterServiceClient<Channel>,
+        span: &tracing::Span,
+    ) -> Result<(), tonic::Status> {
         match self.clone() {
-            Report::Status(r) => client.report_task_status(r).await.map(drop),
-            Report::Ack(a) => client.acknowledge_checkpoint(a).await.map(drop),
-            Report::Decline(d) => client.decline_checkpoint(d).await.map(drop),
+            Report::Status(r) => {
+                let request = span.in_scope(|| traced_request(r));
+                client.report_task_status(request).await.map(drop)
+            }
+            Report::Ack(a) => {
+                let request = span.in_scope(|| traced_request(a));
+                client.acknowledge_checkpoint(request).await.map(drop)
+            }
+            Report::Decline(d) => {
+                let request = span.in_scope(|| traced_request(d));
+                client.decline_checkpoint(request).await.map(drop)
+            }
         }
     }
 }
@@ -37,7 +53,7 @@ impl Report {
 /// Queues reports and sends them one after another.
 #[derive(Clone)]
 pub struct StatusReporter {
-    queue: mpsc::UnboundedSender<Report>,
+    queue: mpsc::UnboundedSender<(Report, tracing::Span)>,
     taskmanager_id: String,
 }
 
@@ -57,13 +73,13 @@ pub struct SubtaskId {
 impl StatusReporter {
     /// A reporter sending through `client`.
     pub fn start(mut client: ClusterServiceClient<Channel>, taskmanager_id: String) -> Self {
-        let (queue, mut reports) = mpsc::unbounded_channel::<Report>();
+        let (queue, mut reports) = mpsc::unbounded_channel::<(Report, tracing::Span)>();
         tokio::spawn(async move {
-            while let Some(report) = reports.recv().await {
+            while let Some((report, span)) = reports.recv().await {
                 let mut attempt = 0;
                 loop {
                     attempt += 1;
-                    match report.send(&mut client).await {
+                    match report.send(&mut client, &span).await {
                         Ok(()) => break,
                         Err(status) if attempt < 5 => {
                             tracing::warn!(job = %report.job_id(), %status, "report to the coordinator failed; retrying");
@@ -85,7 +101,7 @@ impl StatusReporter {
     }
 
     fn enqueue(&self, report: Report) {
-        if self.queue.send(report).is_err() {
+        if self.queue.send((report, tracing::Span::current())).is_err() {
             tracing::error!("status reporter stopped; report lost");
         }
     }
