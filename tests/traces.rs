@@ -83,7 +83,7 @@ impl TraceService for Collector {
 }
 
 #[test]
-fn a_submission_is_one_trace_across_the_coordinator_and_both_taskmanagers() {
+fn submissions_checkpoints_and_failovers_are_traced_across_processes() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let collector = Collector::default();
     let listener = runtime
@@ -96,7 +96,7 @@ fn a_submission_is_one_trace_across_the_coordinator_and_both_taskmanagers() {
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
 
-    let cluster = Cluster::start(ClusterOptions {
+    let mut cluster = Cluster::start(ClusterOptions {
         env: vec![
             ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), endpoint),
             ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
@@ -291,4 +291,33 @@ fn a_submission_is_one_trace_across_the_coordinator_and_both_taskmanagers() {
             .any(|s| registrations.contains(&s.parent_span_id)),
         "registrations join the task managers' traces: {spans:#?}"
     );
+
+    // A failover is a span of its own, and each restored subtask's state
+    // loading a `restore` span under its task manager's deployment.
+    let unbounded = "SET 'execution.checkpointing.interval' = '300 ms';\n\
+                     SET 'restart-strategy.type' = 'fixed-delay';\n\
+                     CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '1000');\n\
+                     CREATE TABLE sink (k BIGINT, n BIGINT) WITH ('connector' = 'blackhole');\n\
+                     INSERT INTO sink SELECT id % 2, COUNT(*) FROM gen GROUP BY id % 2;";
+    let failing = cluster.submit("failover.sql", unbounded, &["-p", "2"]);
+    wait_for("a checkpoint", Duration::from_secs(60), || {
+        (cluster.job(&failing)["latest_checkpoint_id"].as_u64() > Some(0)).then_some(())
+    });
+    cluster.kill_taskmanager(0);
+    cluster.add_taskmanager(2);
+    wait_for(
+        "the failover and restore spans",
+        Duration::from_secs(60),
+        || {
+            let spans = collector.0.lock().unwrap().clone();
+            let failover = spans
+                .iter()
+                .any(|s| s.service == "rtdw-coordinator" && s.name == "failover");
+            let restored = spans
+                .iter()
+                .any(|s| s.service == "rtdw-taskmanager" && s.name == "restore");
+            (failover && restored).then_some(())
+        },
+    );
+    cluster.rtdw_ok(&["job", "cancel", &failing]);
 }
