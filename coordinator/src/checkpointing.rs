@@ -102,7 +102,14 @@ impl Coordinator {
                 .trigger_checkpoint(traced_request(request.clone()))
                 .await
             {
-                tracing::warn!(job = %job_id, taskmanager = %tm, %status, "checkpoint trigger failed");
+                // Its sources would never send the barrier.
+                let reason = format!(
+                    "the trigger did not reach task manager {tm}: {}",
+                    status.message()
+                );
+                self.checkpoint_failed(job_id, request.checkpoint_id, reason)
+                    .await;
+                break;
             }
         }
         true
@@ -118,7 +125,8 @@ impl Coordinator {
             let Some(job) = guard.jobs.get_mut(&ack.job_id) else {
                 return;
             };
-            if job.attempt != ack.attempt {
+            // A restarting job's subtasks are gone: their late news is void.
+            if job.attempt != ack.attempt || job.state != JobState::Running {
                 return;
             }
             if ack.checkpoint_id == 0 {
@@ -142,7 +150,7 @@ impl Coordinator {
             let Some(job) = state.jobs.get_mut(&decline.job_id) else {
                 return;
             };
-            if job.attempt != decline.attempt {
+            if job.attempt != decline.attempt || job.state != JobState::Running {
                 return;
             }
             job.checkpoints.note_decline(
@@ -221,7 +229,22 @@ impl Coordinator {
                 let job_id = manifest.job_id.clone();
                 let id = manifest.checkpoint_id;
                 let is_final = manifest.kind == CheckpointKind::Final.name();
-                if let Err(reason) = self.write_checkpoint(&manifest, &location).await {
+                if let Err(reason) = write_manifest(&manifest, &location).await {
+                    self.checkpoint_failed(&job_id, id, reason).await;
+                    return;
+                }
+                // Aborted meanwhile (a failover): it must not become the
+                // restore point.
+                let current = self
+                    .lock()
+                    .jobs
+                    .get(&job_id)
+                    .is_some_and(|job| job.checkpoints.is_in_flight(id));
+                if !current {
+                    delete_checkpoint(&location).await;
+                    return;
+                }
+                if let Err(reason) = self.write_pointer(&manifest, &location).await {
                     self.checkpoint_failed(&job_id, id, reason).await;
                     return;
                 }
@@ -262,18 +285,12 @@ impl Coordinator {
         ))
     }
 
-    /// Writes the manifest into the checkpoint's directory, then points the
-    /// metastore at it.
-    async fn write_checkpoint(
+    /// Points the metastore at the checkpoint whose manifest was written.
+    async fn write_pointer(
         &self,
         manifest: &CheckpointManifest,
         location: &str,
     ) -> Result<(), String> {
-        let storage = CheckpointStorage::open(location).map_err(|e| e.to_string())?;
-        storage
-            .put(MANIFEST, manifest.encode_to_vec().into())
-            .await
-            .map_err(|e| format!("cannot write the manifest: {e}"))?;
         let pointer = CheckpointPointer {
             checkpoint_id: manifest.checkpoint_id,
             location: location.to_string(),
@@ -323,8 +340,17 @@ impl Coordinator {
     }
 }
 
+/// Writes the manifest into the checkpoint's directory.
+async fn write_manifest(manifest: &CheckpointManifest, location: &str) -> Result<(), String> {
+    let storage = CheckpointStorage::open(location).map_err(|e| e.to_string())?;
+    storage
+        .put(MANIFEST, manifest.encode_to_vec().into())
+        .await
+        .map_err(|e| format!("cannot write the manifest: {e}"))
+}
+
 /// Deletes a checkpoint's directory, logging a failure (it only costs space).
-async fn delete_checkpoint(location: &str) {
+pub(crate) async fn delete_checkpoint(location: &str) {
     let result = match CheckpointStorage::open(location) {
         Ok(storage) => storage.delete_all().await,
         Err(e) => Err(e),

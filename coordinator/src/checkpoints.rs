@@ -74,6 +74,11 @@ pub struct CheckpointTracker {
     restore_base: Option<CompletedCheckpoint>,
     consecutive_failures: u32,
     last_finished: Option<Instant>,
+    /// The final checkpoint completed: the job takes no more checkpoints.
+    final_done: bool,
+    /// A restore point existed at some time (a restart without one would
+    /// start over and duplicate committed output).
+    ever_restorable: bool,
     /// For metrics: totals since submission, and the newest completion.
     totals: CheckpointTotals,
     end_states: BTreeMap<TaskKey, SubtaskState>,
@@ -123,6 +128,8 @@ impl CheckpointTracker {
             restore_base: None,
             consecutive_failures: 0,
             last_finished: None,
+            final_done: false,
+            ever_restorable: false,
             totals: CheckpointTotals::default(),
             end_states: BTreeMap::new(),
         }
@@ -137,8 +144,7 @@ impl CheckpointTracker {
     /// minimum pause since the last one passed, and no input ended yet.
     pub fn may_trigger(&self, now: Instant) -> bool {
         self.enabled()
-            && self.in_flight.is_none()
-            && self.end_states.is_empty()
+            && self.may_trigger_savepoint()
             && self
                 .last_finished
                 .is_none_or(|t| now.duration_since(t) >= self.settings.min_pause)
@@ -206,7 +212,7 @@ impl CheckpointTracker {
     /// True when a savepoint (or stop) may start now: none in flight and
     /// no input ended yet.
     pub fn may_trigger_savepoint(&self) -> bool {
-        self.in_flight.is_none() && self.end_states.is_empty()
+        self.in_flight.is_none() && self.end_states.is_empty() && !self.final_done
     }
 
     /// Starts savepoint n in `dir` expecting acknowledgements from
@@ -236,6 +242,7 @@ impl CheckpointTracker {
     pub fn restore_from(&mut self, savepoint: CompletedCheckpoint) {
         self.next_id = self.next_id.max(savepoint.id + 1);
         self.restore_base = Some(savepoint);
+        self.ever_restorable = true;
     }
 
     /// The status and failure of checkpoint `id`, if still in the history.
@@ -343,6 +350,7 @@ impl CheckpointTracker {
     /// be started (none is in flight).
     pub fn final_due(&self, all: &BTreeSet<TaskKey>) -> bool {
         self.in_flight.is_none()
+            && !self.final_done
             && !all.is_empty()
             && all.iter().all(|k| self.end_states.contains_key(k))
     }
@@ -373,9 +381,10 @@ impl CheckpointTracker {
         };
         self.last_finished = Some(now);
         self.consecutive_failures = 0;
+        self.ever_restorable = true;
         if flight.kind == CheckpointKind::Final {
-            // Taken once: the end-of-input states are in it now.
-            self.end_states.clear();
+            // Taken once: the job only finishes from here.
+            self.final_done = true;
         }
         let (mut duration_ms, mut size_bytes) = (0, 0);
         if let Some(info) = self.info(id) {
@@ -441,11 +450,25 @@ impl CheckpointTracker {
 
     /// The job is restarting: what was in flight is void, and every input
     /// runs again.
-    pub fn restart(&mut self, now_ms: i64) {
-        if let Some(id) = self.in_flight() {
-            self.abort(id, "the job failed over".into(), now_ms);
-        }
+    ///
+    /// A checkpoint whose manifest is being written completes anyway: every
+    /// subtask acknowledged it. Returns the directory of one aborted.
+    pub fn restart(&mut self, now_ms: i64) -> Option<String> {
         self.end_states.clear();
+        self.final_done = false;
+        let id = self.in_flight.as_ref().filter(|f| !f.completing)?.id;
+        self.abort(id, "the job failed over".into(), now_ms)
+    }
+
+    /// True while checkpoint `id` is in flight (not aborted, not completed).
+    pub fn is_in_flight(&self, id: u64) -> bool {
+        self.in_flight() == Some(id)
+    }
+
+    /// True when the job had a restore point at some time: restarting it
+    /// with none left must not start it over.
+    pub fn ever_restorable(&self) -> bool {
+        self.ever_restorable
     }
 
     /// The newest restore point.
@@ -478,12 +501,14 @@ impl CheckpointTracker {
     /// coordinator restarted), as the newest restore point.
     pub fn adopt(&mut self, checkpoint: CompletedCheckpoint) {
         self.next_id = self.next_id.max(checkpoint.id + 1);
+        self.ever_restorable = true;
         self.completed.push_back(checkpoint);
     }
 
     /// Age of the in-flight checkpoint, for the timeout.
+    /// A checkpoint whose manifest is being written does not expire.
     pub fn in_flight_since(&self, now_ms: i64) -> Option<(u64, Duration)> {
-        self.in_flight.as_ref().map(|f| {
+        self.in_flight.as_ref().filter(|f| !f.completing).map(|f| {
             (
                 f.id,
                 Duration::from_millis((now_ms - f.trigger_time_ms).max(0) as u64),
@@ -658,6 +683,10 @@ mod tests {
         assert!(
             !tracker.final_due(&tasks()),
             "the final checkpoint is taken once"
+        );
+        assert!(
+            !tracker.may_trigger(Instant::now()),
+            "nor any other after it"
         );
         assert_eq!(tracker.totals().completed, 1);
         assert_eq!(tracker.totals().failed, 1, "checkpoint 5 was aborted");

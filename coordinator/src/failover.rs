@@ -10,6 +10,7 @@ use prost::Message;
 use rtdw_proto::v1::{CheckpointManifest, JobState, RestoreState};
 use rtdw_state::CheckpointStorage;
 
+use crate::checkpointing::delete_checkpoint;
 use crate::checkpoints::CompletedCheckpoint;
 use crate::coordinator::Coordinator;
 use crate::scheduler::assign_slots;
@@ -55,7 +56,7 @@ impl Coordinator {
                     job.failure = reason.clone();
                     job.failure_caused_by_peer = caused_by_peer;
                     job.restarts += 1;
-                    job.checkpoints.restart(now_millis());
+                    let aborted = job.checkpoints.restart(now_millis());
                     let slots = std::mem::take(&mut job.slots);
                     for task in job.tasks.values_mut() {
                         task.state = rtdw_proto::v1::TaskState::Canceled;
@@ -64,16 +65,19 @@ impl Coordinator {
                     for tm in &slots {
                         state.cluster.adjust_used(tm, -1);
                     }
-                    Some((delay, clients))
+                    Some((delay, clients, aborted))
                 }
             }
         };
-        let Some((delay, clients)) = restart else {
+        let Some((delay, clients, aborted)) = restart else {
             self.fail_job(job_id, reason, caused_by_peer).await;
             return;
         };
         tracing::warn!(job = %job_id, attempt, %reason, delay_ms = delay.as_millis() as u64, "job failing over");
         Self::cancel_on(job_id, clients).await;
+        if let Some(location) = aborted {
+            delete_checkpoint(&location).await;
+        }
         self.persist(job_id).await;
         let this = self.clone();
         let job_id = job_id.to_string();
@@ -95,7 +99,9 @@ impl Coordinator {
         attempt: u32,
         reason: String,
     ) {
-        if reason.contains(RESTORE_ERROR) {
+        let damaged = reason.contains(RESTORE_ERROR)
+            && (reason.contains(" is corrupt") || reason.contains(" is missing"));
+        if damaged {
             let mut state = self.lock();
             if let Some(job) = state.jobs.get_mut(job_id)
                 && job.attempt == attempt
@@ -145,23 +151,44 @@ impl Coordinator {
                 }
                 tokio::time::sleep(SLOT_POLL).await;
             }
-            let retained = match self.lock().jobs.get(job_id) {
-                Some(job) => job.checkpoints.retained(),
+            let (retained, ever_restorable, attempt) = match self.lock().jobs.get(job_id) {
+                Some(job) => (
+                    job.checkpoints.retained(),
+                    job.checkpoints.ever_restorable(),
+                    job.attempt,
+                ),
                 None => return,
             };
-            let restore = match self.newest_restorable(job_id, retained).await {
+            let restore = match self
+                .newest_restorable(job_id, retained, ever_restorable)
+                .await
+            {
                 Ok(restore) => restore,
                 Err(reason) => {
                     self.fail_job(job_id, reason, false).await;
                     return;
                 }
             };
-            if let Some(job) = self.lock().jobs.get_mut(job_id) {
-                tracing::info!(job = %job_id, attempt = job.attempt, checkpoint = restore.as_ref().map(|r| r.checkpoint_id), "restarting");
-                job.restore = restore;
-                // As in Flink, the job runs again once its tasks are being
-                // deployed; a failed deployment fails over like any failure.
-                job.state = JobState::Running;
+            {
+                let mut state = self.lock();
+                let Some(job) = state.jobs.get_mut(job_id) else {
+                    return;
+                };
+                match job.state {
+                    JobState::Restarting if job.attempt == attempt => {
+                        tracing::info!(job = %job_id, attempt, checkpoint = restore.as_ref().map(|r| r.checkpoint_id), "restarting");
+                        job.restore = restore;
+                        // As in Flink, the job runs again once its tasks are
+                        // being deployed; a failed deployment fails over.
+                        job.state = JobState::Running;
+                    }
+                    // Cancelled while the checkpoint was read: nothing runs.
+                    JobState::Cancelling => {
+                        Self::end(&mut state, job_id, JobState::Canceled);
+                        return;
+                    }
+                    _ => return,
+                }
             }
             self.persist(job_id).await;
             self.deploy(job_id).await;
@@ -176,9 +203,15 @@ impl Coordinator {
         &self,
         job_id: &str,
         retained: Vec<CompletedCheckpoint>,
+        ever_restorable: bool,
     ) -> Result<Option<RestoreState>, String> {
         if retained.is_empty() {
-            return Ok(None);
+            // Starting over would emit again what earlier runs committed.
+            return if ever_restorable {
+                Err("no retained checkpoint is left to restore".into())
+            } else {
+                Ok(None)
+            };
         }
         let mut reasons = Vec::new();
         for checkpoint in retained {

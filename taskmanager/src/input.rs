@@ -105,6 +105,20 @@ impl InputGate {
                     }
                 }
                 Element::Barrier(barrier) => {
+                    match self.aligning.as_ref().map(|(b, _)| b.checkpoint_id) {
+                        // A barrier of a checkpoint already abandoned.
+                        Some(current) if barrier.checkpoint_id < current => continue,
+                        // A newer checkpoint started before this one
+                        // aligned (a source never got its trigger): give up
+                        // on the old one and align the new.
+                        Some(current) if barrier.checkpoint_id > current => {
+                            for channel in &mut self.channels {
+                                channel.blocked = false;
+                            }
+                            self.aligning = None;
+                        }
+                        _ => {}
+                    }
                     self.channels[index].blocked = true;
                     if self.aligning.is_none() {
                         let span = tracing::info_span!(
@@ -269,6 +283,33 @@ mod tests {
         let mut after: Vec<&str> = after[1..].iter().map(String::as_str).collect();
         after.sort();
         assert_eq!(after, ["101", "102", "103"]);
+    }
+
+    #[tokio::test]
+    async fn a_newer_barrier_abandons_an_alignment_that_cannot_complete() {
+        // Channel 1's source never got checkpoint 1's trigger.
+        let seen = deliver(vec![
+            vec![
+                barrier(1),
+                batch(101),
+                barrier(2),
+                batch(201),
+                Element::EndOfInput,
+            ],
+            vec![batch(2), barrier(2), batch(202), Element::EndOfInput],
+        ])
+        .await;
+        assert!(
+            !seen.contains(&"|1".to_string()),
+            "checkpoint 1 never aligns: {seen:?}"
+        );
+        let at = seen
+            .iter()
+            .position(|s| s == "|2")
+            .expect("checkpoint 2 aligns");
+        let mut after: Vec<&str> = seen[at + 1..].iter().map(String::as_str).collect();
+        after.sort();
+        assert_eq!(after, ["201", "202"], "{seen:?}");
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use rtdw_operators::{Result, Source, StreamError, SubtaskContext};
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
+use xxhash_rust::xxh3::xxh3_64;
 
 use super::{Format, SourceConfig, is_hidden};
 use crate::error::ConnectorError;
@@ -42,7 +43,7 @@ struct Position {
 
 struct OpenFile {
     path: PathBuf,
-    lines: tokio::io::Lines<BufReader<tokio::fs::File>>,
+    reader: BufReader<tokio::fs::File>,
     line_number: u64,
     byte_offset: u64,
 }
@@ -79,7 +80,7 @@ fn list_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 impl FileSource {
-    /// The source of subtask `ctx.subtask_index`: every `parallelism`-th file.
+    /// The source of subtask `ctx.subtask_index`: the files whose path hashes to it.
     pub fn new(
         config: SourceConfig,
         schema: SchemaRef,
@@ -89,11 +90,16 @@ impl FileSource {
             table: config.table.clone(),
             message: format!("cannot list {}: {e}", config.path.display()),
         })?;
+        // By a hash of the path, not its place in the listing: a file added
+        // or removed between runs moves no other file to another subtask,
+        // so restored positions still describe what each subtask reads.
+        let parallelism = u64::from(ctx.parallelism.max(1));
         let files = files
             .into_iter()
-            .enumerate()
-            .filter(|(i, _)| *i as u32 % ctx.parallelism.max(1) == ctx.subtask_index)
-            .map(|(_, f)| f)
+            .filter(|f| {
+                xxh3_64(f.to_string_lossy().as_bytes()) % parallelism
+                    == u64::from(ctx.subtask_index)
+            })
             .collect();
         Ok(FileSource {
             config,
@@ -181,7 +187,7 @@ impl FileSource {
                     })?;
                 self.current = Some(OpenFile {
                     path,
-                    lines: BufReader::new(file).lines(),
+                    reader: BufReader::new(file),
                     line_number,
                     byte_offset,
                 });
@@ -191,13 +197,19 @@ impl FileSource {
             };
             let mut lines = Vec::new();
             while lines.len() < LINES_PER_BATCH {
-                let next = open.lines.next_line().await.map_err(|e| {
+                let mut text = String::new();
+                // Bytes as read, line ending included, so the position
+                // stays exact for `\r\n` files too.
+                let read = open.reader.read_line(&mut text).await.map_err(|e| {
                     StreamError::io(format!("cannot read {}", open.path.display()), e)
                 })?;
-                let Some(text) = next else { break };
+                if read == 0 {
+                    break;
+                }
+                let text = text.trim_end_matches(['\n', '\r']).to_string();
                 open.line_number += 1;
                 let offset = open.byte_offset;
-                open.byte_offset += text.len() as u64 + 1;
+                open.byte_offset += read as u64;
                 if !text.trim().is_empty() {
                     lines.push(Line {
                         text,
