@@ -88,11 +88,7 @@ fn wait_for_restart(cluster: &Cluster, id: &str, restarts: u64) -> Value {
 
 #[test]
 fn killing_task_managers_mid_run_changes_nothing_in_the_output() {
-    let mut cluster = Cluster::start(ClusterOptions {
-        taskmanagers: 2,
-        slots: 2,
-        ..ClusterOptions::default()
-    });
+    let mut cluster = Cluster::start(ClusterOptions::default());
     let rows = 40_000;
     let out = cluster.path("totals");
     let id = cluster.submit(
@@ -107,15 +103,7 @@ fn killing_task_managers_mid_run_changes_nothing_in_the_output() {
     let mut checkpoint = 0;
     for round in 1..=2u64 {
         checkpoint = wait_for_checkpoint(&cluster, &id, checkpoint);
-        let victim = cluster.job(&id)["vertices"][0]["subtasks"][0]["taskmanager_id"]
-            .as_str()
-            .expect("a placement")
-            .to_string();
-        let index = cluster
-            .taskmanager_index(&victim)
-            .expect("the victim is one of ours");
-        cluster.kill_taskmanager(index);
-        cluster.add_taskmanager(2);
+        kill_a_taskmanager_of(&mut cluster, &id);
         let job = wait_for_restart(&cluster, &id, round);
         assert!(
             job["restored_checkpoint_id"].as_u64() >= Some(checkpoint),
@@ -504,11 +492,7 @@ fn stop_with_savepoint_and_resume_at_another_parallelism_gives_the_exact_result(
 
 #[test]
 fn a_damaged_checkpoint_is_named_and_the_restart_falls_back_to_the_previous_one() {
-    let mut cluster = Cluster::start(ClusterOptions {
-        taskmanagers: 2,
-        slots: 2,
-        ..ClusterOptions::default()
-    });
+    let mut cluster = Cluster::start(ClusterOptions::default());
     let rows = 30_000;
     let out = cluster.path("totals");
     let root = cluster.path("checkpoints");

@@ -82,6 +82,22 @@ impl TraceService for Collector {
     }
 }
 
+/// The spans `service` exported under `name`.
+fn spans_named<'a>(spans: &'a [ReceivedSpan], service: &str, name: &str) -> Vec<&'a ReceivedSpan> {
+    spans
+        .iter()
+        .filter(|s| s.service == service && s.name == name)
+        .collect()
+}
+
+/// How many spans named `name` belong to trace `trace_id`.
+fn count_in_trace(spans: &[ReceivedSpan], trace_id: &[u8], name: &str) -> usize {
+    spans
+        .iter()
+        .filter(|s| s.name == name && s.trace_id == trace_id)
+        .count()
+}
+
 #[test]
 fn submissions_checkpoints_and_failovers_are_traced_across_processes() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -138,12 +154,7 @@ fn submissions_checkpoints_and_failovers_are_traced_across_processes() {
         "{headers:?}"
     );
     assert!(!cluster.logs().contains("secret-token-17"));
-    let find = |service: &str, name: &str| -> Vec<&ReceivedSpan> {
-        spans
-            .iter()
-            .filter(|s| s.service == service && s.name == name)
-            .collect()
-    };
+    let find = |service: &str, name: &str| spans_named(&spans, service, name);
     let submit = find("rtdw-coordinator", "submit_job");
     assert_eq!(submit.len(), 1, "{spans:#?}");
     let submit = submit[0];
@@ -201,12 +212,7 @@ fn submissions_checkpoints_and_failovers_are_traced_across_processes() {
         || {
             let spans = collector.0.lock().unwrap().clone();
             let complete = spans.iter().filter(|s| s.name == "checkpoint").any(|root| {
-                let count = |name: &str| {
-                    spans
-                        .iter()
-                        .filter(|s| s.name == name && s.trace_id == root.trace_id)
-                        .count()
-                };
+                let count = |name: &str| count_in_trace(&spans, &root.trace_id, name);
                 count("snapshot") == 4
                     && count("commit") > 0
                     && count("align") > 0
@@ -216,22 +222,12 @@ fn submissions_checkpoints_and_failovers_are_traced_across_processes() {
             complete.then_some(spans)
         },
     );
-    let find = |service: &str, name: &str| -> Vec<&ReceivedSpan> {
-        spans
-            .iter()
-            .filter(|s| s.service == service && s.name == name)
-            .collect()
-    };
+    let find = |service: &str, name: &str| spans_named(&spans, service, name);
     let roots = find("rtdw-coordinator", "checkpoint");
     let traced = roots
         .iter()
         .find(|root| {
-            let in_trace = |name: &str| {
-                spans
-                    .iter()
-                    .filter(|s| s.name == name && s.trace_id == root.trace_id)
-                    .count()
-            };
+            let in_trace = |name: &str| count_in_trace(&spans, &root.trace_id, name);
             in_trace("snapshot") == 4 && in_trace("commit") > 0
         })
         .unwrap_or_else(|| panic!("a checkpoint trace that reached commit: {spans:#?}"));
