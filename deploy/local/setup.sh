@@ -18,8 +18,10 @@ command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
 # Checkpoint metadata and leader election live in etcd; the tests start
 # their own throwaway instances (etcdctl is for looking inside them).
 command -v etcd >/dev/null 2>&1 || packages+=(etcd-server etcd-client)
-# The etcd client crate generates its gRPC code with protoc at build time.
+# The etcd client crate generates its gRPC code with protoc at build time,
+# importing protobuf's well-known types (libprotobuf-dev ships them).
 command -v protoc >/dev/null 2>&1 || packages+=(protobuf-compiler)
+[ -f /usr/include/google/protobuf/descriptor.proto ] || packages+=(libprotobuf-dev)
 if [ "${#packages[@]}" -gt 0 ]; then
   echo "setup: installing ${packages[*]}"
   $SUDO apt-get update -qq
