@@ -13,6 +13,7 @@ pub mod error;
 mod key_index;
 pub mod keys;
 pub mod operator;
+pub mod rank;
 pub mod row_kind;
 pub mod time;
 
