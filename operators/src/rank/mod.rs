@@ -13,7 +13,10 @@
 //! Rows with equal sort keys rank by arrival: earlier first when the first
 //! sort key is ascending, later first when it is descending. So with `N = 1`,
 //! `ORDER BY t ASC` keeps the first row and `ORDER BY t DESC` the last one even
-//! among rows with equal `t`, as Flink's deduplication does.
+//! among rows with equal `t`, as Flink's deduplication does. (Flink's
+//! general Top-N ranks tied rows earlier first whatever the direction; for
+//! `N > 1` with a descending first key, which of several tied rows at the
+//! cut-off makes the top N can therefore differ from Flink.)
 //!
 //! `+I`/`+U` input rows are added; `-U`/`-D` rows take back one row with
 //! equal values in every column (the best-ranked such row), and are ignored
