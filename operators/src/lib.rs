@@ -10,8 +10,10 @@ pub mod aggregate;
 pub mod calc;
 pub mod element;
 pub mod error;
+mod key_index;
 pub mod keys;
 pub mod operator;
+pub mod rank;
 pub mod row_kind;
 pub mod time;
 

@@ -18,15 +18,12 @@ use arrow::compute::kernels::cmp::distinct;
 use arrow::compute::{interleave, or, take};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use arrow::row::{RowConverter, Rows, SortField};
-use hashbrown::HashTable;
-use xxhash_rust::xxh3::xxh3_64;
 
 pub use accumulators::{AggregateFunction, AggregateSpec};
 use accumulators::{GroupAccumulator, new_accumulator};
 
 use crate::error::{Result, StreamError};
-use crate::keys::{hash_keys, key_group};
+use crate::key_index::KeyIndex;
 use crate::operator::{KEY_GROUP_COLUMN, Operator};
 use crate::row_kind::{RowKind, changelog_schema, row_kind_at, split_row_kinds};
 
@@ -35,10 +32,8 @@ pub struct GroupAggregate {
     key_count: usize,
     specs: Vec<AggregateSpec>,
     accumulators: Vec<Box<dyn GroupAccumulator>>,
-    converter: RowConverter,
-    /// Group ids by key hash; the key bytes live in `group_keys`.
-    table: HashTable<u32>,
-    group_keys: Rows,
+    /// Group ids by key.
+    keys: KeyIndex,
     /// Rows accumulated per group (inserts minus retractions), Flink's
     /// record counter: a group whose count drops to zero is deleted.
     record_counts: Vec<i64>,
@@ -58,19 +53,15 @@ impl GroupAggregate {
         specs: Vec<AggregateSpec>,
         output_schema: SchemaRef,
     ) -> Result<Self> {
-        let converter = RowConverter::new(key_types.iter().cloned().map(SortField::new).collect())?;
         let accumulators = specs
             .iter()
             .map(new_accumulator)
             .collect::<Result<Vec<_>>>()?;
-        let group_keys = converter.empty_rows(0, 0);
         Ok(GroupAggregate {
             key_count: key_types.len(),
             specs,
             accumulators,
-            converter,
-            table: HashTable::new(),
-            group_keys,
+            keys: KeyIndex::new(key_types)?,
             record_counts: Vec::new(),
             touched_in: Vec::new(),
             batch_number: 0,
@@ -85,45 +76,12 @@ impl GroupAggregate {
 
     /// Finds or creates the group of each row.
     fn assign_groups(&mut self, keys: &[ArrayRef], num_rows: usize) -> Result<Vec<u32>> {
-        if keys.is_empty() {
-            // A global aggregate: every row belongs to the one group.
-            if self.record_counts.is_empty() {
-                self.record_counts.push(0);
-                self.touched_in.push(0);
-                for acc in &mut self.accumulators {
-                    acc.resize(1);
-                }
-            }
-            return Ok(vec![0; num_rows]);
-        }
-        let rows = self.converter.convert_columns(keys)?;
-        let mut groups = Vec::with_capacity(rows.num_rows());
-        for row in rows.iter() {
-            let bytes = row.as_ref();
-            let hash = xxh3_64(bytes);
-            let group_keys = &self.group_keys;
-            let existing = self
-                .table
-                .find(hash, |&g| group_keys.row(g as usize).as_ref() == bytes);
-            let group = match existing {
-                Some(&g) => g,
-                None => {
-                    let g = u32::try_from(self.record_counts.len()).map_err(|_| {
-                        StreamError::Failed("more than 2^32 groups in one subtask".into())
-                    })?;
-                    self.group_keys.push(row);
-                    self.record_counts.push(0);
-                    self.touched_in.push(0);
-                    let group_keys = &self.group_keys;
-                    self.table
-                        .insert_unique(hash, g, |&h| xxh3_64(group_keys.row(h as usize).as_ref()));
-                    g
-                }
-            };
-            groups.push(group);
-        }
+        let groups = self.keys.ids(keys, num_rows)?;
+        let count = self.keys.len();
+        self.record_counts.resize(count, 0);
+        self.touched_in.resize(count, 0);
         for acc in &mut self.accumulators {
-            acc.resize(self.record_counts.len());
+            acc.resize(count);
         }
         Ok(groups)
     }
@@ -209,12 +167,7 @@ impl GroupAggregate {
         if picks.is_empty() {
             return Ok(None);
         }
-        let key_arrays = if self.key_count == 0 {
-            Vec::new()
-        } else {
-            self.converter
-                .convert_rows(touched.iter().map(|&g| self.group_keys.row(g as usize)))?
-        };
+        let key_arrays = self.keys.key_columns(touched)?;
         let key_indices = UInt32Array::from_iter_values(picks.iter().map(|&(_, j)| j as u32));
         let mut columns = Vec::with_capacity(self.output_schema.fields().len());
         for keys in &key_arrays {
@@ -276,17 +229,7 @@ impl Operator for GroupAggregate {
         if live.is_empty() {
             return Ok(None);
         }
-        let key_groups: Vec<u32> = if self.key_count == 0 {
-            vec![0; live.len()]
-        } else {
-            let keys = self
-                .converter
-                .convert_rows(live.iter().map(|&g| self.group_keys.row(g as usize)))?;
-            hash_keys(&keys, live.len())?
-                .into_iter()
-                .map(|h| key_group(h, max_parallelism))
-                .collect()
-        };
+        let key_groups = self.keys.key_groups(&live, max_parallelism)?;
         let mut fields = vec![
             Field::new(KEY_GROUP_COLUMN, DataType::UInt32, false),
             Field::new("_key", DataType::Binary, false),
@@ -295,7 +238,7 @@ impl Operator for GroupAggregate {
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(UInt32Array::from(key_groups)),
             Arc::new(BinaryArray::from_iter_values(
-                live.iter().map(|&g| self.key_bytes(g)),
+                live.iter().map(|&g| self.keys.encoded(g)),
             )),
             Arc::new(Int64Array::from_iter_values(
                 live.iter().map(|&g| self.record_counts[g as usize]),
@@ -326,15 +269,6 @@ impl Operator for GroupAggregate {
 }
 
 impl GroupAggregate {
-    /// The encoded key of group `g` (empty for a global aggregate).
-    fn key_bytes(&self, g: u32) -> &[u8] {
-        if self.key_count == 0 {
-            &[]
-        } else {
-            self.group_keys.row(g as usize).data()
-        }
-    }
-
     /// Adds the groups of one snapshot batch to the state.
     fn restore_batch(&mut self, batch: &RecordBatch) -> Result<()> {
         let malformed = |what: &str| StreamError::Failed(format!("aggregate state: {what}"));
@@ -347,26 +281,12 @@ impl GroupAggregate {
             .as_primitive_opt::<Int64Type>()
             .ok_or_else(|| malformed("the record-count column is not BIGINT"))?;
         let first = self.record_counts.len();
-        if self.key_count == 0 {
-            if first > 0 || batch.num_rows() > 1 {
-                return Err(malformed("a global aggregate restored more than one group"));
-            }
-            self.record_counts.push(counts.value(0));
+        for (key, count) in keys.iter().zip(counts.iter()) {
+            let key = key.ok_or_else(|| malformed("a NULL key"))?;
+            let count = count.ok_or_else(|| malformed("a NULL record count"))?;
+            self.keys.insert_encoded(key)?;
+            self.record_counts.push(count);
             self.touched_in.push(0);
-        } else {
-            let parser = self.converter.parser();
-            for (i, key) in keys.iter().enumerate() {
-                let key = key.ok_or_else(|| malformed("a NULL key"))?;
-                let g = u32::try_from(self.record_counts.len())
-                    .map_err(|_| malformed("more than 2^32 groups"))?;
-                self.group_keys.push(parser.parse(key));
-                self.record_counts.push(counts.value(i));
-                self.touched_in.push(0);
-                let group_keys = &self.group_keys;
-                self.table.insert_unique(xxh3_64(key), g, |&h| {
-                    xxh3_64(group_keys.row(h as usize).as_ref())
-                });
-            }
         }
         let mut column = 3;
         for acc in &mut self.accumulators {
