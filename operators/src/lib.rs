@@ -10,10 +10,12 @@ pub mod aggregate;
 pub mod calc;
 pub mod element;
 pub mod error;
+pub(crate) mod event_time;
 pub mod keys;
 pub mod operator;
 pub mod row_kind;
 pub mod time;
+pub mod watermark;
 
 pub use element::{Barrier, Element};
 pub use error::{Result, StreamError};
