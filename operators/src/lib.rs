@@ -16,6 +16,7 @@ pub mod operator;
 pub mod row_kind;
 pub mod time;
 pub mod watermark;
+pub mod window;
 
 pub use element::{Barrier, Element};
 pub use error::{Result, StreamError};

@@ -23,7 +23,7 @@ use hashbrown::HashTable;
 use xxhash_rust::xxh3::xxh3_64;
 
 pub use accumulators::{AggregateFunction, AggregateSpec};
-use accumulators::{GroupAccumulator, new_accumulator};
+pub(crate) use accumulators::{GroupAccumulator, new_accumulator};
 
 use crate::error::{Result, StreamError};
 use crate::keys::{hash_keys, key_group};
