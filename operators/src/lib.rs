@@ -10,12 +10,15 @@ pub mod aggregate;
 pub mod calc;
 pub mod element;
 pub mod error;
+pub(crate) mod event_time;
 mod key_index;
 pub mod keys;
 pub mod operator;
 pub mod rank;
 pub mod row_kind;
 pub mod time;
+pub mod watermark;
+pub mod window;
 
 pub use element::{Barrier, Element};
 pub use error::{Result, StreamError};

@@ -46,6 +46,13 @@ pub trait Operator: Send {
         Ok(Some(watermark))
     }
 
+    /// A watermark this operator generated while processing the batches so
+    /// far and not yet returned (watermark assigners); the runtime forwards
+    /// it downstream through the rest of the chain.
+    fn generated_watermark(&mut self) -> Option<i64> {
+        None
+    }
+
     /// All inputs ended: emit whatever is still held back.
     fn finish(&mut self, _out: &mut Vec<RecordBatch>) -> Result<()> {
         Ok(())

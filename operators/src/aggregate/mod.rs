@@ -20,7 +20,7 @@ use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 pub use accumulators::{AggregateFunction, AggregateSpec};
-use accumulators::{GroupAccumulator, new_accumulator};
+pub(crate) use accumulators::{GroupAccumulator, new_accumulator};
 
 use crate::error::{Result, StreamError};
 use crate::key_index::KeyIndex;
