@@ -20,7 +20,7 @@ const LINES_PER_BATCH: usize = 8192;
 /// One subtask of a filesystem source.
 pub(crate) struct FileSource {
     config: SourceConfig,
-    schema: SchemaRef,
+    decoder: LineDecoder,
     files: VecDeque<PathBuf>,
     current: Option<OpenFile>,
     skipped: u64,
@@ -46,6 +46,50 @@ struct OpenFile {
     reader: BufReader<tokio::fs::File>,
     line_number: u64,
     byte_offset: u64,
+}
+
+/// Turns a chunk of lines into one batch, as the format says.
+enum LineDecoder {
+    Csv { schema: SchemaRef, delimiter: u8 },
+    Json { schema: SchemaRef },
+}
+
+impl LineDecoder {
+    fn new(config: &SourceConfig, schema: SchemaRef) -> Self {
+        match config.format {
+            Format::Csv { delimiter } => LineDecoder::Csv { schema, delimiter },
+            Format::Json | Format::DebeziumJson => LineDecoder::Json { schema },
+        }
+    }
+
+    /// The schema of the batches.
+    fn schema(&self) -> &SchemaRef {
+        match self {
+            LineDecoder::Csv { schema, .. } | LineDecoder::Json { schema } => schema,
+        }
+    }
+
+    /// Decodes at most [`LINES_PER_BATCH`] newline-terminated lines.
+    fn decode(&self, text: &str) -> std::result::Result<Option<RecordBatch>, ArrowError> {
+        match self {
+            LineDecoder::Csv { schema, delimiter } => {
+                let mut decoder = arrow::csv::ReaderBuilder::new(schema.clone())
+                    .with_header(false)
+                    .with_delimiter(*delimiter)
+                    .with_batch_size(LINES_PER_BATCH)
+                    .build_decoder();
+                decoder.decode(text.as_bytes())?;
+                decoder.flush()
+            }
+            LineDecoder::Json { schema } => {
+                let mut decoder = arrow::json::ReaderBuilder::new(schema.clone())
+                    .with_batch_size(LINES_PER_BATCH)
+                    .build_decoder()?;
+                decoder.decode(text.as_bytes())?;
+                decoder.flush()
+            }
+        }
+    }
 }
 
 /// A line with where it starts.
@@ -102,8 +146,8 @@ impl FileSource {
             })
             .collect();
         Ok(FileSource {
+            decoder: LineDecoder::new(&config, schema),
             config,
-            schema,
             files,
             current: None,
             skipped: 0,
@@ -112,37 +156,16 @@ impl FileSource {
         })
     }
 
-    fn decode(&self, text: &str) -> std::result::Result<Option<RecordBatch>, ArrowError> {
-        match self.config.format {
-            Format::Csv { delimiter } => {
-                let mut decoder = arrow::csv::ReaderBuilder::new(self.schema.clone())
-                    .with_header(false)
-                    .with_delimiter(delimiter)
-                    .with_batch_size(LINES_PER_BATCH)
-                    .build_decoder();
-                decoder.decode(text.as_bytes())?;
-                decoder.flush()
-            }
-            Format::Json | Format::DebeziumJson => {
-                let mut decoder = arrow::json::ReaderBuilder::new(self.schema.clone())
-                    .with_batch_size(LINES_PER_BATCH)
-                    .build_decoder()?;
-                decoder.decode(text.as_bytes())?;
-                decoder.flush()
-            }
-        }
-    }
-
     /// Decodes a chunk; when it holds a bad record, decodes line by line to
     /// find it and fails or skips it as the error policy says.
     fn decode_chunk(&mut self, path: &Path, lines: &[Line]) -> Result<Option<RecordBatch>> {
         let joined: String = lines.iter().flat_map(|l| [l.text.as_str(), "\n"]).collect();
-        if let Ok(batch) = self.decode(&joined) {
+        if let Ok(batch) = self.decoder.decode(&joined) {
             return Ok(batch);
         }
         let mut good = Vec::new();
         for line in lines {
-            match self.decode(&format!("{}\n", line.text)) {
+            match self.decoder.decode(&format!("{}\n", line.text)) {
                 Ok(Some(batch)) => good.push(batch),
                 Ok(None) => {}
                 Err(e) => {
@@ -164,7 +187,10 @@ impl FileSource {
         if good.is_empty() {
             return Ok(None);
         }
-        Ok(Some(arrow::compute::concat_batches(&self.schema, &good)?))
+        Ok(Some(arrow::compute::concat_batches(
+            self.decoder.schema(),
+            &good,
+        )?))
     }
 
     async fn next_lines(&mut self) -> Result<Option<(PathBuf, Vec<Line>)>> {
