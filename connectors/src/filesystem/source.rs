@@ -11,6 +11,7 @@ use rtdw_operators::{Result, Source, StreamError, SubtaskContext};
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::debezium::{ChangeDecoder, ChangeError};
 use super::{Format, SourceConfig, is_hidden};
 use crate::error::ConnectorError;
 
@@ -52,25 +53,42 @@ struct OpenFile {
 enum LineDecoder {
     Csv { schema: SchemaRef, delimiter: u8 },
     Json { schema: SchemaRef },
+    DebeziumJson(ChangeDecoder),
+}
+
+/// Why a chunk of lines cannot be decoded.
+#[derive(Debug, thiserror::Error)]
+enum DecodeError {
+    #[error(transparent)]
+    Arrow(#[from] ArrowError),
+    #[error(transparent)]
+    Change(#[from] ChangeError),
 }
 
 impl LineDecoder {
     fn new(config: &SourceConfig, schema: SchemaRef) -> Self {
         match config.format {
             Format::Csv { delimiter } => LineDecoder::Csv { schema, delimiter },
-            Format::Json | Format::DebeziumJson => LineDecoder::Json { schema },
+            Format::Json => LineDecoder::Json { schema },
+            Format::DebeziumJson => LineDecoder::DebeziumJson(ChangeDecoder::new(
+                &schema,
+                config.schema_include,
+                LINES_PER_BATCH,
+            )),
         }
     }
 
-    /// The schema of the batches.
+    /// The schema of the batches: the table's columns, and for a changelog
+    /// format the row-kind column.
     fn schema(&self) -> &SchemaRef {
         match self {
             LineDecoder::Csv { schema, .. } | LineDecoder::Json { schema } => schema,
+            LineDecoder::DebeziumJson(changes) => changes.schema(),
         }
     }
 
     /// Decodes at most [`LINES_PER_BATCH`] newline-terminated lines.
-    fn decode(&self, text: &str) -> std::result::Result<Option<RecordBatch>, ArrowError> {
+    fn decode(&self, text: &str) -> std::result::Result<Option<RecordBatch>, DecodeError> {
         match self {
             LineDecoder::Csv { schema, delimiter } => {
                 let mut decoder = arrow::csv::ReaderBuilder::new(schema.clone())
@@ -79,15 +97,16 @@ impl LineDecoder {
                     .with_batch_size(LINES_PER_BATCH)
                     .build_decoder();
                 decoder.decode(text.as_bytes())?;
-                decoder.flush()
+                Ok(decoder.flush()?)
             }
             LineDecoder::Json { schema } => {
                 let mut decoder = arrow::json::ReaderBuilder::new(schema.clone())
                     .with_batch_size(LINES_PER_BATCH)
                     .build_decoder()?;
                 decoder.decode(text.as_bytes())?;
-                decoder.flush()
+                Ok(decoder.flush()?)
             }
+            LineDecoder::DebeziumJson(changes) => Ok(changes.decode(text)?),
         }
     }
 }
