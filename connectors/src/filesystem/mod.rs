@@ -100,6 +100,11 @@ impl SourceConfig {
             schema_include,
         })
     }
+
+    /// Only a changelog format yields updates and deletes.
+    pub fn is_changelog(&self) -> bool {
+        self.format == Format::DebeziumJson
+    }
 }
 
 /// The validated options of a filesystem sink table.

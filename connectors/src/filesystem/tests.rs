@@ -358,6 +358,13 @@ async fn debezium_json_events_become_inserts_updates_and_deletes() {
         ]
     );
     assert!(source.next_batch().await.unwrap().is_none());
+
+    assert!(validate_source(&events).unwrap().changelog);
+    assert!(
+        !validate_source(&table(dir.path(), "json"))
+            .unwrap()
+            .changelog
+    );
 }
 
 #[tokio::test]
