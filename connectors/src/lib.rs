@@ -30,6 +30,10 @@ pub struct SinkCapabilities {
 pub struct SourceCapabilities {
     /// True when the source ends by itself.
     pub bounded: bool,
+    /// True when the source emits updates and deletes: a row-kind column
+    /// ([`rtdw_operators::row_kind::ROW_KIND_COLUMN`]) follows the data
+    /// columns of its batches.
+    pub changelog: bool,
 }
 
 /// The connector names this build knows.
@@ -49,10 +53,12 @@ pub fn validate_source(table: &TableDescriptor) -> Result<SourceCapabilities, Co
     match table.require_connector()? {
         "datagen" => datagen::DatagenConfig::parse(table).map(|c| SourceCapabilities {
             bounded: c.is_bounded(),
+            changelog: false,
         }),
-        "filesystem" => {
-            filesystem::SourceConfig::parse(table).map(|_| SourceCapabilities { bounded: true })
-        }
+        "filesystem" => filesystem::SourceConfig::parse(table).map(|c| SourceCapabilities {
+            bounded: true,
+            changelog: c.is_changelog(),
+        }),
         _ => Err(unknown(table, "source")),
     }
 }

@@ -1,13 +1,14 @@
 //! `filesystem`: reads and writes files in a directory, with Flink's options
-//! `path`, `format` (`csv`, `json`, and for sinks `debezium-json`),
-//! `csv.field-delimiter`, `csv.ignore-parse-errors` and
-//! `json.ignore-parse-errors`.
+//! `path`, `format` (`csv`, `json`, `debezium-json`), `csv.field-delimiter`,
+//! `<format>.ignore-parse-errors` and, for sources,
+//! `debezium-json.schema-include`.
 //!
 //! Files whose names start with `.` or `_` are hidden from readers; a sink
 //! writes into such a hidden in-progress file and renames it to its final
 //! `part-<job>-<subtask>-<n>` name when its input ends, so a reader never sees
 //! a partial file.
 
+mod debezium;
 mod sink;
 mod source;
 
@@ -41,12 +42,9 @@ impl Format {
     }
 }
 
-fn parse_format(
-    options: &mut Options<'_>,
-    formats: &[&'static str],
-) -> Result<Format, ConnectorError> {
+fn parse_format(options: &mut Options<'_>) -> Result<Format, ConnectorError> {
     let name = options.require("format")?;
-    let format = options.choice("format", formats, "csv")?;
+    let format = options.choice("format", &["csv", "json", "debezium-json"], "csv")?;
     let delimiter = options.get("csv.field-delimiter").unwrap_or(",");
     Ok(match format {
         "csv" => {
@@ -77,6 +75,9 @@ pub(crate) struct SourceConfig {
     path: PathBuf,
     format: Format,
     ignore_parse_errors: bool,
+    /// `debezium-json` events come in Kafka Connect's envelope,
+    /// `{"schema":..,"payload":{..}}`.
+    schema_include: bool,
 }
 
 impl SourceConfig {
@@ -84,16 +85,25 @@ impl SourceConfig {
     pub fn parse(table: &TableDescriptor) -> Result<Self, ConnectorError> {
         let mut options = Options::source(table);
         let path = PathBuf::from(options.require("path")?);
-        let format = parse_format(&mut options, &["csv", "json"])?;
+        let format = parse_format(&mut options)?;
         let key = format!("{}.ignore-parse-errors", format.name());
         let ignore_parse_errors = options.flag(&key, false)?;
+        // Asked for only with its format, so other formats reject it.
+        let schema_include = format == Format::DebeziumJson
+            && options.flag("debezium-json.schema-include", false)?;
         options.finish()?;
         Ok(SourceConfig {
             table: table.name.clone(),
             path,
             format,
             ignore_parse_errors,
+            schema_include,
         })
+    }
+
+    /// Only a changelog format yields updates and deletes.
+    pub fn is_changelog(&self) -> bool {
+        self.format == Format::DebeziumJson
     }
 }
 
@@ -110,7 +120,7 @@ impl SinkConfig {
     pub fn parse(table: &TableDescriptor) -> Result<Self, ConnectorError> {
         let mut options = Options::sink(table);
         let path = PathBuf::from(options.require("path")?);
-        let format = parse_format(&mut options, &["csv", "json", "debezium-json"])?;
+        let format = parse_format(&mut options)?;
         options.finish()?;
         Ok(SinkConfig {
             table: table.name.clone(),

@@ -11,6 +11,7 @@ use rtdw_operators::{Result, Source, StreamError, SubtaskContext};
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::debezium::{ChangeDecoder, ChangeError};
 use super::{Format, SourceConfig, is_hidden};
 use crate::error::ConnectorError;
 
@@ -20,7 +21,7 @@ const LINES_PER_BATCH: usize = 8192;
 /// One subtask of a filesystem source.
 pub(crate) struct FileSource {
     config: SourceConfig,
-    schema: SchemaRef,
+    decoder: LineDecoder,
     files: VecDeque<PathBuf>,
     current: Option<OpenFile>,
     skipped: u64,
@@ -46,6 +47,68 @@ struct OpenFile {
     reader: BufReader<tokio::fs::File>,
     line_number: u64,
     byte_offset: u64,
+}
+
+/// Turns a chunk of lines into one batch, as the format says.
+enum LineDecoder {
+    Csv { schema: SchemaRef, delimiter: u8 },
+    Json { schema: SchemaRef },
+    DebeziumJson(ChangeDecoder),
+}
+
+/// Why a chunk of lines cannot be decoded.
+#[derive(Debug, thiserror::Error)]
+enum DecodeError {
+    #[error(transparent)]
+    Arrow(#[from] ArrowError),
+    #[error(transparent)]
+    Change(#[from] ChangeError),
+}
+
+impl LineDecoder {
+    fn new(config: &SourceConfig, schema: SchemaRef) -> Self {
+        match config.format {
+            Format::Csv { delimiter } => LineDecoder::Csv { schema, delimiter },
+            Format::Json => LineDecoder::Json { schema },
+            Format::DebeziumJson => LineDecoder::DebeziumJson(ChangeDecoder::new(
+                &schema,
+                config.schema_include,
+                LINES_PER_BATCH,
+            )),
+        }
+    }
+
+    /// The schema of the batches: the table's columns, and for a changelog
+    /// format the row-kind column.
+    fn schema(&self) -> &SchemaRef {
+        match self {
+            LineDecoder::Csv { schema, .. } | LineDecoder::Json { schema } => schema,
+            LineDecoder::DebeziumJson(changes) => changes.schema(),
+        }
+    }
+
+    /// Decodes at most [`LINES_PER_BATCH`] newline-terminated lines.
+    fn decode(&self, text: &str) -> std::result::Result<Option<RecordBatch>, DecodeError> {
+        match self {
+            LineDecoder::Csv { schema, delimiter } => {
+                let mut decoder = arrow::csv::ReaderBuilder::new(schema.clone())
+                    .with_header(false)
+                    .with_delimiter(*delimiter)
+                    .with_batch_size(LINES_PER_BATCH)
+                    .build_decoder();
+                decoder.decode(text.as_bytes())?;
+                Ok(decoder.flush()?)
+            }
+            LineDecoder::Json { schema } => {
+                let mut decoder = arrow::json::ReaderBuilder::new(schema.clone())
+                    .with_batch_size(LINES_PER_BATCH)
+                    .build_decoder()?;
+                decoder.decode(text.as_bytes())?;
+                Ok(decoder.flush()?)
+            }
+            LineDecoder::DebeziumJson(changes) => Ok(changes.decode(text)?),
+        }
+    }
 }
 
 /// A line with where it starts.
@@ -102,8 +165,8 @@ impl FileSource {
             })
             .collect();
         Ok(FileSource {
+            decoder: LineDecoder::new(&config, schema),
             config,
-            schema,
             files,
             current: None,
             skipped: 0,
@@ -112,37 +175,16 @@ impl FileSource {
         })
     }
 
-    fn decode(&self, text: &str) -> std::result::Result<Option<RecordBatch>, ArrowError> {
-        match self.config.format {
-            Format::Csv { delimiter } => {
-                let mut decoder = arrow::csv::ReaderBuilder::new(self.schema.clone())
-                    .with_header(false)
-                    .with_delimiter(delimiter)
-                    .with_batch_size(LINES_PER_BATCH)
-                    .build_decoder();
-                decoder.decode(text.as_bytes())?;
-                decoder.flush()
-            }
-            Format::Json | Format::DebeziumJson => {
-                let mut decoder = arrow::json::ReaderBuilder::new(self.schema.clone())
-                    .with_batch_size(LINES_PER_BATCH)
-                    .build_decoder()?;
-                decoder.decode(text.as_bytes())?;
-                decoder.flush()
-            }
-        }
-    }
-
     /// Decodes a chunk; when it holds a bad record, decodes line by line to
     /// find it and fails or skips it as the error policy says.
     fn decode_chunk(&mut self, path: &Path, lines: &[Line]) -> Result<Option<RecordBatch>> {
         let joined: String = lines.iter().flat_map(|l| [l.text.as_str(), "\n"]).collect();
-        if let Ok(batch) = self.decode(&joined) {
+        if let Ok(batch) = self.decoder.decode(&joined) {
             return Ok(batch);
         }
         let mut good = Vec::new();
         for line in lines {
-            match self.decode(&format!("{}\n", line.text)) {
+            match self.decoder.decode(&format!("{}\n", line.text)) {
                 Ok(Some(batch)) => good.push(batch),
                 Ok(None) => {}
                 Err(e) => {
@@ -164,7 +206,10 @@ impl FileSource {
         if good.is_empty() {
             return Ok(None);
         }
-        Ok(Some(arrow::compute::concat_batches(&self.schema, &good)?))
+        Ok(Some(arrow::compute::concat_batches(
+            self.decoder.schema(),
+            &good,
+        )?))
     }
 
     async fn next_lines(&mut self) -> Result<Option<(PathBuf, Vec<Line>)>> {
