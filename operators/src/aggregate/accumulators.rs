@@ -8,6 +8,7 @@ use arrow::compute::cast;
 use arrow::datatypes::{ArrowNativeTypeOp, DataType, Decimal128Type, Float64Type, Int64Type};
 use datafusion::scalar::ScalarValue;
 
+use super::multiset::{Multiset, MultisetResult};
 use crate::error::{Result, StreamError};
 
 /// The aggregate functions of a streaming GROUP BY.
@@ -17,6 +18,8 @@ pub enum AggregateFunction {
     CountStar,
     /// `COUNT(x)`: rows where `x` is not NULL.
     Count,
+    /// `COUNT(DISTINCT x)`: distinct non-NULL values of `x`.
+    CountDistinct,
     /// `SUM(x)`: NULL when no non-NULL value was accumulated.
     Sum,
     /// `AVG(x)`: NULL when no non-NULL value was accumulated.
@@ -39,6 +42,10 @@ pub struct AggregateSpec {
     pub input_type: DataType,
     /// The result type.
     pub output_type: DataType,
+    /// The input is a changelog that can take back values it added: `MIN`
+    /// and `MAX` then keep every value, so that retracting the current
+    /// extreme reveals the next one.
+    pub input_retracts: bool,
 }
 
 /// Accumulator states of one aggregate for every group of a subtask.
@@ -114,6 +121,18 @@ pub(crate) fn new_accumulator(spec: &AggregateSpec) -> Result<Box<dyn GroupAccum
                 input_type: spec.input_type.clone(),
                 output_type: spec.output_type.clone(),
             })
+        }
+        AggregateFunction::CountDistinct => Box::new(Multiset::new(
+            MultisetResult::DistinctCount,
+            spec.input_type.clone(),
+        )?),
+        AggregateFunction::Min | AggregateFunction::Max if spec.input_retracts => {
+            let result = if spec.function == AggregateFunction::Max {
+                MultisetResult::Max
+            } else {
+                MultisetResult::Min
+            };
+            Box::new(Multiset::new(result, spec.input_type.clone())?)
         }
         AggregateFunction::Min | AggregateFunction::Max => Box::new(Extreme {
             values: Vec::new(),
@@ -372,9 +391,10 @@ impl GroupAccumulator for Sum {
     }
 }
 
-/// MIN/MAX. A retraction of the current extreme cannot be answered from the
-/// extreme alone, so the planner only places this accumulator over
-/// insert-only input and a retraction here is an error.
+/// MIN/MAX over an insert-only input: only the extreme is kept. (A
+/// retraction of the current extreme cannot be answered from it, so a
+/// changelog input gets [`Multiset`] instead, and a retraction here is an
+/// error.)
 struct Extreme {
     values: Vec<Option<ScalarValue>>,
     max: bool,

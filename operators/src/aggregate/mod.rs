@@ -8,6 +8,7 @@
 //! that with a Calc before the hash exchange.
 
 mod accumulators;
+mod multiset;
 
 use std::sync::Arc;
 

@@ -17,6 +17,7 @@ fn int_spec(function: AggregateFunction, input_column: Option<usize>) -> Aggrega
         input_column,
         input_type: DataType::Int64,
         output_type: DataType::Int64,
+        input_retracts: false,
     }
 }
 
@@ -248,4 +249,137 @@ fn a_global_aggregate_snapshots_its_one_group() {
     restored.process_batch(0, values(&[1]), &mut out).unwrap();
     let totals = out[0].column(0).as_primitive::<Int64Type>();
     assert_eq!(totals.values(), &[9, 10], "-U 9 then +U 10");
+}
+
+/// Per key, `COUNT(DISTINCT v)`, `MIN(v)` and `MAX(v)` over a changelog.
+fn distinct_min_max() -> GroupAggregate {
+    let retracting = |function| AggregateSpec {
+        input_retracts: true,
+        ..int_spec(function, Some(1))
+    };
+    let specs = vec![
+        retracting(AggregateFunction::CountDistinct),
+        retracting(AggregateFunction::Min),
+        retracting(AggregateFunction::Max),
+    ];
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, true),
+        Field::new("distinct", DataType::Int64, true),
+        Field::new("lowest", DataType::Int64, true),
+        Field::new("highest", DataType::Int64, true),
+    ]));
+    GroupAggregate::new(&[DataType::Utf8], specs, schema).unwrap()
+}
+
+/// Renders `kind key distinct min max` lines, NULLs as `null`.
+fn extreme_rows(out: &[RecordBatch]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for batch in out {
+        let keys = batch.column(0).as_string::<i32>();
+        let kinds = batch.column(4).as_primitive::<arrow::datatypes::Int8Type>();
+        let value = |c: usize, i: usize| {
+            let column = batch.column(c).as_primitive::<Int64Type>();
+            if column.is_null(i) {
+                "null".to_string()
+            } else {
+                column.value(i).to_string()
+            }
+        };
+        for i in 0..batch.num_rows() {
+            let kind = RowKind::from_byte(kinds.value(i)).unwrap().short_string();
+            lines.push(format!(
+                "{kind} {} {} {} {}",
+                keys.value(i),
+                value(1, i),
+                value(2, i),
+                value(3, i)
+            ));
+        }
+    }
+    lines
+}
+
+#[test]
+fn retracting_the_current_extreme_reveals_the_next_one() {
+    let mut agg = distinct_min_max();
+    let mut out = Vec::new();
+    // Values 5, 1, 9, 5: distinct {1, 5, 9}, min 1, max 9.
+    agg.process_batch(0, input(&["a"; 4], &[5, 1, 9, 5], None), &mut out)
+        .unwrap();
+    assert_eq!(extreme_rows(&out), ["+I a 3 1 9"]);
+    out.clear();
+    // Take back the 9 (the max) and the 1 (the min): {5, 5} is left.
+    agg.process_batch(0, input(&["a", "a"], &[9, 1], Some(&[1, 3])), &mut out)
+        .unwrap();
+    assert_eq!(extreme_rows(&out), ["-U a 3 1 9", "+U a 1 5 5"]);
+    out.clear();
+    // One 5 goes: 5 is still there once, so nothing changes.
+    agg.process_batch(0, input(&["a"], &[5], Some(&[3])), &mut out)
+        .unwrap();
+    assert!(extreme_rows(&out).is_empty(), "{:?}", extreme_rows(&out));
+    // The last 5 goes: the group is empty and deleted.
+    agg.process_batch(0, input(&["a"], &[5], Some(&[3])), &mut out)
+        .unwrap();
+    assert_eq!(extreme_rows(&out), ["-D a 1 5 5"]);
+}
+
+#[test]
+fn nulls_are_not_counted_and_an_all_null_group_has_null_extremes() {
+    let mut agg = distinct_min_max();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, true),
+        Field::new("v", DataType::Int64, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(vec!["a", "a", "b"])),
+            Arc::new(Int64Array::from(vec![None, Some(-3), None])),
+        ],
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    agg.process_batch(0, batch, &mut out).unwrap();
+    assert_eq!(extreme_rows(&out), ["+I a 1 -3 -3", "+I b 0 null null"]);
+}
+
+#[test]
+fn value_multisets_survive_a_snapshot_split_over_two_subtasks() {
+    let mut original = distinct_min_max();
+    original
+        .process_batch(
+            0,
+            input(&["a", "a", "a", "b", "b"], &[3, 7, 7, 2, 8], None),
+            &mut Vec::new(),
+        )
+        .unwrap();
+    let snapshot = original.snapshot_state(128).unwrap().expect("state");
+    let mut halves: Vec<GroupAggregate> = (0..2)
+        .map(|subtask| {
+            let mut half = distinct_min_max();
+            let range = crate::keys::key_group_range(subtask, 128, 2);
+            half.restore_state(vec![state_of(&snapshot, range)])
+                .unwrap();
+            half
+        })
+        .collect();
+    // a holds {3, 7, 7}: retracting 7 once leaves {3, 7} (unchanged result),
+    // retracting it again leaves {3}. b holds {2, 8}: retracting 8 leaves {2}.
+    let changes = [("a", 7, 1i8), ("a", 7, 3), ("b", 8, 3)];
+    let mut lines = Vec::new();
+    for (key, value, kind) in changes {
+        let probe = input(&[key], &[0], None);
+        let hash = crate::keys::hash_keys(&probe.columns()[..1], 1).unwrap()[0];
+        let owner =
+            crate::keys::subtask_for_key_group(crate::keys::key_group(hash, 128), 128, 2) as usize;
+        let mut out = Vec::new();
+        halves[owner]
+            .process_batch(0, input(&[key], &[value], Some(&[kind])), &mut out)
+            .unwrap();
+        lines.extend(extreme_rows(&out));
+    }
+    assert_eq!(
+        lines,
+        ["-U a 2 3 7", "+U a 1 3 3", "-U b 2 2 8", "+U b 1 2 2"]
+    );
 }
