@@ -53,6 +53,13 @@ pub trait Operator: Send {
         None
     }
 
+    /// Rows dropped so far because the watermark had passed every window
+    /// they belong to (event-time operators); the runtime exports it as a
+    /// metric.
+    fn late_rows_dropped(&self) -> u64 {
+        0
+    }
+
     /// All inputs ended: emit whatever is still held back.
     fn finish(&mut self, _out: &mut Vec<RecordBatch>) -> Result<()> {
         Ok(())

@@ -121,14 +121,6 @@ impl WindowAggregate {
         })
     }
 
-    /// Rows dropped because every window they fall into had already fired
-    /// when they arrived (Flink's `numLateRecordsDropped`). After a restore
-    /// the count starts over, but lateness is judged against the watermark
-    /// the checkpoint had reached.
-    pub fn late_rows_dropped(&self) -> u64 {
-        self.late_rows_dropped
-    }
-
     /// Rows dropped because their event time was NULL (Flink's
     /// `numNullRowTimeRecordsDropped`); not counted as late.
     pub fn null_time_rows_dropped(&self) -> u64 {
@@ -241,6 +233,14 @@ impl WindowAggregate {
 }
 
 impl Operator for WindowAggregate {
+    /// Rows dropped because every window they fall into had already fired
+    /// when they arrived (Flink's `numLateRecordsDropped`). After a restore
+    /// the count starts over, but lateness is judged against the watermark
+    /// the checkpoint had reached.
+    fn late_rows_dropped(&self) -> u64 {
+        self.late_rows_dropped
+    }
+
     fn process_batch(
         &mut self,
         _input: usize,

@@ -45,6 +45,7 @@ fn try_count_and_sum(window: WindowKind, unit: TimeUnit) -> Result<WindowAggrega
         input_column,
         input_type: DataType::Int64,
         output_type: DataType::Int64,
+        input_retracts: false,
     };
     let specs = vec![
         int(AggregateFunction::CountStar, None),
@@ -588,6 +589,7 @@ fn a_global_window_aggregate_has_one_group_per_window() {
         input_column: None,
         input_type: DataType::Int64,
         output_type: DataType::Int64,
+        input_retracts: false,
     }];
     let ms = time_type(TimeUnit::Millisecond);
     let schema = Arc::new(Schema::new(vec![
