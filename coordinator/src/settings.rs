@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+pub use rtdw_operators::time::parse_duration;
+
 /// An option with a value that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("option '{key}' {expected}, got '{value}'")]
@@ -97,28 +99,6 @@ pub struct JobSettings {
     pub checkpoints: CheckpointSettings,
     /// Failure handling.
     pub restart: RestartStrategy,
-}
-
-/// Parses a duration as Flink writes them: a number and an optional unit
-/// (`ms`, `s`, `min`, `h`, `d` and their long forms); no unit means
-/// milliseconds.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let millis_per_unit = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1.0,
-        "s" | "sec" | "secs" | "second" | "seconds" => 1e3,
-        "m" | "min" | "mins" | "minute" | "minutes" => 60e3,
-        "h" | "hour" | "hours" => 3_600e3,
-        "d" | "day" | "days" => 86_400e3,
-        _ => return None,
-    };
-    (number.is_finite() && number >= 0.0)
-        .then(|| Duration::from_secs_f64(number * millis_per_unit / 1e3))
 }
 
 /// Reads typed options, naming the key of a bad value.
