@@ -10,6 +10,7 @@ pub mod aggregate;
 pub mod calc;
 pub mod element;
 pub mod error;
+pub mod join;
 pub mod keys;
 pub mod operator;
 pub mod row_kind;
