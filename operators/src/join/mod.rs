@@ -1,5 +1,6 @@
 //! Streaming joins: Flink's regular join over changelog inputs
-//! ([`StreamingJoin`]).
+//! ([`StreamingJoin`]) and its event-time interval join over insert-only
+//! inputs ([`IntervalJoin`]).
 //!
 //! Both are two-input operators: input 0 is the left side, input 1 the
 //! right. The planner hash-partitions both inputs on the join key, so a
@@ -12,7 +13,7 @@
 //! key holding one list of stored rows per side. A stored row is kept as its
 //! full encoding in Arrow's row format ([`arrow::row::Rows`]), appended to
 //! one buffer per side, next to a small plain struct of per-row bookkeeping
-//! (multiplicity, association count, last access).
+//! (multiplicity, association count, last access, event time).
 //!
 //! The row format rather than columns of the arriving batches, because:
 //! - the regular join keeps a multiset of rows and a retraction must find the
@@ -34,11 +35,11 @@
 //! # Per batch
 //!
 //! An arriving batch has its keys and rows encoded once. Every arriving row
-//! is paired with the stored rows of the other side under the same key; the
-//! residual condition is evaluated once over all those pairs; then the rows
-//! are applied in order, so each row sees the state the rows before it left.
-//! Output is one batch per input batch, in a deterministic order for a given
-//! input order.
+//! is paired with the stored rows of the other side under the same key (and,
+//! for the interval join, inside the time bounds); the residual condition is
+//! evaluated once over all those pairs; then the rows are applied in order,
+//! so each row sees the state the rows before it left. Output is one batch
+//! per input batch, in a deterministic order for a given input order.
 //!
 //! # Snapshots
 //!
@@ -48,6 +49,7 @@
 //! restore at another parallelism hands each subtask the rows of its keys.
 
 mod arena;
+mod interval;
 mod key_table;
 mod output;
 mod probe;
@@ -60,6 +62,7 @@ use arrow::array::Int8Array;
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
+pub use interval::IntervalJoin;
 pub use streaming::StreamingJoin;
 
 use crate::error::{Result, StreamError};

@@ -1,6 +1,7 @@
 //! Tests of both joins, with expectations worked out by hand from the
 //! inputs, and the helpers they share.
 
+mod interval;
 mod streaming;
 
 use std::collections::BTreeMap;
