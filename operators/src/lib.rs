@@ -11,6 +11,7 @@ pub mod calc;
 pub mod element;
 pub mod error;
 pub(crate) mod event_time;
+pub mod join;
 mod key_index;
 pub mod keys;
 pub mod operator;
