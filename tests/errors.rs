@@ -26,7 +26,7 @@ fn bad_sql_names_line_and_column_and_starts_nothing() {
                   INSERT INTO o SELEC id FROM s;";
     let stderr = submit_fails(&cluster, syntax);
     assert!(
-        stderr.contains("SQL error at line 3, column 15"),
+        stderr.contains("SQL error in statement 3 at line 3, column 15"),
         "{stderr}"
     );
     assert!(stderr.contains("InvalidArgument"), "{stderr}");
@@ -94,7 +94,9 @@ fn bad_sql_over_grpc_is_invalid_argument_with_a_location() {
     });
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     assert!(
-        status.message().starts_with("SQL error at line 2, column"),
+        status
+            .message()
+            .starts_with("SQL error in statement 2 at line 2, column"),
         "{}",
         status.message()
     );

@@ -27,6 +27,8 @@ pub struct SqlError {
     pub message: String,
     /// Where; `None` when the problem is the script as a whole.
     pub location: Option<Location>,
+    /// The statement it is in, e.g. `statement 3 (INSERT INTO totals)`.
+    pub statement: Option<String>,
 }
 
 impl SqlError {
@@ -35,6 +37,7 @@ impl SqlError {
         SqlError {
             message: message.into(),
             location: Some(location).filter(|l| l.line > 0),
+            statement: None,
         }
     }
 
@@ -43,7 +46,17 @@ impl SqlError {
         SqlError {
             message: message.into(),
             location: None,
+            statement: None,
         }
+    }
+
+    /// The same error, naming the statement it is in (unless it already
+    /// names one).
+    pub fn in_statement(mut self, statement: impl FnOnce() -> String) -> Self {
+        if self.statement.is_none() {
+            self.statement = Some(statement());
+        }
+        self
     }
 
     /// Turns a sqlparser error, whose text ends in "at Line: L, Column: C",
@@ -79,14 +92,14 @@ fn split_location(text: &str) -> Option<(String, Location)> {
 
 impl fmt::Display for SqlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.location {
-            Some(l) => write!(
-                f,
-                "SQL error at line {}, column {}: {}",
-                l.line, l.column, self.message
-            ),
-            None => write!(f, "SQL error: {}", self.message),
+        write!(f, "SQL error")?;
+        if let Some(statement) = &self.statement {
+            write!(f, " in {statement}")?;
         }
+        if let Some(l) = self.location {
+            write!(f, " at line {}, column {}", l.line, l.column)?;
+        }
+        write!(f, ": {}", self.message)
     }
 }
 

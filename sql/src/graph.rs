@@ -4,11 +4,15 @@
 use std::fmt::Write;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::physical_expr::PhysicalExpr;
 use rtdw_connectors::TableDescriptor;
 use rtdw_operators::aggregate::AggregateSpec;
+use rtdw_operators::join::JoinKind;
+use rtdw_operators::rank::SortKey;
+use rtdw_operators::window::WindowKind;
 
 /// How records travel along an edge from the upstream subtasks to the
 /// downstream ones.
@@ -52,6 +56,104 @@ pub enum OperatorNode {
         /// Flink-style description, e.g. `GroupAggregate(groupBy=[k], select=[k, COUNT(*)])`.
         description: String,
     },
+    /// A regular join of input 0 (left) and input 1 (right), both
+    /// hash-partitioned on their keys.
+    Join {
+        /// Inner, left, right or full.
+        kind: JoinKind,
+        /// The left input's columns.
+        left_schema: SchemaRef,
+        /// The right input's columns.
+        right_schema: SchemaRef,
+        /// Positions of the left keys.
+        left_keys: Vec<usize>,
+        /// Positions of the right keys, pairwise equal to the left ones.
+        right_keys: Vec<usize>,
+        /// The non-equality part of the condition, over left ++ right.
+        filter: Option<Arc<dyn PhysicalExpr>>,
+        /// Left columns then right columns.
+        output_schema: SchemaRef,
+        /// Emits a changelog (an outer join, or an updating input).
+        updating: bool,
+        /// `table.exec.state.ttl`.
+        state_ttl: Option<Duration>,
+        /// Flink-style description.
+        description: String,
+    },
+    /// An event-time interval join of two insert-only inputs: pairs whose
+    /// `right time - left time` lies in `lower_ms..=upper_ms`, state kept
+    /// only until the watermark passes a row's interval.
+    IntervalJoin {
+        /// Inner, left, right or full.
+        kind: JoinKind,
+        /// The left input's columns.
+        left_schema: SchemaRef,
+        /// The right input's columns.
+        right_schema: SchemaRef,
+        /// Positions of the left keys.
+        left_keys: Vec<usize>,
+        /// Positions of the right keys.
+        right_keys: Vec<usize>,
+        /// Position of the left time column.
+        left_time: usize,
+        /// Position of the right time column.
+        right_time: usize,
+        /// Smallest `right time - left time`, in milliseconds.
+        lower_ms: i64,
+        /// Largest `right time - left time`, in milliseconds.
+        upper_ms: i64,
+        /// The rest of the condition, over left ++ right.
+        filter: Option<Arc<dyn PhysicalExpr>>,
+        /// Left columns then right columns.
+        output_schema: SchemaRef,
+        /// Flink-style description.
+        description: String,
+    },
+    /// Deduplication and Top-N: the first `limit` rows per partition by
+    /// the sort keys, with their row number as the last column.
+    Rank {
+        /// The input's columns.
+        input_schema: SchemaRef,
+        /// Positions of the partition keys.
+        partition_keys: Vec<usize>,
+        /// The sort keys.
+        order_by: Vec<SortKey>,
+        /// Rows kept per partition.
+        limit: u64,
+        /// The input's columns then the row number.
+        output_schema: SchemaRef,
+        /// Flink-style description.
+        description: String,
+    },
+    /// Event-time window aggregation: keys, `window_start`, `window_end`,
+    /// aggregates, emitted once per window when the watermark passes its
+    /// end.
+    WindowAggregate {
+        /// Types of the leading key columns.
+        key_types: Vec<DataType>,
+        /// Position of the event-time column.
+        time_column: usize,
+        /// Tumbling, hopping or cumulating.
+        window: WindowKind,
+        /// The aggregates.
+        specs: Vec<AggregateSpec>,
+        /// Keys, window bounds, aggregates.
+        output_schema: SchemaRef,
+        /// Flink-style description.
+        description: String,
+    },
+    /// Generates watermarks from a table's event-time column:
+    /// `WATERMARK FOR column AS column - INTERVAL ...`.
+    WatermarkAssigner {
+        /// Position of the event-time column.
+        time_column: usize,
+        /// How far behind the largest time seen the watermark stays.
+        delay_ms: i64,
+        /// The rows' columns (passed through).
+        schema: SchemaRef,
+        /// Flink-style description.
+        description: String,
+    },
     /// Writes a table.
     Sink {
         /// The table written.
@@ -60,12 +162,34 @@ pub enum OperatorNode {
 }
 
 impl OperatorNode {
+    /// The data columns the operator emits.
+    pub fn output_schema(&self) -> SchemaRef {
+        match self {
+            OperatorNode::Source { table } | OperatorNode::Sink { table } => table.schema.clone(),
+            OperatorNode::Calc { output_schema, .. }
+            | OperatorNode::GroupAggregate { output_schema, .. }
+            | OperatorNode::Join { output_schema, .. }
+            | OperatorNode::IntervalJoin { output_schema, .. }
+            | OperatorNode::Rank { output_schema, .. }
+            | OperatorNode::WindowAggregate { output_schema, .. }
+            | OperatorNode::WatermarkAssigner {
+                schema: output_schema,
+                ..
+            } => output_schema.clone(),
+        }
+    }
+
     /// The operator's kind: `Source`, `Calc`, `GroupAggregate` or `Sink`.
     pub fn kind(&self) -> &'static str {
         match self {
             OperatorNode::Source { .. } => "Source",
             OperatorNode::Calc { .. } => "Calc",
             OperatorNode::GroupAggregate { .. } => "GroupAggregate",
+            OperatorNode::Join { .. } => "Join",
+            OperatorNode::IntervalJoin { .. } => "IntervalJoin",
+            OperatorNode::Rank { .. } => "Rank",
+            OperatorNode::WindowAggregate { .. } => "WindowAggregate",
+            OperatorNode::WatermarkAssigner { .. } => "WatermarkAssigner",
             OperatorNode::Sink { .. } => "Sink",
         }
     }
@@ -85,7 +209,12 @@ impl OperatorNode {
                     None => format!("Calc(select=[{}])", select.join(", ")),
                 }
             }
-            OperatorNode::GroupAggregate { description, .. } => description.clone(),
+            OperatorNode::GroupAggregate { description, .. }
+            | OperatorNode::Join { description, .. }
+            | OperatorNode::IntervalJoin { description, .. }
+            | OperatorNode::Rank { description, .. }
+            | OperatorNode::WindowAggregate { description, .. }
+            | OperatorNode::WatermarkAssigner { description, .. } => description.clone(),
             OperatorNode::Sink { table } => format!("Sink: {}", table.name),
         }
     }

@@ -3,6 +3,10 @@
 use rtdw_connectors::{create_sink, create_source};
 use rtdw_operators::aggregate::GroupAggregate;
 use rtdw_operators::calc::Calc;
+use rtdw_operators::join::{IntervalJoin, StreamingJoin};
+use rtdw_operators::rank::Rank;
+use rtdw_operators::watermark::WatermarkAssigner;
+use rtdw_operators::window::WindowAggregate;
 use rtdw_operators::{Operator, Sink, Source, StreamError, SubtaskContext};
 
 use crate::graph::{OperatorNode, Vertex};
@@ -41,39 +45,133 @@ pub fn instantiate(vertex: &Vertex, ctx: &SubtaskContext) -> Result<SubtaskChain
                 chain.sink =
                     Some(create_sink(table, ctx).map_err(|e| StreamError::Failed(e.to_string()))?);
             }
-            OperatorNode::Calc {
-                predicate,
-                projections,
-                output_schema,
-            } => {
-                chain.operators.push(Box::new(Calc::new(
-                    predicate.clone(),
-                    projections.clone(),
-                    output_schema.clone(),
-                )));
-                chain.operator_names.push(format!("{i}-{}", node.kind()));
-            }
-            OperatorNode::GroupAggregate {
-                key_types,
-                specs,
-                output_schema,
-                ..
-            } => {
-                chain.operators.push(Box::new(GroupAggregate::new(
-                    key_types,
-                    specs.clone(),
-                    output_schema.clone(),
-                )?));
-                chain.operator_names.push(format!("{i}-{}", node.kind()));
-            }
-            other => {
+            OperatorNode::Source { .. } | OperatorNode::Sink { .. } => {
                 return Err(StreamError::Failed(format!(
                     "{} cannot stand at position {i} of vertex {}",
-                    other.describe(),
+                    node.describe(),
                     vertex.id
                 )));
+            }
+            operator => {
+                chain.operators.push(operator_for(operator)?);
+                chain.operator_names.push(format!("{i}-{}", node.kind()));
             }
         }
     }
     Ok(chain)
+}
+
+/// The runtime operator of a planned node between source and sink.
+fn operator_for(node: &OperatorNode) -> Result<Box<dyn Operator>, StreamError> {
+    Ok(match node {
+        OperatorNode::Calc {
+            predicate,
+            projections,
+            output_schema,
+        } => Box::new(Calc::new(
+            predicate.clone(),
+            projections.clone(),
+            output_schema.clone(),
+        )),
+        OperatorNode::GroupAggregate {
+            key_types,
+            specs,
+            output_schema,
+            ..
+        } => Box::new(GroupAggregate::new(
+            key_types,
+            specs.clone(),
+            output_schema.clone(),
+        )?),
+        OperatorNode::Join {
+            kind,
+            left_schema,
+            right_schema,
+            left_keys,
+            right_keys,
+            filter,
+            output_schema,
+            updating,
+            state_ttl,
+            ..
+        } => Box::new(StreamingJoin::new(
+            *kind,
+            left_schema.clone(),
+            right_schema.clone(),
+            left_keys.clone(),
+            right_keys.clone(),
+            filter.clone(),
+            output_schema.clone(),
+            *updating,
+            *state_ttl,
+        )?),
+        OperatorNode::IntervalJoin {
+            kind,
+            left_schema,
+            right_schema,
+            left_keys,
+            right_keys,
+            left_time,
+            right_time,
+            lower_ms,
+            upper_ms,
+            filter,
+            output_schema,
+            ..
+        } => Box::new(IntervalJoin::new(
+            *kind,
+            left_schema.clone(),
+            right_schema.clone(),
+            left_keys.clone(),
+            right_keys.clone(),
+            *left_time,
+            *right_time,
+            // The operator bounds right time by [left time - lower, left
+            // time + upper].
+            -*lower_ms,
+            *upper_ms,
+            filter.clone(),
+            output_schema.clone(),
+        )?),
+        OperatorNode::Rank {
+            input_schema,
+            partition_keys,
+            order_by,
+            limit,
+            output_schema,
+            ..
+        } => Box::new(Rank::new(
+            input_schema.clone(),
+            partition_keys.clone(),
+            order_by.clone(),
+            *limit,
+            true,
+            output_schema.clone(),
+        )?),
+        OperatorNode::WindowAggregate {
+            key_types,
+            time_column,
+            window,
+            specs,
+            output_schema,
+            ..
+        } => Box::new(WindowAggregate::new(
+            key_types,
+            *time_column,
+            window.clone(),
+            specs.clone(),
+            output_schema.clone(),
+        )?),
+        OperatorNode::WatermarkAssigner {
+            time_column,
+            delay_ms,
+            ..
+        } => Box::new(WatermarkAssigner::new(*time_column, *delay_ms)),
+        OperatorNode::Source { .. } | OperatorNode::Sink { .. } => {
+            return Err(StreamError::Failed(format!(
+                "{} is not an operator",
+                node.describe()
+            )));
+        }
+    })
 }

@@ -10,7 +10,7 @@ use datafusion::sql::sqlparser::ast::{self, ObjectName};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::Token;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 use rtdw_connectors::TableDescriptor;
 
 use crate::error::{Location, SqlError};
@@ -27,7 +27,7 @@ pub enum Statement {
         value: String,
     },
     /// `CREATE TABLE name (...) WITH (...)`.
-    CreateTable(TableDescriptor),
+    CreateTable(TableDefinition),
     /// `CREATE [TEMPORARY] VIEW name AS query`.
     CreateView {
         /// The view name.
@@ -36,19 +36,90 @@ pub enum Statement {
         query: Box<ast::Query>,
     },
     /// `INSERT INTO table query`.
-    Insert {
-        /// The target table.
-        table: String,
-        /// The query whose rows go into it.
-        query: Box<ast::Query>,
+    Insert(Insert),
+    /// `EXECUTE STATEMENT SET BEGIN ... END` or `BEGIN STATEMENT SET; ...
+    /// END`: several inserts run as one job, sharing their sources.
+    StatementSet(Vec<Located<Insert>>),
+}
+
+impl Statement {
+    /// What the statement is, for error messages: `SET 'k'`,
+    /// `CREATE TABLE orders`, `INSERT INTO totals`, ...
+    pub fn describe(&self) -> String {
+        match self {
+            Statement::Set { key, .. } => format!("SET '{key}'"),
+            Statement::CreateTable(table) => format!("CREATE TABLE {}", table.descriptor.name),
+            Statement::CreateView { name, .. } => format!("CREATE VIEW {name}"),
+            Statement::Insert(insert) => format!("INSERT INTO {}", insert.table),
+            Statement::StatementSet(_) => "EXECUTE STATEMENT SET".into(),
+        }
+    }
+}
+
+/// `INSERT INTO table query`.
+#[derive(Debug, Clone)]
+pub struct Insert {
+    /// The target table.
+    pub table: String,
+    /// The query whose rows go into it.
+    pub query: Box<ast::Query>,
+}
+
+/// A `CREATE TABLE`: what the connector reads or writes, plus the columns
+/// and watermark computed from it.
+#[derive(Debug, Clone)]
+pub struct TableDefinition {
+    /// The connector's view: the physical columns and the options.
+    pub descriptor: TableDescriptor,
+    /// Every column in declaration order, computed ones included: the
+    /// table as queries see it.
+    pub columns: Vec<Column>,
+    /// `WATERMARK FOR column AS expression`.
+    pub watermark: Option<WatermarkDeclaration>,
+}
+
+/// A column of a declared table.
+#[derive(Debug, Clone)]
+pub enum Column {
+    /// Stored by the connector.
+    Physical(String),
+    /// `name AS expression`, computed from the physical columns.
+    Computed {
+        /// The column name.
+        name: String,
+        /// Its expression.
+        expr: ast::Expr,
+        /// Where the expression starts.
+        location: Location,
     },
+}
+
+impl Column {
+    /// The column's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Column::Physical(name) | Column::Computed { name, .. } => name,
+        }
+    }
+}
+
+/// `WATERMARK FOR column AS expression`: the column is the table's event
+/// time; the expression, evaluated per row, bounds how late rows may come.
+#[derive(Debug, Clone)]
+pub struct WatermarkDeclaration {
+    /// The event-time column.
+    pub column: String,
+    /// The watermark expression, e.g. `ts - INTERVAL '5' SECOND`.
+    pub expr: ast::Expr,
+    /// Where the declaration starts.
+    pub location: Location,
 }
 
 /// A statement with where it starts.
 #[derive(Debug, Clone)]
-pub struct Located {
+pub struct Located<T = Statement> {
     /// The statement.
-    pub statement: Statement,
+    pub statement: T,
     /// Its first token.
     pub location: Location,
 }
@@ -56,9 +127,10 @@ pub struct Located {
 /// Parses a whole script.
 pub fn parse_script(sql: &str) -> Result<Vec<Located>, SqlError> {
     let dialect = GenericDialect {};
-    let mut parser = Parser::new(&dialect)
-        .try_with_sql(sql)
-        .map_err(|e| SqlError::from_parser(&e))?;
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| SqlError::from_parser(&ParserError::TokenizerError(e.to_string())))?;
+    let mut parser = Parser::new(&dialect).with_tokens_with_locations(window_tvf_tables(tokens));
     let mut statements = Vec::new();
     loop {
         while parser.consume_token(&Token::SemiColon) {}
@@ -67,23 +139,137 @@ pub fn parse_script(sql: &str) -> Result<Vec<Located>, SqlError> {
             break;
         }
         let location = Location::from(start.span.start);
-        let statement = parse_statement(&mut parser, location)?;
+        let number = statements.len() + 1;
+        let statement = match statement_set_opening(&mut parser) {
+            Some(StatementSetSyntax::Execute) => parse_statement_set(&mut parser, false),
+            Some(StatementSetSyntax::Begin) => parse_statement_set(&mut parser, true),
+            None => parse_statement(&mut parser, location),
+        }
+        .map_err(|e| e.in_statement(|| format!("statement {number}")))?;
         statements.push(Located {
             statement,
             location,
         });
-        let next = parser.peek_token();
-        if next.token != Token::EOF && next.token != Token::SemiColon {
-            return Err(SqlError::at(
-                next.span.start.into(),
-                format!(
-                    "expected ';' or the end of the script, found {}",
-                    next.token
-                ),
-            ));
-        }
+        expect_statement_end(&parser)?;
     }
     Ok(statements)
+}
+
+/// The two spellings of a statement set.
+enum StatementSetSyntax {
+    /// `EXECUTE STATEMENT SET BEGIN INSERT ...; INSERT ...; END`
+    Execute,
+    /// `BEGIN STATEMENT SET; INSERT ...; INSERT ...; END`
+    Begin,
+}
+
+/// Consumes the opening words of a statement set, if one starts here.
+fn statement_set_opening(parser: &mut Parser<'_>) -> Option<StatementSetSyntax> {
+    let words = |parser: &Parser<'_>, expected: &[&str]| {
+        expected.iter().enumerate().all(|(i, w)| {
+            matches!(&parser.peek_nth_token_ref(i).token, Token::Word(word) if word.value.eq_ignore_ascii_case(w))
+        })
+    };
+    let (syntax, length) = if words(parser, &["EXECUTE", "STATEMENT", "SET", "BEGIN"]) {
+        (StatementSetSyntax::Execute, 4)
+    } else if words(parser, &["BEGIN", "STATEMENT", "SET"]) {
+        (StatementSetSyntax::Begin, 3)
+    } else {
+        return None;
+    };
+    for _ in 0..length {
+        parser.next_token();
+    }
+    Some(syntax)
+}
+
+/// Parses the inserts of a statement set up to and including its `END`.
+fn parse_statement_set(
+    parser: &mut Parser<'_>,
+    semicolon_after_begin: bool,
+) -> Result<Statement, SqlError> {
+    if semicolon_after_begin {
+        parser
+            .expect_token(&Token::SemiColon)
+            .map_err(|e| SqlError::from_parser(&e))?;
+    }
+    let mut inserts = Vec::new();
+    loop {
+        while parser.consume_token(&Token::SemiColon) {}
+        let start = parser.peek_token();
+        let location = Location::from(start.span.start);
+        if parser.parse_keyword(Keyword::END) {
+            break;
+        }
+        if start.token == Token::EOF {
+            return Err(SqlError::at(
+                location,
+                "the statement set is not closed: expected END",
+            ));
+        }
+        match parse_statement(parser, location)? {
+            Statement::Insert(insert) => inserts.push(Located {
+                statement: insert,
+                location,
+            }),
+            _ => {
+                return Err(SqlError::at(
+                    location,
+                    "a statement set holds only INSERT INTO statements",
+                ));
+            }
+        }
+        expect_statement_end(parser)?;
+    }
+    if inserts.is_empty() {
+        return Err(SqlError::at(
+            parser.peek_token().span.start.into(),
+            "the statement set holds no INSERT INTO",
+        ));
+    }
+    Ok(Statement::StatementSet(inserts))
+}
+
+/// A statement must be followed by `;` or the end of the script.
+fn expect_statement_end(parser: &Parser<'_>) -> Result<(), SqlError> {
+    let next = parser.peek_token();
+    if next.token != Token::EOF && next.token != Token::SemiColon {
+        return Err(SqlError::at(
+            next.span.start.into(),
+            format!(
+                "expected ';' or the end of the script, found {}",
+                next.token
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Drops the `TABLE` of `TUMBLE(TABLE t, ...)` (and HOP, CUMULATE): Flink's
+/// window TVFs take a table argument, which the SQL parser has no syntax
+/// for; without the keyword the table is an identifier the planner finds.
+/// Other tokens keep their positions.
+fn window_tvf_tables(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let is_word = |token: &TokenWithSpan, words: &[&str]| matches!(&token.token, Token::Word(w) if words.iter().any(|x| w.value.eq_ignore_ascii_case(x)));
+    let mut kept: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    for token in tokens {
+        if is_word(&token, &["TABLE"]) {
+            let mut significant = kept
+                .iter()
+                .rev()
+                .filter(|t| !matches!(t.token, Token::Whitespace(_)));
+            let opens_call = significant.next().is_some_and(|t| t.token == Token::LParen);
+            if opens_call
+                && significant
+                    .next()
+                    .is_some_and(|t| is_word(t, &["TUMBLE", "HOP", "CUMULATE"]))
+            {
+                continue;
+            }
+        }
+        kept.push(token);
+    }
+    kept
 }
 
 fn word_is(parser: &Parser<'_>, n: usize, keyword: Keyword) -> bool {
@@ -120,7 +306,7 @@ fn parse_statement(parser: &mut Parser<'_>, location: Location) -> Result<Statem
             let query = insert
                 .source
                 .ok_or_else(|| SqlError::at(location, "INSERT needs a SELECT query"))?;
-            Ok(Statement::Insert { table, query })
+            Ok(Statement::Insert(Insert { table, query }))
         }
         ast::Statement::CreateView(view) => Ok(Statement::CreateView {
             name: object_name(&view.name),
@@ -189,6 +375,8 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<Statement, SqlError> {
     let name = object_name(&parser.parse_object_name(false).map_err(parse_err)?);
     parser.expect_token(&Token::LParen).map_err(parse_err)?;
     let mut fields = Vec::new();
+    let mut columns: Vec<Column> = Vec::new();
+    let mut watermark = None;
     let mut primary_key = Vec::new();
     loop {
         let at: Location = parser.peek_token().span.start.into();
@@ -196,20 +384,37 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<Statement, SqlError> {
             primary_key = parse_primary_key(parser)?;
         } else if matches!(&parser.peek_token_ref().token, Token::Word(w) if w.value.eq_ignore_ascii_case("WATERMARK"))
         {
-            return Err(SqlError::at(
-                at,
-                "WATERMARK declarations are not supported by this version of rtdw",
-            ));
-        } else {
-            let column = parser.parse_identifier().map_err(parse_err)?;
-            if word_is(parser, 0, Keyword::AS) {
+            if watermark.is_some() {
                 return Err(SqlError::at(
                     at,
-                    format!(
-                        "computed column '{}' is not supported by this version of rtdw",
-                        column.value
-                    ),
+                    format!("table '{name}' declares a second WATERMARK; a table has one"),
                 ));
+            }
+            watermark = Some(parse_watermark(parser, at)?);
+        } else {
+            let column = parser.parse_identifier().map_err(parse_err)?;
+            if columns.iter().any(|c| c.name() == column.value) {
+                return Err(SqlError::at(
+                    at,
+                    format!("duplicate column '{}'", column.value),
+                ));
+            }
+            if parser.parse_keyword(Keyword::AS) {
+                let location = parser.peek_token().span.start.into();
+                let expr = parser.parse_expr().map_err(parse_err)?;
+                if parser.parse_keyword(Keyword::COMMENT) {
+                    parser.parse_literal_string().map_err(parse_err)?;
+                }
+                columns.push(Column::Computed {
+                    name: column.value,
+                    expr,
+                    location,
+                });
+                if parser.consume_token(&Token::Comma) {
+                    continue;
+                }
+                parser.expect_token(&Token::RParen).map_err(parse_err)?;
+                break;
             }
             let type_at: Location = parser.peek_token().span.start.into();
             let sql_type = parser.parse_data_type().map_err(parse_err)?;
@@ -218,12 +423,7 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<Statement, SqlError> {
             if parser.parse_keyword(Keyword::COMMENT) {
                 parser.parse_literal_string().map_err(parse_err)?;
             }
-            if fields.iter().any(|f: &Field| f.name() == &column.value) {
-                return Err(SqlError::at(
-                    at,
-                    format!("duplicate column '{}'", column.value),
-                ));
-            }
+            columns.push(Column::Physical(column.value.clone()));
             // Columns stay nullable: NOT NULL is a constraint on the data, not
             // something a stream can promise every batch keeps.
             fields.push(Field::new(column.value, data_type, true));
@@ -246,18 +446,51 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<Statement, SqlError> {
     }
     let options = parse_with_options(parser)?;
     for key in &primary_key {
-        if !fields.iter().any(|f| f.name() == key) {
+        if !fields.iter().any(|f: &Field| f.name() == key) {
             return Err(SqlError::script(format!(
-                "primary key column '{key}' of table '{name}' is not a column"
+                "primary key column '{key}' of table '{name}' is not a physical column"
             )));
         }
     }
-    Ok(Statement::CreateTable(TableDescriptor {
-        name,
-        schema: Arc::new(Schema::new(fields)),
-        options,
-        primary_key,
+    if let Some(w) = &watermark
+        && !columns.iter().any(|c| c.name() == w.column)
+    {
+        return Err(SqlError::at(
+            w.location,
+            format!(
+                "the WATERMARK is declared for '{}', which is not a column of table '{name}'",
+                w.column
+            ),
+        ));
+    }
+    Ok(Statement::CreateTable(TableDefinition {
+        descriptor: TableDescriptor {
+            name,
+            schema: Arc::new(Schema::new(fields)),
+            options,
+            primary_key,
+        },
+        columns,
+        watermark,
     }))
+}
+
+/// `WATERMARK FOR column AS expression`, the `WATERMARK` word not yet read.
+fn parse_watermark(
+    parser: &mut Parser<'_>,
+    location: Location,
+) -> Result<WatermarkDeclaration, SqlError> {
+    let parse_err = |e: ParserError| SqlError::from_parser(&e);
+    parser.next_token();
+    parser.expect_keyword_is(Keyword::FOR).map_err(parse_err)?;
+    let column = parser.parse_identifier().map_err(parse_err)?.value;
+    parser.expect_keyword_is(Keyword::AS).map_err(parse_err)?;
+    let expr = parser.parse_expr().map_err(parse_err)?;
+    Ok(WatermarkDeclaration {
+        column,
+        expr,
+        location,
+    })
 }
 
 fn parse_primary_key(parser: &mut Parser<'_>) -> Result<Vec<String>, SqlError> {
@@ -330,9 +563,10 @@ mod tests {
         assert!(
             matches!(&statements[0].statement, Statement::Set { key, value } if key == "parallelism.default" && value == "2")
         );
-        let Statement::CreateTable(table) = &statements[1].statement else {
+        let Statement::CreateTable(definition) = &statements[1].statement else {
             panic!("not a table")
         };
+        let table = &definition.descriptor;
         assert_eq!(table.name, "src");
         assert_eq!(table.primary_key, ["id"]);
         assert_eq!(table.options["number-of-rows"], "10");
@@ -342,7 +576,7 @@ mod tests {
         );
         assert_eq!(statements[1].location, Location { line: 3, column: 1 });
         assert!(
-            matches!(&statements[3].statement, Statement::Insert { table, .. } if table == "out")
+            matches!(&statements[3].statement, Statement::Insert(insert) if insert.table == "out")
         );
     }
 
@@ -362,5 +596,73 @@ mod tests {
         assert!(err.message.contains("NOT ENFORCED"), "{err}");
         let err = parse_script("SELEC 1").unwrap_err();
         assert_eq!(err.location.map(|l| l.line), Some(1), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod declaration_tests {
+    use super::*;
+
+    #[test]
+    fn computed_columns_and_the_watermark_are_kept_apart_from_physical_columns() {
+        let sql = "CREATE TABLE orders (\n\
+                   id BIGINT,\n\
+                   amount_cents AS amount * 100,\n\
+                   amount DECIMAL(10, 2),\n\
+                   ts TIMESTAMP(3),\n\
+                   WATERMARK FOR ts AS ts - INTERVAL '5' SECOND\n\
+                   ) WITH ('connector' = 'datagen')";
+        let statements = parse_script(sql).unwrap();
+        let Statement::CreateTable(table) = &statements[0].statement else {
+            panic!("not a table")
+        };
+        let physical: Vec<&str> = table
+            .descriptor
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(physical, ["id", "amount", "ts"]);
+        let all: Vec<&str> = table.columns.iter().map(Column::name).collect();
+        assert_eq!(all, ["id", "amount_cents", "amount", "ts"]);
+        let watermark = table.watermark.as_ref().expect("watermark");
+        assert_eq!(watermark.column, "ts");
+        assert_eq!(watermark.expr.to_string(), "ts - INTERVAL '5' SECOND");
+        assert_eq!(watermark.location, Location { line: 6, column: 1 });
+    }
+
+    #[test]
+    fn a_watermark_on_an_unknown_column_is_refused_where_it_is_declared() {
+        let sql = "CREATE TABLE t (ts TIMESTAMP(3),\n  WATERMARK FOR tss AS tss) WITH ('connector' = 'datagen')";
+        let err = parse_script(sql).unwrap_err();
+        assert_eq!(err.location, Some(Location { line: 2, column: 3 }), "{err}");
+        assert!(err.message.contains("'tss'"), "{err}");
+    }
+
+    #[test]
+    fn both_statement_set_spellings_collect_their_inserts() {
+        for sql in [
+            "EXECUTE STATEMENT SET BEGIN\nINSERT INTO a SELECT * FROM s;\nINSERT INTO b SELECT * FROM s;\nEND;",
+            "BEGIN STATEMENT SET;\nINSERT INTO a SELECT * FROM s;\nINSERT INTO b SELECT * FROM s;\nEND;",
+        ] {
+            let statements = parse_script(sql).unwrap();
+            assert_eq!(statements.len(), 1, "{sql}");
+            let Statement::StatementSet(inserts) = &statements[0].statement else {
+                panic!("not a statement set: {sql}")
+            };
+            let targets: Vec<&str> = inserts.iter().map(|i| i.statement.table.as_str()).collect();
+            assert_eq!(targets, ["a", "b"]);
+            assert_eq!(inserts[1].location, Location { line: 3, column: 1 });
+        }
+    }
+
+    #[test]
+    fn a_statement_set_without_end_or_with_other_statements_is_refused() {
+        let err = parse_script("BEGIN STATEMENT SET;\nINSERT INTO a SELECT * FROM s;").unwrap_err();
+        assert!(err.message.contains("expected END"), "{err}");
+        let err = parse_script("EXECUTE STATEMENT SET BEGIN\nSET 'a' = 'b';\nEND;").unwrap_err();
+        assert_eq!(err.location, Some(Location { line: 2, column: 1 }), "{err}");
+        assert!(err.message.contains("only INSERT INTO"), "{err}");
     }
 }

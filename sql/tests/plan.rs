@@ -86,3 +86,208 @@ async fn connector_option_errors_name_the_option() {
         "{err}"
     );
 }
+
+/// The first line of `explain` naming an operator kind, for assertions.
+fn vertex_with<'a>(explain: &'a str, operator: &str) -> &'a str {
+    explain
+        .lines()
+        .find(|l| l.trim_start().starts_with(operator))
+        .unwrap_or_else(|| panic!("no {operator} in\n{explain}"))
+}
+
+const CHANGES: &str = "CREATE TABLE changes (id BIGINT, customer STRING, amount INT)\n\
+WITH ('connector' = 'filesystem', 'path' = '/tmp/changes', 'format' = 'debezium-json');\n";
+
+const CUSTOMERS: &str = "CREATE TABLE customers (name STRING, city STRING)\n\
+WITH ('connector' = 'filesystem', 'path' = '/tmp/customers', 'format' = 'csv');\n";
+
+fn changelog_sink(name: &str, columns: &str) -> String {
+    format!(
+        "CREATE TABLE {name} ({columns}) WITH ('connector' = 'filesystem', 'path' = '/tmp/{name}', 'format' = 'debezium-json');\n"
+    )
+}
+
+#[tokio::test]
+async fn a_statement_set_shares_its_source_and_writes_every_sink() {
+    let sql = format!(
+        "{SOURCE}{}{}EXECUTE STATEMENT SET BEGIN\n\
+         INSERT INTO big SELECT id, amount FROM orders WHERE amount > 10;\n\
+         INSERT INTO small SELECT id, amount FROM orders WHERE amount <= 10;\n\
+         END;",
+        "CREATE TABLE big (id BIGINT, amount INT) WITH ('connector' = 'blackhole');\n",
+        "CREATE TABLE small (id BIGINT, amount INT) WITH ('connector' = 'blackhole');\n",
+    );
+    let graph = plan_job(&sql, &config(2)).await.unwrap();
+    let sources = graph
+        .vertices
+        .iter()
+        .flat_map(|v| &v.chain)
+        .filter(|op| op.kind() == "Source")
+        .count();
+    assert_eq!(sources, 1, "{}", graph.explain());
+    let sinks: Vec<String> = graph
+        .vertices
+        .iter()
+        .flat_map(|v| &v.chain)
+        .filter(|op| op.kind() == "Sink")
+        .map(|op| op.describe())
+        .collect();
+    assert_eq!(sinks, ["Sink: big", "Sink: small"]);
+    assert_eq!(graph.name, "insert-into_big,small");
+    // Two inserts outside a statement set are two jobs: refused.
+    let two = sql
+        .replace("EXECUTE STATEMENT SET BEGIN\n", "")
+        .replace("END;", "");
+    let err = plan_job(&two, &config(1)).await.unwrap_err();
+    assert!(err.message.contains("EXECUTE STATEMENT SET"), "{err}");
+    assert!(
+        err.to_string().contains("statement 5 (INSERT INTO small)"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_changelog_source_makes_aggregates_retract_and_count_distinct_plans() {
+    let sql = format!(
+        "{CHANGES}{}INSERT INTO per_customer\n\
+         SELECT customer, COUNT(DISTINCT amount), MIN(amount), MAX(amount) FROM changes GROUP BY customer;",
+        changelog_sink(
+            "per_customer",
+            "customer STRING, amounts BIGINT, lo INT, hi INT"
+        )
+    );
+    let graph = plan_job(&sql, &config(2)).await.unwrap();
+    let explain = graph.explain();
+    assert!(
+        vertex_with(&explain, "GroupAggregate")
+            .contains("COUNT(DISTINCT amount), MIN(amount), MAX(amount)"),
+        "{explain}"
+    );
+    // The source's edge into the aggregate carries retractions.
+    assert!(explain.contains("[HASH[customer], retract]"), "{explain}");
+    // An append-only sink is refused, naming the source that updates.
+    let plain = format!(
+        "{CHANGES}CREATE TABLE copy (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '/tmp/copy', 'format' = 'csv');\n\
+         INSERT INTO copy SELECT id FROM changes;"
+    );
+    let err = plan_job(&plain, &config(1)).await.unwrap_err();
+    assert!(
+        err.message
+            .contains("produced by node Source: changes (a changelog)"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn joins_are_hash_partitioned_on_their_keys_on_both_inputs() {
+    let sql = format!(
+        "{CHANGES}{CUSTOMERS}{}INSERT INTO joined\n\
+         SELECT c.city, o.amount FROM changes o LEFT JOIN customers c ON o.customer = c.name AND c.city <> 'Rome';",
+        changelog_sink("joined", "city STRING, amount INT")
+    );
+    let graph = plan_job(&sql, &config(2)).await.unwrap();
+    let explain = graph.explain();
+    let join = graph
+        .vertices
+        .iter()
+        .find(|v| v.chain[0].kind() == "Join")
+        .unwrap_or_else(|| panic!("no join vertex in\n{explain}"));
+    let inputs = graph.inputs(join.id);
+    assert_eq!(inputs.len(), 2, "{explain}");
+    assert_eq!(inputs[0].describe(), "HASH[customer]");
+    assert_eq!(inputs[1].describe(), "HASH[name]");
+    assert!(join.updating, "a left join retracts padded rows");
+    assert!(vertex_with(&explain, "Join(joinType=[Left]").contains("customer = name"));
+}
+
+#[tokio::test]
+async fn a_time_bounded_join_of_append_streams_is_an_interval_join() {
+    let sql = "CREATE TABLE shipments (order_id BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)\n\
+               WITH ('connector' = 'filesystem', 'path' = '/tmp/shipments', 'format' = 'csv');\n\
+               CREATE TABLE placed (order_id BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts)\n\
+               WITH ('connector' = 'filesystem', 'path' = '/tmp/placed', 'format' = 'csv');\n\
+               CREATE TABLE shipped_in_time (order_id BIGINT) WITH ('connector' = 'blackhole');\n\
+               INSERT INTO shipped_in_time SELECT p.order_id FROM placed p JOIN shipments s\n\
+               ON p.order_id = s.order_id AND s.ts BETWEEN p.ts AND p.ts + INTERVAL '4' HOUR;";
+    let graph = plan_job(sql, &config(2)).await.unwrap();
+    let explain = graph.explain();
+    let join = graph
+        .vertices
+        .iter()
+        .flat_map(|v| &v.chain)
+        .find(|op| op.kind() == "IntervalJoin")
+        .unwrap_or_else(|| panic!("no interval join in\n{explain}"));
+    let rtdw_sql::OperatorNode::IntervalJoin {
+        lower_ms, upper_ms, ..
+    } = join
+    else {
+        unreachable!()
+    };
+    // s.ts - p.ts lies in [0, 4 h].
+    assert_eq!((*lower_ms, *upper_ms), (0, 4 * 3_600_000));
+    assert!(
+        explain.contains("WatermarkAssigner(rowtime=[ts]"),
+        "{explain}"
+    );
+    assert!(
+        !explain.contains("retract"),
+        "an interval join appends:\n{explain}"
+    );
+}
+
+#[tokio::test]
+async fn row_number_filters_become_rank_operators_and_other_over_windows_are_refused() {
+    let dedup = format!(
+        "{CHANGES}{}INSERT INTO latest SELECT id, customer, amount FROM (\n\
+         SELECT *, ROW_NUMBER() OVER (PARTITION BY customer ORDER BY amount DESC) AS rn FROM changes)\n\
+         WHERE rn <= 3;",
+        changelog_sink("latest", "id BIGINT, customer STRING, amount INT")
+    );
+    let graph = plan_job(&dedup, &config(2)).await.unwrap();
+    let explain = graph.explain();
+    assert!(
+        explain.contains("Rank(rankType=[ROW_NUMBER], rankRange=[rankStart=1, rankEnd=3], partitionBy=[customer], orderBy=[amount DESC])"),
+        "{explain}"
+    );
+    assert!(explain.contains("[HASH[customer], retract]"), "{explain}");
+    let running_sum = format!(
+        "{CHANGES}{}INSERT INTO latest SELECT id, customer, SUM(amount) OVER (PARTITION BY customer ORDER BY id) FROM changes;",
+        changelog_sink("latest", "id BIGINT, customer STRING, amount BIGINT")
+    );
+    let err = plan_job(&running_sum, &config(1)).await.unwrap_err();
+    assert!(err.message.contains("ROW_NUMBER()"), "{err}");
+}
+
+#[tokio::test]
+async fn window_tvfs_plan_as_window_aggregates_after_a_watermark_assigner() {
+    let sql = "CREATE TABLE clicks (user_id STRING, url STRING, ts TIMESTAMP(3),\n\
+                 domain AS UPPER(url),\n\
+                 WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)\n\
+               WITH ('connector' = 'filesystem', 'path' = '/tmp/clicks', 'format' = 'csv');\n\
+               CREATE TABLE per_window (domain STRING, window_start TIMESTAMP(3), window_end TIMESTAMP(3), clicks BIGINT)\n\
+               WITH ('connector' = 'filesystem', 'path' = '/tmp/per_window', 'format' = 'csv');\n\
+               INSERT INTO per_window SELECT domain, window_start, window_end, COUNT(*)\n\
+               FROM TABLE(HOP(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '5' MINUTES))\n\
+               GROUP BY domain, window_start, window_end;";
+    let graph = plan_job(sql, &config(2)).await.unwrap();
+    let explain = graph.explain();
+    assert!(
+        explain.contains("WatermarkAssigner(rowtime=[ts], watermark=[ts - INTERVAL '5' SECOND])"),
+        "{explain}"
+    );
+    assert!(
+        explain.contains("WindowAggregate(groupBy=[domain], window=[HOP(slide=[60000 ms], size=[300000 ms])], select=[COUNT(*)])"),
+        "{explain}"
+    );
+    // Window aggregates append final results: a CSV sink takes them.
+    assert!(!explain.contains("retract"), "{explain}");
+    // Window columns outside a window aggregation are refused.
+    let raw = sql
+        .replace(
+            "SELECT domain, window_start, window_end, COUNT(*)",
+            "SELECT domain, window_start, window_end, 1",
+        )
+        .replace("\nGROUP BY domain, window_start, window_end", "");
+    let err = plan_job(&raw, &config(1)).await.unwrap_err();
+    assert!(err.message.contains("window aggregation"), "{err}");
+}
