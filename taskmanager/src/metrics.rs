@@ -74,6 +74,7 @@ pub struct TaskMetrics {
     source_lag: Family<SubtaskLabels, Gauge<f64, AtomicU64>>,
     operator_records_in: Family<OperatorLabels, Counter>,
     operator_records_out: Family<OperatorLabels, Counter>,
+    late_records_dropped: Family<OperatorLabels, Counter>,
     /// The operator series of each subtask, to remove them with it.
     operators_of: Mutex<HashMap<SubtaskLabels, Vec<OperatorLabels>>>,
 }
@@ -133,6 +134,11 @@ impl TaskMetrics {
                 "Rows out of one operator of a subtask's chain.",
                 metrics.operator_records_out.clone(),
             );
+            r.register(
+                "late_records_dropped",
+                "Rows an event-time operator dropped because the watermark had passed all their windows (Flink's numLateRecordsDropped).",
+                metrics.late_records_dropped.clone(),
+            );
             r.register_with_unit(
                 "source_lag",
                 "How far a source is behind its input (binlog seconds behind, Kafka consumer lag).",
@@ -156,11 +162,10 @@ impl TaskMetrics {
             .collect();
         let operators = operator_labels
             .iter()
-            .map(|l| {
-                (
-                    self.operator_records_in.get_or_create(l).clone(),
-                    self.operator_records_out.get_or_create(l).clone(),
-                )
+            .map(|l| OperatorCounters {
+                records_in: self.operator_records_in.get_or_create(l).clone(),
+                records_out: self.operator_records_out.get_or_create(l).clone(),
+                late_dropped: self.late_records_dropped.get_or_create(l).clone(),
             })
             .collect();
         self.operators_of
@@ -198,16 +203,25 @@ impl TaskMetrics {
             for o in operators.unwrap_or_default() {
                 self.operator_records_in.remove(&o);
                 self.operator_records_out.remove(&o);
+                self.late_records_dropped.remove(&o);
             }
         }
     }
+}
+
+/// The counters of one chained operator.
+#[derive(Clone, Default)]
+struct OperatorCounters {
+    records_in: Counter,
+    records_out: Counter,
+    late_dropped: Counter,
 }
 
 /// The metrics one subtask updates.
 #[derive(Clone, Default)]
 pub struct SubtaskMetrics {
     /// Rows in and out of each chained operator.
-    operators: Vec<(Counter, Counter)>,
+    operators: Vec<OperatorCounters>,
     records_in: Counter,
     records_out: Counter,
     bytes_in: Counter,
@@ -232,9 +246,17 @@ impl SubtaskMetrics {
 
     /// Operator `index` of the chain took `rows_in` rows and emitted `rows_out`.
     pub fn operator(&self, index: usize, rows_in: usize, rows_out: usize) {
-        if let Some((input, output)) = self.operators.get(index) {
-            input.inc_by(rows_in as u64);
-            output.inc_by(rows_out as u64);
+        if let Some(counters) = self.operators.get(index) {
+            counters.records_in.inc_by(rows_in as u64);
+            counters.records_out.inc_by(rows_out as u64);
+        }
+    }
+
+    /// Operator `index` of the chain has dropped `total` late rows so far.
+    pub fn late_rows(&self, index: usize, total: u64) {
+        if let Some(counters) = self.operators.get(index) {
+            let counter = &counters.late_dropped;
+            counter.inc_by(total.saturating_sub(counter.get()));
         }
     }
 

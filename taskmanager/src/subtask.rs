@@ -146,7 +146,7 @@ impl SubtaskRuntime {
                             self.metrics.batch_in(&batch);
                             self.push(0, input, batch).await?
                         }
-                        InputEvent::Watermark(ts) => self.watermark(ts).await?,
+                        InputEvent::Watermark(ts) => self.watermark(0, ts).await?,
                         InputEvent::Barrier(barrier) => {
                             self.checkpoint(&barrier, String::new()).await?
                         }
@@ -241,6 +241,7 @@ impl SubtaskRuntime {
     async fn push(&mut self, start: usize, input: usize, batch: RecordBatch) -> Result<()> {
         let started = Instant::now();
         let mut batches = vec![batch];
+        let mut generated = None;
         for (i, operator) in self.chain.operators.iter_mut().enumerate().skip(start) {
             let mut next = Vec::new();
             let rows_in: usize = batches.iter().map(RecordBatch::num_rows).sum();
@@ -249,6 +250,10 @@ impl SubtaskRuntime {
             }
             self.metrics
                 .operator(i, rows_in, next.iter().map(RecordBatch::num_rows).sum());
+            self.metrics.late_rows(i, operator.late_rows_dropped());
+            if let Some(watermark) = operator.generated_watermark() {
+                generated = Some((i + 1, watermark));
+            }
             batches = next;
             if batches.is_empty() {
                 break;
@@ -257,6 +262,11 @@ impl SubtaskRuntime {
         self.metrics.busy(started.elapsed());
         for batch in batches {
             self.emit(batch).await?;
+        }
+        // A watermark assigner's watermark follows the rows it was derived
+        // from, through the operators after it.
+        if let Some((after, watermark)) = generated {
+            Box::pin(self.watermark(after, watermark)).await?;
         }
         Ok(())
     }
@@ -280,9 +290,11 @@ impl SubtaskRuntime {
         Ok(())
     }
 
-    async fn watermark(&mut self, mut ts: i64) -> Result<()> {
+    /// Event time advanced to `ts` before operator `start`: the operators
+    /// from there on fire what it completes and pass it on.
+    async fn watermark(&mut self, start: usize, mut ts: i64) -> Result<()> {
         self.metrics.watermark(ts);
-        for i in 0..self.chain.operators.len() {
+        for i in start..self.chain.operators.len() {
             let mut out = Vec::new();
             let forwarded = self.chain.operators[i].process_watermark(ts, &mut out)?;
             for batch in out {
