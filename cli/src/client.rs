@@ -123,7 +123,7 @@ pub enum ClusterCommand {
     },
 }
 
-fn key_value(text: &str) -> Result<(String, String), String> {
+pub(crate) fn key_value(text: &str) -> Result<(String, String), String> {
     let (key, value) = text
         .split_once('=')
         .ok_or_else(|| format!("'{text}' is not of the form KEY=VALUE"))?;

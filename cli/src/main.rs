@@ -6,6 +6,7 @@ mod config;
 mod output;
 mod secret;
 mod servers;
+mod sql;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -49,6 +50,11 @@ enum Command {
         command: client::SavepointCommand,
         #[command(flatten)]
         target: Target,
+    },
+    /// Check or explain a SQL script locally, without a cluster.
+    Sql {
+        #[command(subcommand)]
+        command: sql::SqlCommand,
     },
     /// Inspect the cluster.
     Cluster {
@@ -138,6 +144,10 @@ async fn main() -> ExitCode {
         Command::Cluster { command, target } => {
             init_client_logging();
             client::cluster(command, &target).await
+        }
+        Command::Sql { command } => {
+            init_client_logging();
+            sql::sql(command).await
         }
         Command::Savepoint { command, target } => {
             init_client_logging();
