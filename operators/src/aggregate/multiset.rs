@@ -71,7 +71,9 @@ impl GroupAccumulator for Multiset {
         let input = input.ok_or_else(|| {
             StreamError::Failed("a DISTINCT, MIN or MAX aggregate without an argument".into())
         })?;
-        let rows = self.converter.convert_columns(std::slice::from_ref(input))?;
+        let rows = self
+            .converter
+            .convert_columns(std::slice::from_ref(input))?;
         for (i, (&g, &w)) in groups.iter().zip(weights).enumerate() {
             if w == 0 || input.is_null(i) {
                 continue;
