@@ -82,8 +82,13 @@ impl Planner {
             .iter()
             .map(|f| f.as_ref().clone())
             .collect();
-        let rank_field = window.schema.field(width);
-        fields.push(Field::new(rank_field.name(), DataType::Int64, true));
+        // ROW_NUMBER() is a BIGINT in Flink (DataFusion types it unsigned).
+        let rank_field = Arc::new(Field::new(
+            window.schema.field(width).name(),
+            DataType::Int64,
+            true,
+        ));
+        fields.push(rank_field.as_ref().clone());
         let output_schema = Arc::new(Schema::new(fields));
         let describe =
             |exprs: &[Expr]| exprs.iter().map(unqualified).collect::<Vec<_>>().join(", ");
@@ -128,7 +133,7 @@ impl Planner {
             .iter()
             .map(|(q, f)| (q.cloned(), f.clone()))
             .collect();
-        qualified.push((None, Arc::new(rank_field.as_ref().clone())));
+        qualified.push((None, rank_field.clone()));
         let schema = DFSchema::new_with_metadata(qualified, Default::default())
             .map_err(|e| self.error(e))?;
         let stream = Stream {
@@ -136,9 +141,19 @@ impl Planner {
             schema: Arc::new(schema),
             updated_by: Some(description),
         };
+        let ranked: Vec<(Option<TableReference>, Arc<Field>)> = window
+            .schema
+            .iter()
+            .take(width)
+            .map(|(q, f)| (q.cloned(), f.clone()))
+            .chain([(None, rank_field)])
+            .collect();
+        let ranked = Arc::new(
+            DFSchema::new_with_metadata(ranked, Default::default()).map_err(|e| self.error(e))?,
+        );
         if partition.appended + sorted.appended == 0 {
             return Ok(Stream {
-                schema: window.schema.clone(),
+                schema: ranked,
                 ..stream
             });
         }
@@ -149,7 +164,7 @@ impl Planner {
             .map(Expr::Column)
             .collect();
         exprs.drain(width..exprs.len() - 1);
-        self.calc(&stream, None, &exprs, window.schema.clone())
+        self.calc(&stream, None, &exprs, ranked)
     }
 }
 
