@@ -163,10 +163,12 @@ fn session_state() -> SessionState {
     sql.enable_ident_normalization = false;
     sql.collect_spans = true;
     sql.map_string_types_to_utf8view = false;
-    SessionStateBuilder::new()
-        .with_config(config)
-        .with_default_features()
-        .build()
+    crate::functions::register(
+        SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features(),
+    )
+    .build()
 }
 
 impl Planner {
@@ -249,7 +251,8 @@ impl Planner {
         Ok(())
     }
 
-    async fn query_plan(&self, query: Box<ast::Query>) -> Result<LogicalPlan, SqlError> {
+    async fn query_plan(&self, mut query: Box<ast::Query>) -> Result<LogicalPlan, SqlError> {
+        crate::functions::rewrite_query(&mut query)?;
         let statement = DfStatement::Statement(Box::new(ast::Statement::Query(query)));
         self.state
             .statement_to_plan(statement)

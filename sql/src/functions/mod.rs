@@ -1,0 +1,41 @@
+//! Flink's built-in scalar functions, by Flink's names and with Flink's
+//! semantics.
+//!
+//! Where DataFusion has a function of the same name and meaning (COALESCE,
+//! UPPER, LOWER, TRIM, CONCAT_WS, REPLACE, CHAR_LENGTH, MD5, ABS), it is
+//! kept. Where the meaning differs, the function here replaces it under
+//! the same name (CONCAT, SUBSTRING, REGEXP_REPLACE, ROUND, ...).
+//! Syntax DataFusion would plan differently is rewritten into calls first
+//! ([`rewrite_query`]). Function names are registered in lower case:
+//! DataFusion lower-cases unquoted function names even with identifier
+//! normalization off, so `DATE_FORMAT(...)` and `date_format(...)` both
+//! find `date_format`.
+
+mod args;
+mod json;
+mod math;
+mod string;
+mod syntax;
+#[cfg(test)]
+mod testing;
+
+use std::sync::Arc;
+
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::ScalarUDF;
+
+pub(crate) use syntax::rewrite_query;
+
+/// Adds Flink's functions to a session being built with DataFusion's
+/// default features, replacing DataFusion's functions of the same names.
+pub(crate) fn register(mut builder: SessionStateBuilder) -> SessionStateBuilder {
+    builder
+        .scalar_functions()
+        .get_or_insert_with(Vec::new)
+        .extend(functions());
+    builder
+}
+
+fn functions() -> Vec<Arc<ScalarUDF>> {
+    [string::functions(), json::functions(), math::functions()].concat()
+}
