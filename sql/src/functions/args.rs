@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Int64Array, StringArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, FieldRef};
+use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
 use datafusion::common::cast::{as_int64_array, as_string_array};
 use datafusion::common::{Result, ScalarValue, internal_datafusion_err, internal_err, plan_err};
 use datafusion::logical_expr::{
@@ -25,6 +25,8 @@ pub(super) enum Kind {
     Integer,
     /// An integer, a floating-point number or a DECIMAL, passed on unchanged.
     Numeric,
+    /// A TIMESTAMP, TIMESTAMP_LTZ or DATE, passed on unchanged.
+    Temporal,
 }
 
 impl Kind {
@@ -39,6 +41,7 @@ impl Kind {
                 data_type.is_signed_integer()
                     || matches!(data_type, T::Float32 | T::Float64 | T::Decimal128(_, _))
             }
+            Kind::Temporal => matches!(data_type, T::Null | T::Timestamp(_, _) | T::Date32),
         }
     }
 
@@ -47,7 +50,10 @@ impl Kind {
         match self {
             Kind::String => DataType::Utf8,
             Kind::Integer => DataType::Int64,
-            Kind::Numeric => data_type.clone(),
+            Kind::Temporal if data_type.is_null() => {
+                DataType::Timestamp(TimeUnit::Millisecond, None)
+            }
+            Kind::Numeric | Kind::Temporal => data_type.clone(),
         }
     }
 
@@ -56,6 +62,7 @@ impl Kind {
             Kind::String => "STRING",
             Kind::Integer => "INT",
             Kind::Numeric => "NUMERIC",
+            Kind::Temporal => "TIMESTAMP|DATE",
         }
     }
 }

@@ -4,20 +4,28 @@
 //! Where DataFusion has a function of the same name and meaning (COALESCE,
 //! UPPER, LOWER, TRIM, CONCAT_WS, REPLACE, CHAR_LENGTH, MD5, ABS), it is
 //! kept. Where the meaning differs, the function here replaces it under
-//! the same name (CONCAT, SUBSTRING, REGEXP_REPLACE, ROUND, ...).
+//! the same name (CONCAT, SUBSTRING, REGEXP_REPLACE, DATE_FORMAT,
+//! TO_TIMESTAMP, TO_DATE, FROM_UNIXTIME, NOW, CURRENT_DATE, ROUND, ...).
 //! Syntax DataFusion would plan differently is rewritten into calls first
 //! ([`rewrite_query`]). Function names are registered in lower case:
 //! DataFusion lower-cases unquoted function names even with identifier
 //! normalization off, so `DATE_FORMAT(...)` and `date_format(...)` both
 //! find `date_format`.
+//!
+//! Time zone: TIMESTAMP_LTZ values are converted in UTC, the only session
+//! time zone rtdw has.
 
 mod args;
+mod clock;
+mod datetime;
 mod json;
 mod math;
+mod pattern;
 mod string;
 mod syntax;
 #[cfg(test)]
 mod testing;
+mod time;
 
 use std::sync::Arc;
 
@@ -37,5 +45,12 @@ pub(crate) fn register(mut builder: SessionStateBuilder) -> SessionStateBuilder 
 }
 
 fn functions() -> Vec<Arc<ScalarUDF>> {
-    [string::functions(), json::functions(), math::functions()].concat()
+    [
+        string::functions(),
+        time::functions(),
+        clock::functions(),
+        json::functions(),
+        math::functions(),
+    ]
+    .concat()
 }
