@@ -27,13 +27,15 @@ pub(super) enum Kind {
     Numeric,
     /// A TIMESTAMP, TIMESTAMP_LTZ or DATE, passed on unchanged.
     Temporal,
+    /// A time unit such as `DAY`: a string literal, as the SQL rewrite writes it.
+    Unit,
 }
 
 impl Kind {
     fn accepts(self, data_type: &DataType) -> bool {
         use DataType as T;
         match self {
-            Kind::String => {
+            Kind::String | Kind::Unit => {
                 matches!(data_type, T::Null | T::Utf8 | T::LargeUtf8 | T::Utf8View)
             }
             Kind::Integer => data_type.is_null() || data_type.is_signed_integer(),
@@ -48,7 +50,7 @@ impl Kind {
     /// The type an argument of this kind is cast to before evaluation.
     fn evaluated_as(self, data_type: &DataType) -> DataType {
         match self {
-            Kind::String => DataType::Utf8,
+            Kind::String | Kind::Unit => DataType::Utf8,
             Kind::Integer => DataType::Int64,
             Kind::Temporal if data_type.is_null() => {
                 DataType::Timestamp(TimeUnit::Millisecond, None)
@@ -63,6 +65,7 @@ impl Kind {
             Kind::Integer => "INT",
             Kind::Numeric => "NUMERIC",
             Kind::Temporal => "TIMESTAMP|DATE",
+            Kind::Unit => "unit",
         }
     }
 }
@@ -138,6 +141,8 @@ impl Call<'_> {
 
 /// A batch a function evaluates.
 pub(super) struct Input<'a> {
+    /// The arguments as given: a literal is a scalar.
+    pub values: &'a [ColumnarValue],
     /// The arguments, each cast to the type its kind is evaluated as and
     /// `rows` long.
     pub arrays: Vec<ArrayRef>,
@@ -165,6 +170,18 @@ impl Input<'_> {
     /// Argument `i`, a [`Kind::Integer`].
     pub fn integers(&self, i: usize) -> Result<&Int64Array> {
         as_int64_array(self.array(i)?)
+    }
+
+    /// The time unit literal in argument `i`, a [`Kind::Unit`].
+    pub fn unit(&self, i: usize) -> Result<&str> {
+        match self.values.get(i) {
+            Some(ColumnarValue::Scalar(
+                ScalarValue::Utf8(Some(unit))
+                | ScalarValue::LargeUtf8(Some(unit))
+                | ScalarValue::Utf8View(Some(unit)),
+            )) => Ok(unit),
+            _ => internal_err!("the unit argument is not a literal"),
+        }
     }
 
     /// Flink's "NULL in, NULL out": a row with a NULL argument is NULL;
@@ -337,6 +354,7 @@ impl<F: Function> ScalarUDFImpl for Udf<F> {
             })
             .collect::<Result<Vec<_>>>()?;
         self.function.invoke(&Input {
+            values: &args.args,
             arrays,
             signature,
             rows: args.number_rows,

@@ -1,4 +1,4 @@
-//! Arrow temporal columns as chrono date-times.
+//! Arrow temporal columns as chrono date-times and back.
 //!
 //! A TIMESTAMP is a date-time as written; a TIMESTAMP_LTZ is an instant,
 //! shown in UTC, the session time zone of rtdw (Flink's
@@ -7,11 +7,17 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, Date32Array, TimestampMicrosecondArray, TimestampMillisecondArray,
+    TimestampNanosecondArray, TimestampSecondArray,
+};
 use arrow::datatypes::{DataType, Date32Type, Int64Type, TimeUnit};
 use arrow::temporal_conversions::date32_to_datetime;
 use chrono::{DateTime, NaiveDateTime};
 use datafusion::common::{Result, exec_datafusion_err, internal_err};
+use datafusion::logical_expr::ColumnarValue;
+
+use super::args::column;
 
 /// Flink's TIMESTAMP_LTZ(3).
 pub(super) fn timestamp_ltz() -> DataType {
@@ -61,4 +67,52 @@ fn from_epoch(value: i64, unit: TimeUnit) -> Option<NaiveDateTime> {
         TimeUnit::Nanosecond => Some(DateTime::from_timestamp_nanos(value)),
     };
     instant.map(|i| i.naive_utc())
+}
+
+/// A date-time as a value of a timestamp column; `None` out of range.
+fn to_epoch(value: NaiveDateTime, unit: TimeUnit) -> Option<i64> {
+    let instant = value.and_utc();
+    match unit {
+        TimeUnit::Second => Some(instant.timestamp()),
+        TimeUnit::Millisecond => Some(instant.timestamp_millis()),
+        TimeUnit::Microsecond => Some(instant.timestamp_micros()),
+        TimeUnit::Nanosecond => instant.timestamp_nanos_opt(),
+    }
+}
+
+/// Date-times as a column of `data_type`, a timestamp or DATE type.
+pub(super) fn temporal_column(
+    values: impl IntoIterator<Item = Option<NaiveDateTime>>,
+    data_type: &DataType,
+) -> Result<ColumnarValue> {
+    let values = values.into_iter();
+    match data_type {
+        DataType::Date32 => column(
+            values
+                .map(|v| v.map(|v| Date32Type::from_naive_date(v.date())))
+                .collect::<Date32Array>(),
+        ),
+        DataType::Timestamp(unit, zone) => {
+            let raw = values.map(|v| v.and_then(|v| to_epoch(v, *unit)));
+            match unit {
+                TimeUnit::Second => column(
+                    raw.collect::<TimestampSecondArray>()
+                        .with_timezone_opt(zone.clone()),
+                ),
+                TimeUnit::Millisecond => column(
+                    raw.collect::<TimestampMillisecondArray>()
+                        .with_timezone_opt(zone.clone()),
+                ),
+                TimeUnit::Microsecond => column(
+                    raw.collect::<TimestampMicrosecondArray>()
+                        .with_timezone_opt(zone.clone()),
+                ),
+                TimeUnit::Nanosecond => column(
+                    raw.collect::<TimestampNanosecondArray>()
+                        .with_timezone_opt(zone.clone()),
+                ),
+            }
+        }
+        other => internal_err!("{other} is not a temporal type"),
+    }
 }

@@ -16,6 +16,7 @@
 //! time zone rtdw has.
 
 mod args;
+mod calendar;
 mod clock;
 mod datetime;
 mod json;
@@ -49,6 +50,7 @@ fn functions() -> Vec<Arc<ScalarUDF>> {
         string::functions(),
         time::functions(),
         clock::functions(),
+        calendar::functions(),
         json::functions(),
         math::functions(),
     ]

@@ -6,18 +6,23 @@
 //! - `SUBSTRING(s FROM i FOR n)`, `SUBSTRING(s, i, n)`, `SUBSTR(s, i, n)`
 //!   → `substring(s, i, n)`, Flink's substring (DataFusion plans the
 //!   special syntax with its own);
+//! - `EXTRACT(unit FROM t)` → `extract('unit', t)`;
+//! - `FLOOR(t TO unit)`, `CEIL(t TO unit)` → `time_floor('unit', t)`,
+//!   `time_ceil('unit', t)`;
+//! - `TIMESTAMPDIFF(unit, t1, t2)` → `timestampdiff('unit', t1, t2)`;
 //! - `JSON_VALUE(j, p RETURNING type)` → `TRY_CAST(json_value(j, p) AS type)`.
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    self, CaseWhen, CastKind, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
-    FunctionArgumentList, FunctionArguments, Ident, ObjectName, Spanned, Value, VisitMut,
-    VisitorMut,
+    self, CaseWhen, CastKind, CeilFloorKind, DateTimeField, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArgumentClause, FunctionArgumentList, FunctionArguments, Ident, ObjectName, Spanned,
+    Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::tokenizer::Span;
 
+use super::calendar::Operation;
 use crate::error::SqlError;
 
 /// Rewrites the Flink syntax of a query, its subqueries included, into
@@ -73,6 +78,18 @@ fn rewrite(expr: &Expr) -> Result<Option<Expr>, SqlError> {
                         else_result: Some(Box::new(otherwise)),
                     }
                 }
+                Some("TIMESTAMPDIFF") => {
+                    let [unit, start, end] = arguments(function).map_err(|_| {
+                        error("TIMESTAMPDIFF takes three arguments: TIMESTAMPDIFF(unit, timepoint1, timepoint2)".into())
+                    })?;
+                    let Expr::Identifier(unit) = unit else {
+                        return Err(error(format!(
+                            "TIMESTAMPDIFF's first argument is a time unit such as DAY, got {unit}"
+                        )));
+                    };
+                    let unit = unit_literal(Operation::TimestampDiff, &unit.value, span)?;
+                    call("timestampdiff", span, vec![unit, start, end])
+                }
                 Some("JSON_VALUE") => return Ok(json_value(function)),
                 _ => return Ok(None),
             }
@@ -90,6 +107,24 @@ fn rewrite(expr: &Expr) -> Result<Option<Expr>, SqlError> {
             let mut args = vec![expr.as_ref().clone(), start];
             args.extend(substring_for.as_deref().cloned());
             call("substring", span, args)
+        }
+        Expr::Extract { field, expr, .. } => {
+            let unit = unit_literal(Operation::Extract, &field.to_string(), span)?;
+            call("extract", span, vec![unit, expr.as_ref().clone()])
+        }
+        Expr::Floor {
+            expr,
+            field: CeilFloorKind::DateTimeField(field),
+        } if *field != DateTimeField::NoDateTime => {
+            let unit = unit_literal(Operation::Floor, &field.to_string(), span)?;
+            call("time_floor", span, vec![unit, expr.as_ref().clone()])
+        }
+        Expr::Ceil {
+            expr,
+            field: CeilFloorKind::DateTimeField(field),
+        } if *field != DateTimeField::NoDateTime => {
+            let unit = unit_literal(Operation::Ceil, &field.to_string(), span)?;
+            call("time_ceil", span, vec![unit, expr.as_ref().clone()])
         }
         _ => return Ok(None),
     }))
@@ -141,6 +176,14 @@ fn arguments<const N: usize>(function: &ast::Function) -> Result<[Expr; N], ()> 
         })
         .collect::<Result<_, ()>>()?;
     exprs.try_into().map_err(|_| ())
+}
+
+/// A unit as the string literal the calendar functions take, checked.
+fn unit_literal(operation: Operation, name: &str, span: Span) -> Result<Expr, SqlError> {
+    let unit = operation
+        .unit(name)
+        .map_err(|message| SqlError::at(span.start.into(), message))?;
+    Ok(Expr::value(Value::SingleQuotedString(unit.name().into())))
 }
 
 /// A call of the function `name` with positional arguments.
