@@ -9,6 +9,7 @@
 //! ([`runtime`]).
 
 pub mod error;
+mod functions;
 pub mod graph;
 mod planner;
 pub mod runtime;
