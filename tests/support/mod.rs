@@ -417,6 +417,46 @@ pub fn fold_debezium(dir: &Path, key: &str) -> BTreeMap<String, Value> {
     table
 }
 
+/// Folds a directory of Debezium JSON changelog files into the final table
+/// as a multiset of rows (each row rendered as JSON with sorted keys, with
+/// its number of occurrences); fails on a retraction of a row that is not
+/// there. For results without a unique key (joins, windows).
+pub fn fold_changelog(dir: &Path) -> BTreeMap<String, usize> {
+    let mut table: BTreeMap<String, usize> = BTreeMap::new();
+    for file in committed_files(dir) {
+        for line in fs::read_to_string(&file).expect("read output").lines() {
+            let event: Value = serde_json::from_str(line).expect("debezium JSON line");
+            match event["op"].as_str() {
+                Some("c") | Some("u") | Some("r") => {
+                    *table.entry(event["after"].to_string()).or_default() += 1;
+                }
+                Some("d") => {
+                    let row = event["before"].to_string();
+                    let count = table
+                        .get_mut(&row)
+                        .unwrap_or_else(|| panic!("retraction of a row not in the table: {line}"));
+                    *count -= 1;
+                    if *count == 0 {
+                        table.remove(&row);
+                    }
+                }
+                other => panic!("unexpected op {other:?} in {line}"),
+            }
+        }
+    }
+    table
+}
+
+/// The multiset of rows `fold_changelog` returns, built from JSON rows
+/// written in a test.
+pub fn rows(expected: &[Value]) -> BTreeMap<String, usize> {
+    let mut table: BTreeMap<String, usize> = BTreeMap::new();
+    for row in expected {
+        *table.entry(row.to_string()).or_default() += 1;
+    }
+    table
+}
+
 /// The body of an HTTP GET answered with 200, failing the test otherwise.
 pub fn http_get(addr: &str, path: &str) -> String {
     try_http_get(addr, path).unwrap_or_else(|e| panic!("GET http://{addr}{path}: {e}"))
