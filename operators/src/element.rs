@@ -11,6 +11,11 @@ pub enum Element {
     Watermark(i64),
     /// A checkpoint barrier: everything before it belongs to the checkpoint.
     Barrier(Barrier),
+    /// The sender has had no rows for the job's idle timeout
+    /// (`table.exec.source.idle-timeout`): until it sends rows or a
+    /// watermark again, its channel does not hold back the watermark of
+    /// the subtasks it feeds (Flink's idle watermark status).
+    Idle,
     /// The sender will send nothing more on this channel.
     EndOfInput,
 }

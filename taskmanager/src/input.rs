@@ -19,6 +19,8 @@ pub struct InputChannel {
     receiver: mpsc::Receiver<Element>,
     ended: bool,
     watermark: i64,
+    /// The sender said it is idle and has sent nothing since.
+    idle: bool,
     /// Delivered the barrier being aligned; not read until alignment ends.
     blocked: bool,
 }
@@ -31,6 +33,7 @@ impl InputChannel {
             receiver,
             ended: false,
             watermark: i64::MIN,
+            idle: false,
             blocked: false,
         }
     }
@@ -91,7 +94,13 @@ impl InputGate {
                 return Ok(InputEvent::Ended);
             }
             let (index, element) = self.receive().await?;
+            self.channels[index].idle = matches!(element, Element::Idle);
             match element {
+                Element::Idle => {
+                    if let Some(ts) = self.advance_watermark() {
+                        return Ok(InputEvent::Watermark(ts));
+                    }
+                }
                 Element::Batch(batch) => {
                     return Ok(InputEvent::Batch {
                         input: self.channels[index].input,
@@ -158,12 +167,13 @@ impl InputGate {
         }
     }
 
-    /// The minimum watermark over the channels still open, when it rose.
+    /// The minimum watermark over the channels still open and not idle,
+    /// when it rose. While every open channel is idle it stays.
     fn advance_watermark(&mut self) -> Option<i64> {
         let combined = self
             .channels
             .iter()
-            .filter(|c| !c.ended)
+            .filter(|c| !c.ended && !c.idle)
             .map(|c| c.watermark)
             .min()?;
         (combined > self.watermark).then(|| {
@@ -322,5 +332,52 @@ mod tests {
         let at = seen.iter().position(|s| s == "|5").expect("the barrier");
         assert_eq!(seen[at + 1..], ["102".to_string()]);
         assert!(seen[..at].contains(&"1".to_string()) && seen[..at].contains(&"2".to_string()));
+    }
+
+    #[tokio::test]
+    async fn an_idle_channel_does_not_hold_back_the_watermark_until_it_sends_again() {
+        let (busy, busy_rx) = mpsc::channel(8);
+        let (quiet, quiet_rx) = mpsc::channel(8);
+        let mut gate = InputGate::new(
+            vec![
+                InputChannel::new(0, busy_rx),
+                InputChannel::new(0, quiet_rx),
+            ],
+            (1, 0),
+        );
+        let watermark = async |gate: &mut InputGate| match tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            gate.next(),
+        )
+        .await
+        {
+            Ok(Ok(InputEvent::Watermark(ts))) => Some(ts),
+            Ok(Ok(_)) => panic!("only watermarks are sent"),
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => None,
+        };
+        busy.send(Element::Watermark(100)).await.unwrap();
+        assert_eq!(
+            watermark(&mut gate).await,
+            None,
+            "the quiet channel has none yet"
+        );
+        quiet.send(Element::Idle).await.unwrap();
+        assert_eq!(
+            watermark(&mut gate).await,
+            Some(100),
+            "idle: the busy one decides"
+        );
+        // Active again, behind: it holds the watermark back again.
+        quiet.send(Element::Watermark(50)).await.unwrap();
+        assert_eq!(watermark(&mut gate).await, None);
+        busy.send(Element::Watermark(200)).await.unwrap();
+        assert_eq!(
+            watermark(&mut gate).await,
+            None,
+            "min(200, 50) is below 100"
+        );
+        quiet.send(Element::Watermark(300)).await.unwrap();
+        assert_eq!(watermark(&mut gate).await, Some(200));
     }
 }

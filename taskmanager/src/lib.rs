@@ -9,6 +9,7 @@
 pub mod actors;
 pub mod checkpoint;
 pub mod exchange;
+mod idle;
 pub mod input;
 pub mod metrics;
 pub mod output;

@@ -24,6 +24,7 @@ use crate::actors::{JobActor, JobArgs, JobHandle, JobMsg, JobTable};
 use crate::checkpoint::{Snapshotter, load};
 use crate::exchange::remote::RemoteSender;
 use crate::exchange::{CHANNEL_CAPACITY, ChannelKey, ChannelRegistry};
+use crate::idle::IdleDetector;
 use crate::input::{InputChannel, InputGate};
 use crate::metrics::{SubtaskLabels, TaskMetrics};
 use crate::output::{ChannelSender, EdgeOutput, Output};
@@ -275,6 +276,10 @@ impl TaskServiceImpl {
                 max_parallelism: graph.max_parallelism,
                 reporter: shared.reporter.clone(),
             });
+            let idle = chain
+                .source
+                .as_ref()
+                .and_then(|_| IdleDetector::from_options(&graph.options));
             runtimes.push(SubtaskRuntime {
                 ctx,
                 chain,
@@ -284,6 +289,7 @@ impl TaskServiceImpl {
                 control,
                 snapshotter,
                 last_checkpoint: 0,
+                idle,
             });
         }
         let args = JobArgs {

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::checkpoint::{Snapshot, Snapshotter};
+use crate::idle::IdleDetector;
 use crate::input::{InputEvent, InputGate};
 use crate::metrics::SubtaskMetrics;
 use crate::output::Output;
@@ -37,6 +38,8 @@ pub struct SubtaskRuntime {
     pub snapshotter: Option<Snapshotter>,
     /// The newest checkpoint it took part in (0: none yet).
     pub last_checkpoint: u64,
+    /// For a source with an idle timeout: when it has read nothing for it.
+    pub idle: Option<IdleDetector>,
 }
 
 /// What the task manager tells a running subtask.
@@ -121,6 +124,16 @@ impl SubtaskRuntime {
                 }
                 match source.next_batch().await? {
                     Some(batch) => {
+                        let now_idle = self
+                            .idle
+                            .as_mut()
+                            .is_some_and(|idle| idle.observe(batch.num_rows(), Instant::now()));
+                        if now_idle {
+                            tracing::debug!(
+                                "source idle: its channels stop holding back watermarks"
+                            );
+                            self.output.broadcast(Element::Idle).await?;
+                        }
                         self.metrics.batch_in(&batch);
                         self.push(0, 0, batch).await?;
                     }

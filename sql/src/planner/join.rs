@@ -69,7 +69,7 @@ impl Planner {
             Some(_) => false,
             None => kind != JoinKind::Inner || !append_only,
         };
-        let state_ttl = self.state_ttl()?;
+        let state_ttl = self.state_ttl();
         let description = format!(
             "{}(joinType=[{}], where=[{}], select=[{}])",
             if interval.is_some() {
@@ -153,17 +153,8 @@ impl Planner {
 
     /// `table.exec.state.ttl`: how long state of an idle key is kept (none
     /// when unset or 0, as in Flink).
-    pub(super) fn state_ttl(&self) -> Result<Option<std::time::Duration>, SqlError> {
-        const KEY: &str = "table.exec.state.ttl";
-        match self.options.get(KEY) {
-            None => Ok(None),
-            Some(value) => rtdw_operators::time::parse_duration(value)
-                .map(|ttl| Some(ttl).filter(|t| !t.is_zero()))
-                .ok_or_else(|| {
-                    SqlError::script(format!(
-                        "option '{KEY}' must be a duration such as '1 h' or '30 min', got '{value}'"
-                    ))
-                }),
-        }
+    fn state_ttl(&self) -> Option<std::time::Duration> {
+        self.duration_option("table.exec.state.ttl")
+            .filter(|t| !t.is_zero())
     }
 }

@@ -50,6 +50,13 @@ pub struct JobConfig {
     pub options: BTreeMap<String, String>,
 }
 
+/// Job options holding durations, checked when the job is planned.
+const DURATION_OPTIONS: &[&str] = &[
+    "table.exec.state.ttl",
+    "table.exec.source.idle-timeout",
+    "table.exec.mini-batch.allow-latency",
+];
+
 /// Options that shape the plan, read from the merged configuration.
 struct PlanSettings {
     parallelism: u32,
@@ -82,6 +89,15 @@ fn settings(
         _ => positive("parallelism.default")?.unwrap_or(1),
     };
     let max_parallelism = positive("pipeline.max-parallelism")?.unwrap_or(DEFAULT_MAX_PARALLELISM);
+    for key in DURATION_OPTIONS {
+        if let Some(value) = merged.get(*key)
+            && rtdw_operators::time::parse_duration(value).is_none()
+        {
+            return Err(SqlError::script(format!(
+                "option '{key}' must be a duration such as '5 s' or '10 min', got '{value}'"
+            )));
+        }
+    }
     if parallelism > max_parallelism {
         return Err(SqlError::script(format!(
             "parallelism {parallelism} exceeds pipeline.max-parallelism {max_parallelism}"
@@ -250,11 +266,13 @@ fn session_state() -> SessionState {
         .into_iter()
         .filter(|rule| rule.name() != "single_distinct_aggregation_to_group_by")
         .collect();
-    let mut state = SessionStateBuilder::new()
-        .with_config(config)
-        .with_default_features()
-        .with_optimizer_rules(rules)
-        .build();
+    let mut state = crate::functions::register(
+        SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_optimizer_rules(rules),
+    )
+    .build();
     state
         .register_udf(Arc::new(window::window_marker()))
         .expect("registering a scalar function never fails");
@@ -323,6 +341,7 @@ impl Planner {
 
     async fn query_plan(&mut self, mut query: Box<ast::Query>) -> Result<LogicalPlan, SqlError> {
         self.rewrite_window_tvfs(&mut query)?;
+        crate::functions::rewrite_query(&mut query)?;
         let statement = DfStatement::Statement(Box::new(ast::Statement::Query(query)));
         self.state
             .statement_to_plan(statement)
@@ -333,6 +352,13 @@ impl Planner {
     async fn logical_plan(&mut self, query: Box<ast::Query>) -> Result<LogicalPlan, SqlError> {
         let plan = self.query_plan(query).await?;
         self.state.optimize(&plan).map_err(|e| self.error(e))
+    }
+
+    /// A duration option of the job (checked by [`settings`]), if set.
+    fn duration_option(&self, key: &str) -> Option<std::time::Duration> {
+        self.options
+            .get(key)
+            .and_then(|v| rtdw_operators::time::parse_duration(v))
     }
 
     /// Plans one `INSERT INTO table query` into the job.

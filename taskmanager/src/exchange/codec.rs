@@ -78,6 +78,7 @@ impl Encoder {
                 location: b.location.to_string(),
                 trace_parent: b.trace_parent.to_string(),
             })),
+            Element::Idle => control(Kind::Idle(true)),
             Element::EndOfInput => control(Kind::EndOfInput(true)),
         })
     }
@@ -142,6 +143,7 @@ impl Decoder {
                     trace_parent: b.trace_parent.into(),
                 })),
                 Some(Kind::EndOfInput(_)) => Some(Element::EndOfInput),
+                Some(Kind::Idle(_)) => Some(Element::Idle),
                 None => None,
             });
         }
