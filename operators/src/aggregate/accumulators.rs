@@ -310,10 +310,14 @@ impl GroupAccumulator for Sum {
             )),
             (SumState::Float(s), _) => Arc::new(Float64Array::from_iter(groups.iter().map(|&g| {
                 present(g).then(|| {
-                    if self.average {
-                        s[g as usize] / count(g) as f64
-                    } else {
+                    if !self.average {
                         s[g as usize]
+                    } else if self.input_type.is_integer() {
+                        // Flink averages integers in integer arithmetic:
+                        // AVG of 1 and 2 is 1.
+                        (s[g as usize] / count(g) as f64).trunc()
+                    } else {
+                        s[g as usize] / count(g) as f64
                     }
                 })
             }))),

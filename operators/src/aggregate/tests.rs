@@ -383,3 +383,22 @@ fn value_multisets_survive_a_snapshot_split_over_two_subtasks() {
         ["-U a 2 3 7", "+U a 1 3 3", "-U b 2 2 8", "+U b 1 2 2"]
     );
 }
+
+#[test]
+fn the_average_of_integers_truncates_as_flink_computes_it() {
+    let spec = AggregateSpec {
+        output_type: DataType::Float64,
+        ..int_spec(AggregateFunction::Avg, Some(1))
+    };
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, true),
+        Field::new("avg", DataType::Float64, true),
+    ]));
+    let mut agg = GroupAggregate::new(&[DataType::Utf8], vec![spec], schema).unwrap();
+    let mut out = Vec::new();
+    // (1 + 2) / 2 = 1 and (-7 + 2) / 2 = -2 in integer arithmetic (towards zero).
+    agg.process_batch(0, input(&["a", "a", "b", "b"], &[1, 2, -7, 2], None), &mut out)
+        .unwrap();
+    let averages = out[0].column(1).as_primitive::<arrow::datatypes::Float64Type>();
+    assert_eq!(averages.values(), &[1.0, -2.0]);
+}
