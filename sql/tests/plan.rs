@@ -290,4 +290,74 @@ async fn window_tvfs_plan_as_window_aggregates_after_a_watermark_assigner() {
         .replace("\nGROUP BY domain, window_start, window_end", "");
     let err = plan_job(&raw, &config(1)).await.unwrap_err();
     assert!(err.message.contains("window aggregation"), "{err}");
+#[tokio::test]
+async fn a_query_with_flink_functions_plans_and_the_clock_stays_per_record() {
+    let sql = format!(
+        "{SOURCE}CREATE TABLE out (id BIGINT, label STRING, day STRING, first_part STRING, hours INT, seen TIMESTAMP_LTZ(3)) WITH ('connector' = 'print');\n\
+         INSERT INTO out\n\
+         SELECT id,\n\
+           IF(amount > 50, UPPER(customer), CONCAT(customer, '-', CAST(id AS STRING))),\n\
+           DATE_FORMAT(TO_TIMESTAMP(CONCAT('2024-03-0', CAST(id % 9 + 1 AS STRING), ' 07:08:09')), 'yyyy-MM-dd'),\n\
+           SPLIT_INDEX(customer, ',', 0),\n\
+           TIMESTAMPDIFF(HOUR, FLOOR(LOCALTIMESTAMP TO DAY), LOCALTIMESTAMP),\n\
+           CURRENT_TIMESTAMP\n\
+         FROM orders WHERE EXTRACT(YEAR FROM NOW()) > 2000 AND SUBSTRING(customer FROM 1 FOR 1) <> 'x';"
+    );
+    let graph = plan_job(&sql, &config(2)).await.unwrap();
+    assert_eq!(graph.vertices.len(), 1, "{}", graph.explain());
+    let name = &graph.vertices[0].name;
+    for call in [
+        "split_index(",
+        "date_format(",
+        "timestampdiff(",
+        "now()",
+        "localtimestamp()",
+    ] {
+        assert!(name.contains(call), "{call} in {name}");
+    }
+}
+
+#[tokio::test]
+async fn a_misspelt_function_is_named_with_a_suggestion() {
+    let sql = format!(
+        "{SOURCE}CREATE TABLE out (d STRING) WITH ('connector' = 'print');\n\
+         INSERT INTO out\nSELECT date_fromat(customer, 'yyyy') FROM orders;"
+    );
+    let err = plan_job(&sql, &config(1)).await.unwrap_err();
+    assert_eq!(
+        err.message,
+        "Invalid function 'date_fromat'.\nDid you mean 'date_format'?"
+    );
+    let location = err.location.expect("located");
+    assert_eq!((location.line, location.column), (5, 8), "{err}");
+}
+
+#[tokio::test]
+async fn function_errors_name_the_function() {
+    let script = |select: &str| {
+        format!(
+            "{SOURCE}CREATE TABLE out (v STRING) WITH ('connector' = 'print');\n\
+             INSERT INTO out\nSELECT {select} FROM orders;"
+        )
+    };
+    let err = plan_job(&script("SPLIT_INDEX(amount, ',', 0)"), &config(1))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.starts_with("cannot call SPLIT_INDEX(INT, STRING, BIGINT); expected SPLIT_INDEX(STRING, STRING, INT) or SPLIT_INDEX(STRING, INT, INT)"),
+        "{err}"
+    );
+    let err = plan_job(
+        &script("CAST(TIMESTAMPDIFF(DAYS, LOCALTIMESTAMP, LOCALTIMESTAMP) AS STRING)"),
+        &config(1),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.message
+            .starts_with("TIMESTAMPDIFF does not support the time unit DAYS"),
+        "{err}"
+    );
+    let location = err.location.expect("located");
+    assert_eq!((location.line, location.column), (5, 13), "{err}");
 }
