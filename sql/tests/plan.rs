@@ -290,6 +290,8 @@ async fn window_tvfs_plan_as_window_aggregates_after_a_watermark_assigner() {
         .replace("\nGROUP BY domain, window_start, window_end", "");
     let err = plan_job(&raw, &config(1)).await.unwrap_err();
     assert!(err.message.contains("window aggregation"), "{err}");
+}
+
 #[tokio::test]
 async fn a_query_with_flink_functions_plans_and_the_clock_stays_per_record() {
     let sql = format!(
