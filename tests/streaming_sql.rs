@@ -312,3 +312,104 @@ fn window_aggregations_fire_at_the_watermark_and_drop_late_rows() {
         ])
     );
 }
+
+#[test]
+fn interval_joins_match_within_the_bounds_and_pad_unmatched_rows_once_they_pass() {
+    let cluster = Cluster::start(ClusterOptions::default());
+    cluster.write(
+        "placed.csv",
+        "1,2026-01-01 00:00:01\n2,2026-01-01 00:00:02\n3,2026-01-01 00:00:03\n4,2026-01-01 00:00:04\n",
+    );
+    cluster.write(
+        "shipped.csv",
+        "1,2026-01-01 00:00:05\n2,2026-01-01 00:00:20\n3,2026-01-01 00:00:02\n4,2026-01-01 00:00:14\n1,2026-01-01 00:00:11\n",
+    );
+    let table = |name: &str| {
+        format!(
+            "CREATE TABLE {name} (order_id BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)\n\
+             WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n",
+            cluster.path(&format!("{name}.csv")).display()
+        )
+    };
+    let query = |join: &str| {
+        format!(
+            "SELECT p.order_id, DATE_FORMAT(s.ts, 'HH:mm:ss') FROM placed p {join} shipped s\n\
+             ON p.order_id = s.order_id AND s.ts BETWEEN p.ts AND p.ts + INTERVAL '10' SECOND"
+        )
+    };
+    let sql = format!(
+        "{}{}{}{}EXECUTE STATEMENT SET BEGIN\n\
+         INSERT INTO in_time {};\n\
+         INSERT INTO all_placed {};\n\
+         END;",
+        table("placed"),
+        table("shipped"),
+        changelog_sink(&cluster, "in_time", "order_id BIGINT, shipped STRING"),
+        changelog_sink(&cluster, "all_placed", "order_id BIGINT, shipped STRING"),
+        query("JOIN"),
+        query("LEFT JOIN"),
+    );
+    run(&cluster, "interval.sql", &sql);
+    // Shipped within [placed, placed + 10 s], both ends included: order 1 at
+    // +4 s and +10 s, order 4 at +10 s; order 2's shipment comes 18 s later
+    // and order 3's before it was placed.
+    let matched = [
+        json!({"order_id": 1, "shipped": "00:00:05"}),
+        json!({"order_id": 1, "shipped": "00:00:11"}),
+        json!({"order_id": 4, "shipped": "00:00:14"}),
+    ];
+    assert_eq!(fold_changelog(&cluster.path("in_time")), rows(&matched));
+    let mut padded = matched.to_vec();
+    padded.push(json!({"order_id": 2, "shipped": null}));
+    padded.push(json!({"order_id": 3, "shipped": null}));
+    assert_eq!(fold_changelog(&cluster.path("all_placed")), rows(&padded));
+}
+
+#[test]
+fn cleaning_functions_give_flinks_results_end_to_end() {
+    let cluster = Cluster::start(ClusterOptions::default());
+    cluster.write(
+        "raw.csv",
+        "1| alice |2026-01-02 03:04:05|{\"amount\":\"12.5\",\"city\":\"Berlin\"}|a,b,c\n\
+         2|BOB|2026-01-02 23:59:59|{\"amount\":\"7\"}|x\n\
+         3||2026-01-03 00:00:00|not json|\n",
+    );
+    let sql = format!(
+        "CREATE TABLE raw (id BIGINT, name STRING, created STRING, payload STRING, tags STRING)\n\
+         WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', 'csv.field-delimiter' = '|');\n\
+         {}INSERT INTO clean SELECT\n\
+           id,\n\
+           COALESCE(NULLIF(UPPER(TRIM(name)), ''), 'UNKNOWN'),\n\
+           DATE_FORMAT(TO_TIMESTAMP(created), 'yyyy/MM/dd'),\n\
+           CAST(CAST(JSON_VALUE(payload, '$.amount') AS DOUBLE) * 10 AS BIGINT),\n\
+           COALESCE(JSON_VALUE(payload, '$.city'), 'n/a'),\n\
+           SPLIT_INDEX(tags, ',', 1),\n\
+           IF(id > 1, 'later', 'first'),\n\
+           EXTRACT(HOUR FROM TO_TIMESTAMP(created)),\n\
+           TIMESTAMPDIFF(HOUR, TO_TIMESTAMP('2026-01-02 00:00:00'), TO_TIMESTAMP(created)),\n\
+           MD5(CAST(id AS STRING))\n\
+         FROM raw;",
+        cluster.path("raw.csv").display(),
+        changelog_sink(
+            &cluster,
+            "clean",
+            "id BIGINT, name STRING, day STRING, dimes BIGINT, city STRING, tag STRING, label STRING, hour_of_day BIGINT, hours INT, digest STRING"
+        ),
+    );
+    run(&cluster, "clean.sql", &sql);
+    // Worked out from the rows: trimmed upper-case names (an empty one is
+    // UNKNOWN), the date re-formatted, the amount in tenths (invalid JSON
+    // gives NULL), the second tag (none for a single tag), hours since
+    // 2026-01-02 00:00, and the MD5 of the id's text.
+    assert_eq!(
+        fold_changelog(&cluster.path("clean")),
+        rows(&[
+            json!({"id": 1, "name": "ALICE", "day": "2026/01/02", "dimes": 125, "city": "Berlin", "tag": "b",
+                   "label": "first", "hour_of_day": 3, "hours": 3, "digest": "c4ca4238a0b923820dcc509a6f75849b"}),
+            json!({"id": 2, "name": "BOB", "day": "2026/01/02", "dimes": 70, "city": "n/a", "tag": null,
+                   "label": "later", "hour_of_day": 23, "hours": 23, "digest": "c81e728d9d4c2f636f067f89cc14862c"}),
+            json!({"id": 3, "name": "UNKNOWN", "day": "2026/01/03", "dimes": null, "city": "n/a", "tag": null,
+                   "label": "later", "hour_of_day": 0, "hours": 24, "digest": "eccbc87e4b5ce2fe28308fd9f2a7baf3"}),
+        ])
+    );
+}
