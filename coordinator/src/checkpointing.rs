@@ -81,6 +81,7 @@ impl Coordinator {
             if job.state != JobState::Running
                 || !all_running
                 || !job.checkpoints.may_trigger(Instant::now())
+                || job.checkpoints.final_due(&job.task_keys())
             {
                 return false;
             }

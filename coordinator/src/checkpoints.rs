@@ -144,7 +144,8 @@ impl CheckpointTracker {
     /// minimum pause since the last one passed, and no input ended yet.
     pub fn may_trigger(&self, now: Instant) -> bool {
         self.enabled()
-            && self.may_trigger_savepoint()
+            && self.in_flight.is_none()
+            && !self.final_done
             && self
                 .last_finished
                 .is_none_or(|t| now.duration_since(t) >= self.settings.min_pause)
@@ -156,11 +157,19 @@ impl CheckpointTracker {
     }
 
     /// Starts checkpoint n expecting acknowledgements from `expected`;
-    /// returns its id and directory.
+    /// returns its id and directory. Subtasks whose input already ended
+    /// take part with their end-of-input state, as Flink's checkpoints
+    /// after tasks finished do: a job whose bounded dimension source
+    /// finished keeps checkpointing. (The caller does not trigger when
+    /// every subtask ended: the final checkpoint is due then.)
     pub fn trigger(&mut self, expected: BTreeSet<TaskKey>, now_ms: i64) -> (u64, String) {
         let id = self.next_id;
         self.next_id += 1;
         let location = self.location(id);
+        let ended: Vec<SubtaskState> = expected
+            .iter()
+            .filter_map(|key| self.end_states.get(key).cloned())
+            .collect();
         self.start(
             id,
             CheckpointKind::Checkpoint,
@@ -168,6 +177,9 @@ impl CheckpointTracker {
             expected,
             now_ms,
         );
+        for state in ended {
+            self.acknowledge(id, state, now_ms);
+        }
         (id, location)
     }
 
@@ -690,6 +702,25 @@ mod tests {
         );
         assert_eq!(tracker.totals().completed, 1);
         assert_eq!(tracker.totals().failed, 1, "checkpoint 5 was aborted");
+    }
+
+    #[test]
+    fn checkpoints_continue_after_a_subtask_finished_with_its_end_state() {
+        let mut tracker = CheckpointTracker::new("job", settings(1, 0), 128, 0);
+        let ended = state(0, 1);
+        assert!(
+            tracker
+                .end_of_input(ended.clone(), 0, &tasks(), 1)
+                .is_waiting()
+        );
+        assert!(tracker.may_trigger(Instant::now()), "the other still runs");
+        let (id, _) = tracker.trigger(tasks(), 2);
+        let AckOutcome::Complete(manifest, _) = tracker.acknowledge(id, state(0, 0), 3) else {
+            panic!("the finished subtask's end state stands in for its ack");
+        };
+        assert!(manifest.subtasks.contains(&ended));
+        assert_eq!(manifest.subtasks.len(), 2);
+        assert!(!tracker.may_trigger_savepoint(), "savepoints still need every subtask running");
     }
 
     impl AckOutcome {

@@ -85,11 +85,6 @@ impl Snapshotter {
         );
     }
 
-    /// Declines checkpoint `checkpoint_id`.
-    pub fn decline(&self, checkpoint_id: u64, reason: String) {
-        self.reporter.decline(&self.id, checkpoint_id, reason);
-    }
-
     fn state(
         &self,
         keyed: Vec<StateHandle>,

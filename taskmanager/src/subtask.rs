@@ -353,9 +353,12 @@ impl SubtaskRuntime {
             .await?;
         while let Some(control) = self.control.recv().await {
             match control {
-                Control::Trigger { barrier, .. } => snapshotter.decline(
-                    barrier.checkpoint_id,
-                    "the source has reached the end of its input".into(),
+                // The coordinator takes this subtask's end-of-input state
+                // for checkpoints after it ended (or aborts one that
+                // started before it learnt of the end).
+                Control::Trigger { barrier, .. } => tracing::debug!(
+                    checkpoint = barrier.checkpoint_id,
+                    "trigger after the end of input: the end state stands in"
                 ),
                 Control::Complete {
                     is_final: true,

@@ -397,8 +397,14 @@ fn the_average_of_integers_truncates_as_flink_computes_it() {
     let mut agg = GroupAggregate::new(&[DataType::Utf8], vec![spec], schema).unwrap();
     let mut out = Vec::new();
     // (1 + 2) / 2 = 1 and (-7 + 2) / 2 = -2 in integer arithmetic (towards zero).
-    agg.process_batch(0, input(&["a", "a", "b", "b"], &[1, 2, -7, 2], None), &mut out)
-        .unwrap();
-    let averages = out[0].column(1).as_primitive::<arrow::datatypes::Float64Type>();
+    agg.process_batch(
+        0,
+        input(&["a", "a", "b", "b"], &[1, 2, -7, 2], None),
+        &mut out,
+    )
+    .unwrap();
+    let averages = out[0]
+        .column(1)
+        .as_primitive::<arrow::datatypes::Float64Type>();
     assert_eq!(averages.values(), &[1.0, -2.0]);
 }
