@@ -550,3 +550,110 @@ fn a_damaged_checkpoint_is_named_and_the_restart_falls_back_to_the_previous_one(
         cluster.logs()
     );
 }
+
+#[test]
+fn joins_windows_and_dedup_keep_exact_results_through_a_killed_task_manager() {
+    let mut cluster = Cluster::start(ClusterOptions::default());
+    let rows: i64 = 40_000;
+    let sink = |name: &str, columns: &str| {
+        format!(
+            "CREATE TABLE {name} ({columns}) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'debezium-json');\n",
+            cluster.path(name).display()
+        )
+    };
+    // Order i has amount i and event time i ms; labels k0..k9 name i % 10.
+    let sql = format!(
+        "SET 'execution.checkpointing.interval' = '1 s';\n\
+         SET 'restart-strategy.type' = 'fixed-delay';\n\
+         SET 'restart-strategy.fixed-delay.attempts' = '20';\n\
+         SET 'restart-strategy.fixed-delay.delay' = '200 ms';\n\
+         CREATE TABLE orders (order_id BIGINT, amount BIGINT, ts AS to_timestamp_millis(order_id),\n\
+           WATERMARK FOR ts AS ts - INTERVAL '0.1' SECOND) WITH (\n\
+           'connector' = 'datagen', 'rows-per-second' = '4000',\n\
+           'fields.order_id.kind' = 'sequence', 'fields.order_id.start' = '1', 'fields.order_id.end' = '{rows}',\n\
+           'fields.amount.kind' = 'sequence', 'fields.amount.start' = '1', 'fields.amount.end' = '{rows}');\n\
+         CREATE TABLE labels (k BIGINT, label AS CONCAT('k', CAST(k AS STRING))) WITH (\n\
+           'connector' = 'datagen', 'fields.k.kind' = 'sequence', 'fields.k.start' = '0', 'fields.k.end' = '9');\n\
+         {}{}{}\
+         EXECUTE STATEMENT SET BEGIN\n\
+         INSERT INTO per_label SELECT l.label, COUNT(*), SUM(o.amount) FROM orders o JOIN labels l ON o.order_id % 10 = l.k GROUP BY l.label;\n\
+         INSERT INTO per_second SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE orders, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY window_start, window_end;\n\
+         INSERT INTO last_of SELECT k, order_id FROM (\n\
+           SELECT order_id % 100 AS k, order_id, ROW_NUMBER() OVER (PARTITION BY order_id % 100 ORDER BY ts DESC) AS rn FROM orders)\n\
+         WHERE rn = 1;\n\
+         END;",
+        sink("per_label", "label STRING, orders BIGINT, revenue BIGINT"),
+        sink("per_second", "second TIMESTAMP(3), orders BIGINT"),
+        sink("last_of", "k BIGINT, order_id BIGINT"),
+    );
+    let id = cluster.submit("stateful.sql", &sql, &["-p", "2"]);
+    cluster.wait_for_state(&id, "RUNNING", MINUTES);
+    let checkpoint = wait_for_checkpoint(&cluster, &id, 0);
+    kill_a_taskmanager_of(&mut cluster, &id);
+    let job = wait_for_restart(&cluster, &id, 1);
+    assert!(
+        job["restored_checkpoint_id"].as_u64() >= Some(checkpoint),
+        "{job}"
+    );
+    cluster.wait_for_state(&id, "FINISHED", MINUTES);
+
+    // Joined through the labels: the same totals as grouping by i % 10.
+    let per_label: BTreeMap<String, (i64, i64)> =
+        fold_debezium(&cluster.path("per_label"), "label")
+            .into_values()
+            .map(|row| {
+                let label = row["label"]
+                    .as_str()
+                    .expect("a label")
+                    .trim_start_matches('k');
+                let number = |name: &str| row[name].as_i64().expect("a number");
+                (label.to_string(), (number("orders"), number("revenue")))
+            })
+            .collect();
+    assert_eq!(
+        per_label,
+        expected_totals(rows as u64),
+        "{}",
+        cluster.logs()
+    );
+    // One row per second of event time: ids 1..=999 in the first second,
+    // 1000 in every full one, whatever is left in the last.
+    let mut seconds: BTreeMap<i64, i64> = BTreeMap::new();
+    for order in 1..=rows {
+        *seconds.entry(order / 1000).or_default() += 1;
+    }
+    let folded = support::fold_changelog(&cluster.path("per_second"));
+    assert!(
+        folded.values().all(|&n| n == 1),
+        "a window emitted twice: {folded:?}"
+    );
+    let mut counted: Vec<i64> = folded
+        .keys()
+        .map(|row| {
+            serde_json::from_str::<Value>(row).expect("a row")["orders"]
+                .as_i64()
+                .expect("a count")
+        })
+        .collect();
+    counted.sort_unstable();
+    let mut expected: Vec<i64> = seconds.into_values().collect();
+    expected.sort_unstable();
+    assert_eq!(counted, expected);
+    // The last order of each remainder mod 100: the largest such id.
+    let last_of: BTreeMap<i64, i64> = fold_debezium(&cluster.path("last_of"), "k")
+        .into_values()
+        .map(|row| {
+            (
+                row["k"].as_i64().expect("k"),
+                row["order_id"].as_i64().expect("id"),
+            )
+        })
+        .collect();
+    let expected_last: BTreeMap<i64, i64> = (0..100)
+        .map(|k| (k, (1..=rows).rev().find(|i| i % 100 == k).expect("an id")))
+        .collect();
+    assert_eq!(last_of, expected_last);
+    for name in ["per_label", "per_second", "last_of"] {
+        assert!(hidden_files(&cluster.path(name)).is_empty(), "{name}");
+    }
+}
