@@ -29,6 +29,7 @@ mod aggregate;
 mod chaining;
 mod interval;
 mod join;
+mod mini_batch;
 mod rank;
 mod sink;
 mod tables;
