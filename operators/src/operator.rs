@@ -1,5 +1,7 @@
 //! The contracts between the runtime and what it runs.
 
+use std::time::Duration;
+
 use arrow::record_batch::RecordBatch;
 
 use crate::error::Result;
@@ -63,6 +65,20 @@ pub trait Operator: Send {
     /// All inputs ended: emit whatever is still held back.
     fn finish(&mut self, _out: &mut Vec<RecordBatch>) -> Result<()> {
         Ok(())
+    }
+
+    /// Emit what is buffered; the runtime calls it before a checkpoint
+    /// barrier passes and on processing-time ticks
+    /// ([`Operator::flush_interval`]).
+    fn flush(&mut self, _out: &mut Vec<RecordBatch>) -> Result<()> {
+        Ok(())
+    }
+
+    /// How often the runtime should call [`Operator::flush`]: the allowed
+    /// latency for mini-batch operators; `None` for operators that buffer
+    /// nothing.
+    fn flush_interval(&self) -> Option<Duration> {
+        None
     }
 
     /// The operator's keyed state for a checkpoint, taken at a barrier: one

@@ -6,10 +6,10 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, FieldRef, SchemaRef};
 use datafusion::physical_expr::PhysicalExpr;
 use rtdw_connectors::TableDescriptor;
-use rtdw_operators::aggregate::AggregateSpec;
+use rtdw_operators::aggregate::{AggregateSpec, MiniBatch};
 use rtdw_operators::join::JoinKind;
 use rtdw_operators::rank::SortKey;
 use rtdw_operators::window::WindowKind;
@@ -53,7 +53,39 @@ pub enum OperatorNode {
         specs: Vec<AggregateSpec>,
         /// Keys then aggregates.
         output_schema: SchemaRef,
+        /// Set when the input is processed in mini-batches.
+        mini_batch: Option<MiniBatch>,
         /// Flink-style description, e.g. `GroupAggregate(groupBy=[k], select=[k, COUNT(*)])`.
+        description: String,
+    },
+    /// The local half of a two-phase GROUP BY, before the exchange: folds
+    /// each mini-batch into one row of partial aggregates per key.
+    LocalGroupAggregate {
+        /// The key columns, the input's leading ones.
+        key_fields: Vec<FieldRef>,
+        /// The aggregates.
+        specs: Vec<AggregateSpec>,
+        /// When it flushes.
+        mini_batch: MiniBatch,
+        /// Keys, record-count delta, then the partial states.
+        output_schema: SchemaRef,
+        /// Flink-style description, e.g.
+        /// `LocalGroupAggregate(groupBy=[k], select=[k, COUNT(*) AS count1$0])`.
+        description: String,
+    },
+    /// The global half of a two-phase GROUP BY, after the exchange: merges
+    /// the partial aggregates into the changelog a GroupAggregate emits.
+    GlobalGroupAggregate {
+        /// Types of the key columns.
+        key_types: Vec<DataType>,
+        /// The aggregates.
+        specs: Vec<AggregateSpec>,
+        /// Keys then aggregates.
+        output_schema: SchemaRef,
+        /// When it flushes.
+        mini_batch: MiniBatch,
+        /// Flink-style description, e.g.
+        /// `GlobalGroupAggregate(groupBy=[k], select=[k, COUNT(*)])`.
         description: String,
     },
     /// A regular join of input 0 (left) and input 1 (right), both
@@ -168,6 +200,8 @@ impl OperatorNode {
             OperatorNode::Source { table } | OperatorNode::Sink { table } => table.schema.clone(),
             OperatorNode::Calc { output_schema, .. }
             | OperatorNode::GroupAggregate { output_schema, .. }
+            | OperatorNode::LocalGroupAggregate { output_schema, .. }
+            | OperatorNode::GlobalGroupAggregate { output_schema, .. }
             | OperatorNode::Join { output_schema, .. }
             | OperatorNode::IntervalJoin { output_schema, .. }
             | OperatorNode::Rank { output_schema, .. }
@@ -179,12 +213,14 @@ impl OperatorNode {
         }
     }
 
-    /// The operator's kind: `Source`, `Calc`, `GroupAggregate` or `Sink`.
+    /// The operator's kind: `Source`, `Calc`, `GroupAggregate`, ..., `Sink`.
     pub fn kind(&self) -> &'static str {
         match self {
             OperatorNode::Source { .. } => "Source",
             OperatorNode::Calc { .. } => "Calc",
             OperatorNode::GroupAggregate { .. } => "GroupAggregate",
+            OperatorNode::LocalGroupAggregate { .. } => "LocalGroupAggregate",
+            OperatorNode::GlobalGroupAggregate { .. } => "GlobalGroupAggregate",
             OperatorNode::Join { .. } => "Join",
             OperatorNode::IntervalJoin { .. } => "IntervalJoin",
             OperatorNode::Rank { .. } => "Rank",
@@ -210,6 +246,8 @@ impl OperatorNode {
                 }
             }
             OperatorNode::GroupAggregate { description, .. }
+            | OperatorNode::LocalGroupAggregate { description, .. }
+            | OperatorNode::GlobalGroupAggregate { description, .. }
             | OperatorNode::Join { description, .. }
             | OperatorNode::IntervalJoin { description, .. }
             | OperatorNode::Rank { description, .. }

@@ -1,7 +1,7 @@
 //! Instantiating a vertex's chain for one subtask.
 
 use rtdw_connectors::{create_sink, create_source};
-use rtdw_operators::aggregate::GroupAggregate;
+use rtdw_operators::aggregate::{GroupAggregate, LocalGroupAggregate};
 use rtdw_operators::calc::Calc;
 use rtdw_operators::join::{IntervalJoin, StreamingJoin};
 use rtdw_operators::rank::Rank;
@@ -77,12 +77,35 @@ fn operator_for(node: &OperatorNode) -> Result<Box<dyn Operator>, StreamError> {
             key_types,
             specs,
             output_schema,
+            mini_batch,
             ..
-        } => Box::new(GroupAggregate::new(
-            key_types,
+        } => {
+            let aggregate = GroupAggregate::new(key_types, specs.clone(), output_schema.clone())?;
+            Box::new(match mini_batch {
+                Some(mini_batch) => aggregate.with_mini_batch(*mini_batch),
+                None => aggregate,
+            })
+        }
+        OperatorNode::LocalGroupAggregate {
+            key_fields,
+            specs,
+            mini_batch,
+            ..
+        } => Box::new(LocalGroupAggregate::new(
+            key_fields,
             specs.clone(),
-            output_schema.clone(),
+            *mini_batch,
         )?),
+        OperatorNode::GlobalGroupAggregate {
+            key_types,
+            specs,
+            output_schema,
+            mini_batch,
+            ..
+        } => Box::new(
+            GroupAggregate::new_global(key_types, specs.clone(), output_schema.clone())?
+                .with_mini_batch(*mini_batch),
+        ),
         OperatorNode::Join {
             kind,
             left_schema,

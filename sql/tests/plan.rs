@@ -363,3 +363,163 @@ async fn function_errors_name_the_function() {
     let location = err.location.expect("located");
     assert_eq!((location.line, location.column), (5, 13), "{err}");
 }
+
+const MINI_BATCH: &str = "SET 'table.exec.mini-batch.enabled' = 'true';\n\
+SET 'table.exec.mini-batch.allow-latency' = '2 s';\n\
+SET 'table.exec.mini-batch.size' = '5000';\n";
+
+/// The nodes of a kind, across the graph.
+fn operators<'a>(graph: &'a rtdw_sql::JobGraph, kind: &str) -> Vec<&'a rtdw_sql::OperatorNode> {
+    graph
+        .vertices
+        .iter()
+        .flat_map(|v| &v.chain)
+        .filter(|op| op.kind() == kind)
+        .collect()
+}
+
+#[tokio::test]
+async fn mini_batches_split_a_group_by_into_a_local_and_a_global_aggregate() {
+    let sql = format!(
+        "{MINI_BATCH}{CHANGES}{}INSERT INTO totals SELECT customer, COUNT(*), SUM(id) FROM changes GROUP BY customer;",
+        changelog_sink("totals", "customer STRING, n BIGINT, total BIGINT")
+    );
+    let graph = plan_job(&sql, &config(2)).await.unwrap();
+    let explain = graph.explain();
+    assert_eq!(graph.vertices.len(), 2, "{explain}");
+    // The local aggregate is chained after the source's Calc.
+    assert!(
+        graph.vertices[0].name.ends_with(
+            "LocalGroupAggregate(groupBy=[customer], select=[customer, COUNT(*) AS count1$0, SUM(id) AS (count$1, sum$2)])"
+        ),
+        "{explain}"
+    );
+    assert!(
+        graph.vertices[1].name.starts_with(
+            "GlobalGroupAggregate(groupBy=[customer], select=[customer, COUNT(*), SUM(id)]) -> "
+        ),
+        "{explain}"
+    );
+    // Partial aggregates are insert-only, hashed on the local output's key.
+    assert!(!graph.vertices[0].updating);
+    assert!(graph.vertices[1].updating);
+    assert_eq!(graph.edges.len(), 1);
+    assert_eq!(graph.edges[0].partitioning, Partitioning::Hash(vec![0]));
+    assert!(
+        explain.contains("vertex 0 -> vertex 1 [HASH[customer], insert-only]"),
+        "{explain}"
+    );
+    let expected = rtdw_operators::aggregate::MiniBatch {
+        allow_latency: std::time::Duration::from_secs(2),
+        size: Some(5000),
+    };
+    let [rtdw_sql::OperatorNode::LocalGroupAggregate { mini_batch, .. }] =
+        operators(&graph, "LocalGroupAggregate")[..]
+    else {
+        panic!("one local aggregate in\n{explain}")
+    };
+    assert_eq!(*mini_batch, expected);
+    let [rtdw_sql::OperatorNode::GlobalGroupAggregate { mini_batch, .. }] =
+        operators(&graph, "GlobalGroupAggregate")[..]
+    else {
+        panic!("one global aggregate in\n{explain}")
+    };
+    assert_eq!(*mini_batch, expected);
+}
+
+#[tokio::test]
+async fn a_two_phase_aggregate_without_keys_gathers_partials_in_one_subtask() {
+    let sql = format!(
+        "{MINI_BATCH}{SOURCE}CREATE TABLE total (n BIGINT, biggest INT) WITH ('connector' = 'print');\n\
+         INSERT INTO total SELECT COUNT(*), MAX(amount) FROM orders;"
+    );
+    let graph = plan_job(&sql, &config(2)).await.unwrap();
+    let explain = graph.explain();
+    assert!(
+        explain.contains(
+            "LocalGroupAggregate(groupBy=[], select=[COUNT(*) AS count1$0, MAX(amount) AS max$1])"
+        ),
+        "{explain}"
+    );
+    assert_eq!(graph.vertices[0].parallelism, 2, "{explain}");
+    assert_eq!(graph.vertices[1].parallelism, 1, "{explain}");
+    assert_eq!(graph.edges[0].describe(), "GLOBAL");
+}
+
+#[tokio::test]
+async fn aggregates_that_cannot_merge_partials_and_one_phase_settings_stay_one_phase() {
+    let query = |select: &str| {
+        format!(
+            "{CHANGES}{}INSERT INTO per_customer SELECT customer, {select} FROM changes GROUP BY customer;",
+            changelog_sink("per_customer", "customer STRING, n BIGINT")
+        )
+    };
+    let one_phase = [
+        // COUNT(DISTINCT) and MIN over a changelog keep value multisets.
+        format!("{MINI_BATCH}{}", query("COUNT(DISTINCT amount)")),
+        format!("{MINI_BATCH}{}", query("MIN(amount)")),
+        format!(
+            "{MINI_BATCH}SET 'table.optimizer.agg-phase-strategy' = 'ONE_PHASE';\n{}",
+            query("COUNT(*)")
+        ),
+    ];
+    for sql in one_phase {
+        let graph = plan_job(&sql, &config(2)).await.unwrap();
+        let explain = graph.explain();
+        assert!(!explain.contains("LocalGroupAggregate"), "{explain}");
+        let [rtdw_sql::OperatorNode::GroupAggregate { mini_batch, .. }] =
+            operators(&graph, "GroupAggregate")[..]
+        else {
+            panic!("one group aggregate in\n{explain}")
+        };
+        assert!(mini_batch.is_some(), "mini-batches, in one phase");
+    }
+    // Without mini-batches, TWO_PHASE cannot apply.
+    let sql = format!(
+        "SET 'table.optimizer.agg-phase-strategy' = 'TWO_PHASE';\n{}",
+        query("COUNT(*)")
+    );
+    let graph = plan_job(&sql, &config(2)).await.unwrap();
+    let [rtdw_sql::OperatorNode::GroupAggregate { mini_batch, .. }] =
+        operators(&graph, "GroupAggregate")[..]
+    else {
+        panic!("one group aggregate in\n{}", graph.explain())
+    };
+    assert!(mini_batch.is_none());
+}
+
+#[tokio::test]
+async fn bad_mini_batch_and_phase_options_are_errors_naming_the_key() {
+    let query = format!(
+        "{SOURCE}CREATE TABLE totals (customer STRING, n BIGINT) WITH ('connector' = 'print');\n\
+         INSERT INTO totals SELECT customer, COUNT(*) FROM orders GROUP BY customer;"
+    );
+    let cases = [
+        (
+            "SET 'table.optimizer.agg-phase-strategy' = 'x';",
+            "option 'table.optimizer.agg-phase-strategy' must be AUTO, ONE_PHASE or TWO_PHASE, got 'x'",
+        ),
+        (
+            "SET 'table.exec.mini-batch.enabled' = 'yes';",
+            "option 'table.exec.mini-batch.enabled' must be true or false, got 'yes'",
+        ),
+        (
+            "SET 'table.exec.mini-batch.allow-latency' = 'soon';",
+            "option 'table.exec.mini-batch.allow-latency' must be a positive duration such as '2 s', got 'soon'",
+        ),
+        (
+            "SET 'table.exec.mini-batch.size' = '0';",
+            "option 'table.exec.mini-batch.size' must be a positive number of rows or -1, got '0'",
+        ),
+        (
+            "SET 'table.exec.mini-batch.enabled' = 'true';",
+            "option 'table.exec.mini-batch.allow-latency' must be set to a positive duration such as '2 s' when 'table.exec.mini-batch.enabled' is true",
+        ),
+    ];
+    for (set, expected) in cases {
+        let err = plan_job(&format!("{set}\n{query}"), &config(1))
+            .await
+            .unwrap_err();
+        assert_eq!(err.message, expected);
+    }
+}

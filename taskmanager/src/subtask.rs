@@ -65,6 +65,16 @@ pub enum Control {
     },
 }
 
+/// The next tick of a flush timer; never, without one.
+async fn next_tick(ticks: &mut Option<tokio::time::Interval>) {
+    match ticks {
+        Some(ticks) => {
+            ticks.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// Commit id of what a sink pre-commits at the end of its input: it
 /// becomes visible with the job's final checkpoint.
 const END_OF_INPUT: u64 = u64::MAX;
@@ -100,8 +110,20 @@ pub async fn run(runtime: SubtaskRuntime, cancel: CancellationToken) -> Result<O
 impl SubtaskRuntime {
     async fn run_to_end(mut self) -> Result<()> {
         let mut source_position = String::new();
+        // Mini-batch operators are flushed at least this often.
+        let flush_every = self
+            .chain
+            .operators
+            .iter()
+            .filter_map(|o| o.flush_interval())
+            .min();
         if let Some(mut source) = self.chain.source.take() {
+            let mut last_flush = Instant::now();
             'read: loop {
+                if flush_every.is_some_and(|every| last_flush.elapsed() >= every) {
+                    self.flush().await?;
+                    last_flush = Instant::now();
+                }
                 while let Ok(control) = self.control.try_recv() {
                     match control {
                         Control::Trigger { barrier, stop } => {
@@ -142,9 +164,15 @@ impl SubtaskRuntime {
             }
             source_position = source.snapshot_position()?;
         } else if let Some(mut gate) = self.inputs.take() {
+            let mut ticks = flush_every.map(|every| {
+                let mut ticks = tokio::time::interval(every);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                ticks
+            });
             loop {
                 tokio::select! {
                     biased;
+                    _ = next_tick(&mut ticks) => self.flush().await?,
                     Some(control) = self.control.recv() => match control {
                         Control::Complete { checkpoint_id, trace_parent, .. } => {
                             self.commit(checkpoint_id, &trace_parent).await?
@@ -198,8 +226,23 @@ impl SubtaskRuntime {
         span
     }
 
-    /// Takes this subtask's snapshot at `barrier` and passes the barrier on.
+    /// Makes every operator emit what it buffers (mini-batches), in chain
+    /// order, each one's output going through the operators after it.
+    async fn flush(&mut self) -> Result<()> {
+        for i in 0..self.chain.operators.len() {
+            let mut out = Vec::new();
+            self.chain.operators[i].flush(&mut out)?;
+            for batch in out {
+                self.push(i + 1, 0, batch).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes this subtask's snapshot at `barrier` and passes the barrier on;
+    /// buffered rows are flushed first, so they belong to this checkpoint.
     async fn checkpoint(&mut self, barrier: &Barrier, source_state: String) -> Result<()> {
+        self.flush().await?;
         let Some(snapshotter) = self.snapshotter.clone() else {
             tracing::warn!(
                 checkpoint = barrier.checkpoint_id,

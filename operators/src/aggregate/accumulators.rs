@@ -3,9 +3,13 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Decimal128Array, Float64Array, Int64Array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, Decimal128Array, Float64Array, Int64Array, PrimitiveArray,
+};
 use arrow::compute::cast;
-use arrow::datatypes::{ArrowNativeTypeOp, DataType, Decimal128Type, Float64Type, Int64Type};
+use arrow::datatypes::{
+    ArrowNativeTypeOp, ArrowPrimitiveType, DataType, Decimal128Type, Float64Type, Int64Type,
+};
 use datafusion::scalar::ScalarValue;
 
 use super::multiset::{Multiset, MultisetResult};
@@ -48,6 +52,27 @@ pub struct AggregateSpec {
     pub input_retracts: bool,
 }
 
+impl AggregateSpec {
+    /// Whether partial results of this aggregate, computed apart by local
+    /// aggregates, can be merged by a global one (Flink's two-phase
+    /// aggregation). `COUNT(DISTINCT x)` and `MIN`/`MAX` over a changelog
+    /// cannot: their state is the multiset of the group's values, and a
+    /// local aggregate may see the retraction of a value another one added,
+    /// a negative occurrence the multiset does not hold (it ignores
+    /// retractions of values it never saw). Shipping the values would also
+    /// save next to nothing over shipping the rows.
+    pub fn merges_partials(&self) -> bool {
+        match self.function {
+            AggregateFunction::CountDistinct => false,
+            AggregateFunction::Min | AggregateFunction::Max => !self.input_retracts,
+            AggregateFunction::CountStar
+            | AggregateFunction::Count
+            | AggregateFunction::Sum
+            | AggregateFunction::Avg => true,
+        }
+    }
+}
+
 /// Accumulator states of one aggregate for every group of a subtask.
 pub(crate) trait GroupAccumulator: Send {
     /// Makes room for `groups` groups.
@@ -59,13 +84,24 @@ pub(crate) trait GroupAccumulator: Send {
     fn evaluate(&self, groups: &[u32]) -> Result<ArrayRef>;
     /// Forgets a group whose rows were all retracted.
     fn reset(&mut self, group: usize);
-    /// The state of each listed group as columns, for a checkpoint.
+    /// The state of each listed group as columns, for a checkpoint or as
+    /// the partial result of a local aggregate.
     fn state(&self, groups: &[u32]) -> Result<Vec<ArrayRef>>;
+    /// A short name and the type of each column [`GroupAccumulator::state`]
+    /// returns, e.g. `count` and `sum` for `SUM`.
+    fn state_fields(&self) -> Vec<(&'static str, DataType)>;
     /// How many columns [`GroupAccumulator::state`] returns.
-    fn state_width(&self) -> usize;
+    fn state_width(&self) -> usize {
+        self.state_fields().len()
+    }
     /// Loads the state columns of consecutive groups starting at `first`
     /// (room for them was made with [`GroupAccumulator::resize`]).
     fn restore(&mut self, first: usize, columns: &[ArrayRef]) -> Result<()>;
+    /// Merges partial states, in the layout [`GroupAccumulator::state`]
+    /// produces, into the groups: row `i` of `partial` into group
+    /// `groups[i]`. Partials of a changelog are deltas (retractions were
+    /// subtracted), so merging adds them.
+    fn merge(&mut self, partial: &[ArrayRef], groups: &[u32]) -> Result<()>;
 }
 
 /// Column `index` of restored state, of the type `T` expects.
@@ -82,6 +118,39 @@ fn state_column<T: arrow::datatypes::ArrowPrimitiveType>(
                 T::DATA_TYPE
             ))
         })
+}
+
+/// Column `index` of partial states, of the type `T` expects, with one row
+/// per group in `groups`.
+fn partial_column<'a, T: ArrowPrimitiveType>(
+    columns: &'a [ArrayRef],
+    index: usize,
+    groups: &[u32],
+) -> Result<&'a PrimitiveArray<T>> {
+    let column = state_column::<T>(columns, index)?;
+    if column.len() != groups.len() {
+        return Err(StreamError::Failed(format!(
+            "partial aggregate column {index} has {} rows for {} groups",
+            column.len(),
+            groups.len()
+        )));
+    }
+    Ok(column)
+}
+
+/// Adds each non-NULL partial value into its group's slot, wrapping like
+/// Flink's integer sums.
+fn merge_into<T: ArrowPrimitiveType>(
+    slots: &mut [T::Native],
+    partial: &PrimitiveArray<T>,
+    groups: &[u32],
+) {
+    for (i, &g) in groups.iter().enumerate() {
+        if partial.is_valid(i) {
+            let slot = &mut slots[g as usize];
+            *slot = slot.add_wrapping(partial.value(i));
+        }
+    }
 }
 
 /// Copies restored values into the slots from `first` on.
@@ -108,16 +177,20 @@ pub(crate) fn new_accumulator(spec: &AggregateSpec) -> Result<Box<dyn GroupAccum
         }),
         AggregateFunction::Sum | AggregateFunction::Avg => {
             let average = spec.function == AggregateFunction::Avg;
-            let sum = match (&spec.output_type, average) {
-                (DataType::Int64, false) => SumState::Int(Vec::new()),
-                (DataType::Float64, _) => SumState::Float(Vec::new()),
-                (DataType::Decimal128(_, _), _) => SumState::Decimal(Vec::new()),
+            let (sum, sum_type) = match (&spec.output_type, &spec.input_type, average) {
+                (DataType::Int64, _, false) => (SumState::Int(Vec::new()), DataType::Int64),
+                (DataType::Float64, _, _) => (SumState::Float(Vec::new()), DataType::Float64),
+                (DataType::Decimal128(_, _), DataType::Decimal128(_, scale), _) => (
+                    SumState::Decimal(Vec::new()),
+                    DataType::Decimal128(38, *scale),
+                ),
                 _ => return Err(unsupported()),
             };
             Box::new(Sum {
                 sum,
                 non_null: Vec::new(),
                 average,
+                sum_type,
                 input_type: spec.input_type.clone(),
                 output_type: spec.output_type.clone(),
             })
@@ -179,13 +252,20 @@ impl GroupAccumulator for Count {
         Ok(vec![self.evaluate(groups)?])
     }
 
-    fn state_width(&self) -> usize {
-        1
+    fn state_fields(&self) -> Vec<(&'static str, DataType)> {
+        let name = if self.skip_nulls { "count" } else { "count1" };
+        vec![(name, DataType::Int64)]
     }
 
     fn restore(&mut self, first: usize, columns: &[ArrayRef]) -> Result<()> {
         let counts = state_column::<Int64Type>(columns, 0)?;
         load_into(&mut self.counts, first, counts.values());
+        Ok(())
+    }
+
+    fn merge(&mut self, partial: &[ArrayRef], groups: &[u32]) -> Result<()> {
+        let counts = partial_column::<Int64Type>(partial, 0, groups)?;
+        merge_into(&mut self.counts, counts, groups);
         Ok(())
     }
 }
@@ -201,6 +281,9 @@ struct Sum {
     sum: SumState,
     non_null: Vec<i64>,
     average: bool,
+    /// The type of the running sums: BIGINT, DOUBLE or `DECIMAL(38, s)` of
+    /// the input's scale.
+    sum_type: DataType,
     input_type: DataType,
     output_type: DataType,
 }
@@ -234,15 +317,7 @@ fn add_weighted<T: Copy>(
 impl Sum {
     /// The input cast to the sum's representation.
     fn widened(&self, input: &ArrayRef) -> Result<ArrayRef> {
-        let target = match &self.sum {
-            SumState::Int(_) => DataType::Int64,
-            SumState::Float(_) => DataType::Float64,
-            SumState::Decimal(_) => match self.input_type {
-                DataType::Decimal128(_, s) => DataType::Decimal128(38, s),
-                _ => return Err(StreamError::Failed("decimal SUM over a non-decimal".into())),
-            },
-        };
-        Ok(cast(input, &target)?)
+        Ok(cast(input, &self.sum_type)?)
     }
 
     fn input_scale(&self) -> i8 {
@@ -361,15 +436,16 @@ impl GroupAccumulator for Sum {
             SumState::Float(v) => Arc::new(Float64Array::from_iter_values(
                 groups.iter().map(|&g| v[g as usize]),
             )),
-            SumState::Decimal(v) => Arc::new(Decimal128Array::from_iter_values(
-                groups.iter().map(|&g| v[g as usize]),
-            )),
+            SumState::Decimal(v) => Arc::new(
+                Decimal128Array::from_iter_values(groups.iter().map(|&g| v[g as usize]))
+                    .with_data_type(self.sum_type.clone()),
+            ),
         };
         Ok(vec![Arc::new(non_null), sums])
     }
 
-    fn state_width(&self) -> usize {
-        2
+    fn state_fields(&self) -> Vec<(&'static str, DataType)> {
+        vec![("count", DataType::Int64), ("sum", self.sum_type.clone())]
     }
 
     fn restore(&mut self, first: usize, columns: &[ArrayRef]) -> Result<()> {
@@ -393,6 +469,27 @@ impl GroupAccumulator for Sum {
         }
         Ok(())
     }
+
+    fn merge(&mut self, partial: &[ArrayRef], groups: &[u32]) -> Result<()> {
+        let non_null = partial_column::<Int64Type>(partial, 0, groups)?;
+        merge_into(&mut self.non_null, non_null, groups);
+        match &mut self.sum {
+            SumState::Int(v) => {
+                merge_into(v, partial_column::<Int64Type>(partial, 1, groups)?, groups)
+            }
+            SumState::Float(v) => merge_into(
+                v,
+                partial_column::<Float64Type>(partial, 1, groups)?,
+                groups,
+            ),
+            SumState::Decimal(v) => merge_into(
+                v,
+                partial_column::<Decimal128Type>(partial, 1, groups)?,
+                groups,
+            ),
+        }
+        Ok(())
+    }
 }
 
 /// MIN/MAX over an insert-only input: only the extreme is kept. (A
@@ -403,6 +500,24 @@ struct Extreme {
     values: Vec<Option<ScalarValue>>,
     max: bool,
     output_type: DataType,
+}
+
+impl Extreme {
+    /// Keeps `value` as the group's extreme when it beats the current one.
+    fn offer(&mut self, group: usize, value: ScalarValue) {
+        let slot = &mut self.values[group];
+        let replace = match slot {
+            None => true,
+            Some(current) => match value.partial_cmp(current) {
+                Some(std::cmp::Ordering::Greater) => self.max,
+                Some(std::cmp::Ordering::Less) => !self.max,
+                _ => false,
+            },
+        };
+        if replace {
+            *slot = Some(value);
+        }
+    }
 }
 
 impl GroupAccumulator for Extreme {
@@ -419,21 +534,8 @@ impl GroupAccumulator for Extreme {
                     "MIN/MAX received a retraction on an insert-only plan".into(),
                 ));
             }
-            if w == 0 || input.is_null(i) {
-                continue;
-            }
-            let value = ScalarValue::try_from_array(input, i)?;
-            let slot = &mut self.values[g as usize];
-            let replace = match slot {
-                None => true,
-                Some(current) => match value.partial_cmp(current) {
-                    Some(std::cmp::Ordering::Greater) => self.max,
-                    Some(std::cmp::Ordering::Less) => !self.max,
-                    _ => false,
-                },
-            };
-            if replace {
-                *slot = Some(value);
+            if w > 0 && input.is_valid(i) {
+                self.offer(g as usize, ScalarValue::try_from_array(input, i)?);
             }
         }
         Ok(())
@@ -459,8 +561,9 @@ impl GroupAccumulator for Extreme {
         Ok(vec![self.evaluate(groups)?])
     }
 
-    fn state_width(&self) -> usize {
-        1
+    fn state_fields(&self) -> Vec<(&'static str, DataType)> {
+        let name = if self.max { "max" } else { "min" };
+        vec![(name, self.output_type.clone())]
     }
 
     fn restore(&mut self, first: usize, columns: &[ArrayRef]) -> Result<()> {
@@ -473,6 +576,21 @@ impl GroupAccumulator for Extreme {
             } else {
                 Some(ScalarValue::try_from_array(values, i)?)
             };
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, partial: &[ArrayRef], groups: &[u32]) -> Result<()> {
+        let values = partial
+            .first()
+            .filter(|values| values.len() == groups.len())
+            .ok_or_else(|| {
+                StreamError::Failed("partial MIN/MAX column is missing or of another length".into())
+            })?;
+        for (i, &g) in groups.iter().enumerate() {
+            if values.is_valid(i) {
+                self.offer(g as usize, ScalarValue::try_from_array(values, i)?);
+            }
         }
         Ok(())
     }

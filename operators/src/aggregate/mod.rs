@@ -6,14 +6,24 @@
 //! The input's first `key_count` columns are the group key; each aggregate
 //! reads one further column (or none, for `COUNT(*)`). The planner arranges
 //! that with a Calc before the hash exchange.
+//!
+//! For skewed keys the aggregation splits in two phases, as Flink's
+//! local/global aggregation: a [`LocalGroupAggregate`] before the exchange
+//! pre-aggregates each mini-batch into partial states, and a global
+//! GroupAggregate ([`GroupAggregate::new_global`]) merges them. With
+//! [`MiniBatch`] settings an aggregate buffers its input and processes it at
+//! once on flush.
 
 mod accumulators;
+mod local;
+mod mini_batch;
 mod multiset;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::array::{
-    ArrayRef, AsArray, BinaryArray, BooleanArray, Int8Array, Int64Array, UInt32Array,
+    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Int8Array, Int64Array, UInt32Array,
 };
 use arrow::compute::kernels::cmp::distinct;
 use arrow::compute::{interleave, or, take};
@@ -22,15 +32,30 @@ use arrow::record_batch::RecordBatch;
 
 pub use accumulators::{AggregateFunction, AggregateSpec};
 pub(crate) use accumulators::{GroupAccumulator, new_accumulator};
+pub use local::{LocalGroupAggregate, RECORD_COUNT_DELTA_COLUMN};
+pub use mini_batch::MiniBatch;
+use mini_batch::MiniBatchBuffer;
 
 use crate::error::{Result, StreamError};
 use crate::key_index::KeyIndex;
 use crate::operator::{KEY_GROUP_COLUMN, Operator};
 use crate::row_kind::{RowKind, changelog_schema, row_kind_at, split_row_kinds};
 
+/// What a group aggregate's input rows are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// Rows to accumulate, insert-only or a changelog: the keys, then the
+    /// aggregates' arguments.
+    Rows,
+    /// Partial aggregates of [`LocalGroupAggregate`]s: the keys, the
+    /// record-count delta, then each accumulator's state columns.
+    Partials,
+}
+
 /// The streaming group aggregate operator.
 pub struct GroupAggregate {
     key_count: usize,
+    input: Input,
     specs: Vec<AggregateSpec>,
     accumulators: Vec<Box<dyn GroupAccumulator>>,
     /// Group ids by key.
@@ -43,6 +68,8 @@ pub struct GroupAggregate {
     touched_in: Vec<u64>,
     batch_number: u64,
     output_schema: SchemaRef,
+    /// The input held back, in mini-batch mode.
+    mini_batch: Option<MiniBatchBuffer>,
 }
 
 impl GroupAggregate {
@@ -54,12 +81,43 @@ impl GroupAggregate {
         specs: Vec<AggregateSpec>,
         output_schema: SchemaRef,
     ) -> Result<Self> {
+        Self::with_input(key_types, specs, output_schema, Input::Rows)
+    }
+
+    /// The global half of a two-phase aggregation: its input is what
+    /// [`LocalGroupAggregate`]s over the same keys and `specs` emit; its
+    /// output and state are those of [`GroupAggregate::new`]'s.
+    pub fn new_global(
+        key_types: &[DataType],
+        specs: Vec<AggregateSpec>,
+        output_schema: SchemaRef,
+    ) -> Result<Self> {
+        ensure_mergeable(&specs)?;
+        Self::with_input(key_types, specs, output_schema, Input::Partials)
+    }
+
+    /// The same aggregate in mini-batch mode: it buffers its input and
+    /// processes it on flush (the mini-batch is full, a watermark, the end
+    /// of input, [`Operator::flush`]), so that a key updated many times in a
+    /// mini-batch emits one change.
+    pub fn with_mini_batch(mut self, mini_batch: MiniBatch) -> Self {
+        self.mini_batch = Some(MiniBatchBuffer::new(mini_batch));
+        self
+    }
+
+    fn with_input(
+        key_types: &[DataType],
+        specs: Vec<AggregateSpec>,
+        output_schema: SchemaRef,
+        input: Input,
+    ) -> Result<Self> {
         let accumulators = specs
             .iter()
             .map(new_accumulator)
             .collect::<Result<Vec<_>>>()?;
         Ok(GroupAggregate {
             key_count: key_types.len(),
+            input,
             specs,
             accumulators,
             keys: KeyIndex::new(key_types)?,
@@ -67,6 +125,7 @@ impl GroupAggregate {
             touched_in: Vec::new(),
             batch_number: 0,
             output_schema: changelog_schema(&output_schema),
+            mini_batch: None,
         })
     }
 
@@ -149,9 +208,13 @@ impl GroupAggregate {
                     picks.push((1, j));
                     kinds.push(RowKind::Insert as i8);
                 }
-                (true, false) => {
-                    picks.push((0, j));
-                    kinds.push(RowKind::Delete as i8);
+                (was, false) => {
+                    if was {
+                        picks.push((0, j));
+                        kinds.push(RowKind::Delete as i8);
+                    }
+                    // What is left of a group without rows (a retraction
+                    // of a value it never held, rounding) is forgotten.
                     for acc in &mut self.accumulators {
                         acc.reset(g as usize);
                     }
@@ -162,7 +225,7 @@ impl GroupAggregate {
                     picks.push((1, j));
                     kinds.push(RowKind::UpdateAfter as i8);
                 }
-                _ => {}
+                (true, true) => {}
             }
         }
         if picks.is_empty() {
@@ -185,6 +248,17 @@ impl GroupAggregate {
     }
 }
 
+/// Fails unless every aggregate can merge partial aggregates.
+fn ensure_mergeable(specs: &[AggregateSpec]) -> Result<()> {
+    match specs.iter().find(|s| !s.merges_partials()) {
+        None => Ok(()),
+        Some(spec) => Err(StreamError::Failed(format!(
+            "{:?} over {} cannot merge partial aggregates, so it cannot run in two phases",
+            spec.function, spec.input_type
+        ))),
+    }
+}
+
 /// Per touched group: did any aggregate's result change?
 fn values_changed(old: &[ArrayRef], new: &[ArrayRef], len: usize) -> Result<BooleanArray> {
     let mut changed = BooleanArray::from(vec![false; len]);
@@ -194,17 +268,14 @@ fn values_changed(old: &[ArrayRef], new: &[ArrayRef], len: usize) -> Result<Bool
     Ok(changed)
 }
 
-impl Operator for GroupAggregate {
-    fn process_batch(
-        &mut self,
-        _input: usize,
-        batch: RecordBatch,
-        out: &mut Vec<RecordBatch>,
-    ) -> Result<()> {
+impl GroupAggregate {
+    /// Applies one batch of input (or a whole mini-batch) to the state and
+    /// emits the changes of the groups it touched.
+    fn apply(&mut self, batch: &RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let (data, kinds) = split_row_kinds(&batch)?;
+        let (data, kinds) = split_row_kinds(batch)?;
         let groups = self.assign_groups(&data.columns()[..self.key_count], data.num_rows())?;
         let touched = self.distinct_groups(&groups);
         let old_counts: Vec<i64> = touched
@@ -212,10 +283,9 @@ impl Operator for GroupAggregate {
             .map(|&g| self.record_counts[g as usize])
             .collect();
         let old_values = self.evaluate(&touched)?;
-        let weights = self.count_rows(&groups, kinds.as_ref())?;
-        for (acc, spec) in self.accumulators.iter_mut().zip(&self.specs) {
-            let input = spec.input_column.map(|c| data.column(c));
-            acc.update(input, &groups, &weights)?;
+        match self.input {
+            Input::Rows => self.accumulate(&data, kinds.as_ref(), &groups)?,
+            Input::Partials => self.merge_partials(&data, &groups, &touched)?,
         }
         let new_values = self.evaluate(&touched)?;
         if let Some(changes) = self.emit(&touched, &old_counts, &old_values, &new_values)? {
@@ -223,7 +293,111 @@ impl Operator for GroupAggregate {
         }
         Ok(())
     }
+
+    /// Accumulates (or retracts) input rows into their groups.
+    fn accumulate(
+        &mut self,
+        data: &RecordBatch,
+        kinds: Option<&Int8Array>,
+        groups: &[u32],
+    ) -> Result<()> {
+        let weights = self.count_rows(groups, kinds)?;
+        for (acc, spec) in self.accumulators.iter_mut().zip(&self.specs) {
+            let input = spec.input_column.map(|c| data.column(c));
+            acc.update(input, groups, &weights)?;
+        }
+        Ok(())
+    }
+
+    /// Adds the record-count deltas of partial aggregates to their groups'
+    /// counters and merges their states into the accumulators.
+    fn merge_partials(
+        &mut self,
+        data: &RecordBatch,
+        groups: &[u32],
+        touched: &[u32],
+    ) -> Result<()> {
+        let malformed = |what: &str| StreamError::Failed(format!("partial aggregates: {what}"));
+        let deltas = data
+            .columns()
+            .get(self.key_count)
+            .and_then(|c| c.as_primitive_opt::<Int64Type>())
+            .filter(|c| c.null_count() == 0)
+            .ok_or_else(|| {
+                malformed("the record-count delta column is missing, NULL or not BIGINT")
+            })?;
+        for (&g, &delta) in groups.iter().zip(deltas.values()) {
+            self.record_counts[g as usize] += delta;
+        }
+        let mut column = self.key_count + 1;
+        for acc in &mut self.accumulators {
+            let width = acc.state_width();
+            let partial = data
+                .columns()
+                .get(column..column + width)
+                .ok_or_else(|| malformed("fewer state columns than aggregates"))?;
+            acc.merge(partial, groups)?;
+            column += width;
+        }
+        // As in one phase, a group never holds fewer than no rows: the
+        // retractions of rows it does not hold are ignored.
+        for &g in touched {
+            let count = &mut self.record_counts[g as usize];
+            *count = (*count).max(0);
+        }
+        Ok(())
+    }
+}
+
+impl Operator for GroupAggregate {
+    fn process_batch(
+        &mut self,
+        _input: usize,
+        batch: RecordBatch,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<()> {
+        match &mut self.mini_batch {
+            None => self.apply(&batch, out),
+            Some(buffer) => {
+                if buffer.push(batch) {
+                    self.flush(out)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn process_watermark(
+        &mut self,
+        watermark: i64,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<Option<i64>> {
+        self.flush(out)?;
+        Ok(Some(watermark))
+    }
+
+    fn finish(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
+        self.flush(out)
+    }
+
+    fn flush(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
+        let Some(buffer) = &mut self.mini_batch else {
+            return Ok(());
+        };
+        match buffer.take()? {
+            Some(batch) => self.apply(&batch, out),
+            None => Ok(()),
+        }
+    }
+
+    fn flush_interval(&self) -> Option<Duration> {
+        self.mini_batch.as_ref().map(MiniBatchBuffer::allow_latency)
+    }
+
     fn snapshot_state(&mut self, max_parallelism: u32) -> Result<Option<RecordBatch>> {
+        if let Some(buffer) = &self.mini_batch {
+            buffer.ensure_empty("GroupAggregate")?;
+        }
         let live: Vec<u32> = (0..self.record_counts.len() as u32)
             .filter(|&g| self.record_counts[g as usize] > 0)
             .collect();
@@ -306,3 +480,6 @@ impl GroupAggregate {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod two_phase_tests;

@@ -150,8 +150,14 @@ impl GroupAccumulator for Multiset {
         Ok(vec![Arc::new(values_list), Arc::new(counts_list)])
     }
 
-    fn state_width(&self) -> usize {
-        2
+    fn state_fields(&self) -> Vec<(&'static str, DataType)> {
+        vec![
+            ("values", DataType::List(self.list_field())),
+            (
+                "counts",
+                DataType::List(Arc::new(Field::new("item", DataType::Int64, true))),
+            ),
+        ]
     }
 
     fn restore(&mut self, first: usize, columns: &[ArrayRef]) -> Result<()> {
@@ -175,5 +181,13 @@ impl GroupAccumulator for Multiset {
             }
         }
         Ok(())
+    }
+
+    /// Multisets are never merged: [`super::AggregateSpec::merges_partials`]
+    /// keeps their aggregates one-phase.
+    fn merge(&mut self, _partial: &[ArrayRef], _groups: &[u32]) -> Result<()> {
+        Err(StreamError::Failed(
+            "COUNT(DISTINCT) and MIN/MAX over a changelog keep every value of a group and cannot merge partial aggregates; they run one-phase".into(),
+        ))
     }
 }

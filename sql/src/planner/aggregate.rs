@@ -1,6 +1,12 @@
 //! GROUP BY: a Calc computing keys and arguments, a hash exchange on the
-//! keys, and the streaming GroupAggregate.
+//! keys, and the streaming GroupAggregate; or, in two phases, a
+//! LocalGroupAggregate before the exchange and a GlobalGroupAggregate after
+//! it ([`super::mini_batch`]).
 
+use arrow::datatypes::FieldRef;
+use rtdw_operators::aggregate::{LocalGroupAggregate, MiniBatch};
+
+use super::mini_batch::AggregationMode;
 use super::*;
 
 /// What an aggregation computes before and in its operator.
@@ -11,6 +17,47 @@ pub(super) struct AggregateInputs {
     pub(super) specs: Vec<AggregateSpec>,
     /// Each aggregate as written, e.g. `SUM(amount)`.
     pub(super) selects: Vec<String>,
+}
+
+/// A GROUP BY whose keys and arguments are computed, ready for its
+/// aggregate operators.
+struct GroupBy {
+    /// The Calc computing keys then arguments.
+    pre: usize,
+    /// The keys as written.
+    keys: Vec<String>,
+    /// The aggregates as written.
+    selects: Vec<String>,
+    key_types: Vec<DataType>,
+    specs: Vec<AggregateSpec>,
+    /// Keys then aggregates.
+    output_schema: SchemaRef,
+}
+
+impl GroupBy {
+    /// `groupBy=[k], select=[k, <aggregates>]` of a description.
+    fn describe(&self, aggregates: &[String]) -> String {
+        format!(
+            "groupBy=[{}], select=[{}]",
+            self.keys.join(", "),
+            self.keys
+                .iter()
+                .chain(aggregates)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+
+    /// A global aggregate (no keys) runs as one subtask, as in Flink.
+    fn parallelism(&self, default: u32) -> u32 {
+        if self.keys.is_empty() { 1 } else { default }
+    }
+
+    /// The exchange before the (global) aggregate: on the leading keys.
+    fn exchange(&self) -> Partitioning {
+        Partitioning::Hash((0..self.keys.len()).collect())
+    }
 }
 
 impl Planner {
@@ -52,35 +99,113 @@ impl Planner {
         let output_schema = Arc::new(Schema::new(out_fields));
         GroupAggregate::new(&key_types, specs.clone(), output_schema.clone())
             .map_err(|e| self.unsupported(e.to_string()))?;
-        let keys: Vec<String> = aggregate.group_expr.iter().map(unqualified).collect();
-        let description = format!(
-            "GroupAggregate(groupBy=[{}], select=[{}])",
-            keys.join(", "),
-            keys.iter()
-                .chain(&selects)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        // A global aggregate (no keys) runs as one subtask, as in Flink.
-        let parallelism = if key_count == 0 { 1 } else { self.parallelism };
-        let node = self.push(PlanNode {
-            op: OperatorNode::GroupAggregate {
-                key_types,
-                specs,
-                output_schema: output_schema.clone(),
-                description: description.clone(),
-            },
-            parallelism,
-            inputs: vec![(pre.node, Partitioning::Hash((0..key_count).collect()))],
-            schema: output_schema,
-            updating: true,
-        });
+        let mode = AggregationMode::from_options(&self.options)?;
+        let group_by = GroupBy {
+            pre: pre.node,
+            keys: aggregate.group_expr.iter().map(unqualified).collect(),
+            selects,
+            key_types,
+            specs,
+            output_schema,
+        };
+        let (node, description) = match mode.two_phase(&group_by.specs) {
+            Some(mini_batch) => self.two_phase_aggregate(group_by, mini_batch)?,
+            None => self.one_phase_aggregate(group_by, mode.mini_batch),
+        };
         Ok(Stream {
             node,
             schema: aggregate.schema.clone(),
             updated_by: Some(description),
         })
+    }
+
+    /// Hash exchange, then one GroupAggregate. Returns its node and
+    /// description.
+    fn one_phase_aggregate(
+        &mut self,
+        group_by: GroupBy,
+        mini_batch: Option<MiniBatch>,
+    ) -> (usize, String) {
+        let description = format!("GroupAggregate({})", group_by.describe(&group_by.selects));
+        let node = self.push(PlanNode {
+            parallelism: group_by.parallelism(self.parallelism),
+            inputs: vec![(group_by.pre, group_by.exchange())],
+            schema: group_by.output_schema.clone(),
+            updating: true,
+            op: OperatorNode::GroupAggregate {
+                key_types: group_by.key_types,
+                specs: group_by.specs,
+                output_schema: group_by.output_schema,
+                mini_batch,
+                description: description.clone(),
+            },
+        });
+        (node, description)
+    }
+
+    /// A LocalGroupAggregate chained after the Calc, a hash exchange on its
+    /// keys, and a GlobalGroupAggregate merging its partial aggregates.
+    /// Returns the global's node and description.
+    fn two_phase_aggregate(
+        &mut self,
+        group_by: GroupBy,
+        mini_batch: MiniBatch,
+    ) -> Result<(usize, String), SqlError> {
+        let pre = &self.nodes[group_by.pre];
+        let pre_parallelism = pre.parallelism;
+        let key_fields: Vec<FieldRef> = pre.schema.fields()[..group_by.keys.len()].to_vec();
+        let local = LocalGroupAggregate::new(&key_fields, group_by.specs.clone(), mini_batch)
+            .map_err(|e| self.unsupported(e.to_string()))?;
+        let partials: Vec<String> = group_by
+            .selects
+            .iter()
+            .zip(local.partial_fields())
+            .map(|(select, fields)| match fields {
+                [one] => format!("{select} AS {}", one.name()),
+                many => {
+                    let names: Vec<&str> = many.iter().map(|f| f.name().as_str()).collect();
+                    format!("{select} AS ({})", names.join(", "))
+                }
+            })
+            .collect();
+        let local_schema = local.output_schema();
+        let local_node = self.push(PlanNode {
+            parallelism: pre_parallelism,
+            inputs: vec![(group_by.pre, Partitioning::Forward)],
+            schema: local_schema.clone(),
+            updating: false,
+            op: OperatorNode::LocalGroupAggregate {
+                key_fields,
+                specs: group_by.specs.clone(),
+                mini_batch,
+                output_schema: local_schema,
+                description: format!("LocalGroupAggregate({})", group_by.describe(&partials)),
+            },
+        });
+        GroupAggregate::new_global(
+            &group_by.key_types,
+            group_by.specs.clone(),
+            group_by.output_schema.clone(),
+        )
+        .map_err(|e| self.unsupported(e.to_string()))?;
+        let description = format!(
+            "GlobalGroupAggregate({})",
+            group_by.describe(&group_by.selects)
+        );
+        let node = self.push(PlanNode {
+            parallelism: group_by.parallelism(self.parallelism),
+            inputs: vec![(local_node, group_by.exchange())],
+            schema: group_by.output_schema.clone(),
+            updating: true,
+            op: OperatorNode::GlobalGroupAggregate {
+                key_types: group_by.key_types,
+                specs: group_by.specs,
+                output_schema: group_by.output_schema,
+                mini_batch,
+                description: description.clone(),
+            },
+        });
+        Ok((node, description))
     }
 
     /// The keys and aggregate arguments an aggregation computes first, and

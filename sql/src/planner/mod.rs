@@ -29,6 +29,7 @@ mod aggregate;
 mod chaining;
 mod interval;
 mod join;
+mod mini_batch;
 mod rank;
 mod sink;
 mod tables;
@@ -54,7 +55,6 @@ pub struct JobConfig {
 const DURATION_OPTIONS: &[&str] = &[
     "table.exec.state.ttl",
     "table.exec.source.idle-timeout",
-    "table.exec.mini-batch.allow-latency",
 ];
 
 /// Options that shape the plan, read from the merged configuration.
