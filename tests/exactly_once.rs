@@ -657,3 +657,61 @@ fn joins_windows_and_dedup_keep_exact_results_through_a_killed_task_manager() {
         assert!(hidden_files(&cluster.path(name)).is_empty(), "{name}");
     }
 }
+
+#[test]
+fn two_phase_mini_batch_aggregation_of_a_skewed_key_is_exact_through_a_kill() {
+    let mut cluster = Cluster::start(ClusterOptions::default());
+    let rows: i64 = 40_000;
+    let out = cluster.path("skewed");
+    // Nine orders in ten go to key 0; the rest spread over keys 9, 19, ...
+    let sql = format!(
+        "SET 'execution.checkpointing.interval' = '1 s';\n\
+         SET 'restart-strategy.type' = 'fixed-delay';\n\
+         SET 'restart-strategy.fixed-delay.attempts' = '20';\n\
+         SET 'restart-strategy.fixed-delay.delay' = '200 ms';\n\
+         SET 'table.exec.mini-batch.enabled' = 'true';\n\
+         SET 'table.exec.mini-batch.allow-latency' = '200 ms';\n\
+         SET 'table.exec.mini-batch.size' = '1000';\n\
+         SET 'table.optimizer.agg-phase-strategy' = 'TWO_PHASE';\n\
+         CREATE TABLE orders (order_id BIGINT, amount BIGINT) WITH (\n\
+           'connector' = 'datagen', 'rows-per-second' = '4000',\n\
+           'fields.order_id.kind' = 'sequence', 'fields.order_id.start' = '1', 'fields.order_id.end' = '{rows}',\n\
+           'fields.amount.kind' = 'sequence', 'fields.amount.start' = '1', 'fields.amount.end' = '{rows}');\n\
+         CREATE TABLE totals (k BIGINT, orders BIGINT, revenue BIGINT) WITH (\n\
+           'connector' = 'filesystem', 'path' = '{}', 'format' = 'debezium-json');\n\
+         INSERT INTO totals SELECT k, COUNT(*), SUM(amount) FROM (\n\
+           SELECT CASE WHEN order_id % 10 < 9 THEN 0 ELSE order_id % 100 END AS k, amount FROM orders)\n\
+         GROUP BY k;\n",
+        out.display()
+    );
+    let id = cluster.submit("skewed.sql", &sql, &["-p", "2"]);
+    let job = cluster.wait_for_state(&id, "RUNNING", MINUTES);
+    let names: Vec<&str> = job["vertices"]
+        .as_array()
+        .expect("vertices")
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.contains("LocalGroupAggregate"))
+            && names.iter().any(|n| n.contains("GlobalGroupAggregate")),
+        "planned in two phases: {names:?}"
+    );
+    let checkpoint = wait_for_checkpoint(&cluster, &id, 0);
+    kill_a_taskmanager_of(&mut cluster, &id);
+    let job = wait_for_restart(&cluster, &id, 1);
+    assert!(
+        job["restored_checkpoint_id"].as_u64() >= Some(checkpoint),
+        "{job}"
+    );
+    cluster.wait_for_state(&id, "FINISHED", MINUTES);
+    let mut expected: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for order in 1..=rows {
+        let k = if order % 10 < 9 { 0 } else { order % 100 };
+        let entry = expected.entry(k.to_string()).or_default();
+        entry.0 += 1;
+        entry.1 += order;
+    }
+    assert_eq!(folded_totals(&out), expected, "{}", cluster.logs());
+    assert!(hidden_files(&out).is_empty());
+}
