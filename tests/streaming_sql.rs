@@ -201,8 +201,8 @@ fn deduplication_and_top_n_keep_the_rows_flink_keeps() {
     // shipped 1, cancelled 1, created 1 (no "paid" left).
     let by_status = fold_debezium(&cluster.path("by_status"), "status");
     let counts: Vec<(&str, i64)> = by_status
-        .iter()
-        .map(|(_, row)| {
+        .values()
+        .map(|row| {
             (
                 row["status"].as_str().unwrap_or_default(),
                 row["orders"].as_i64().unwrap_or_default(),

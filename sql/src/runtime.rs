@@ -181,7 +181,7 @@ fn operator_for(node: &OperatorNode) -> Result<Box<dyn Operator>, StreamError> {
         } => Box::new(WindowAggregate::new(
             key_types,
             *time_column,
-            window.clone(),
+            *window,
             specs.clone(),
             output_schema.clone(),
         )?),

@@ -88,7 +88,7 @@ pub enum Column {
         /// The column name.
         name: String,
         /// Its expression.
-        expr: ast::Expr,
+        expr: Box<ast::Expr>,
         /// Where the expression starts.
         location: Location,
     },
@@ -110,7 +110,7 @@ pub struct WatermarkDeclaration {
     /// The event-time column.
     pub column: String,
     /// The watermark expression, e.g. `ts - INTERVAL '5' SECOND`.
-    pub expr: ast::Expr,
+    pub expr: Box<ast::Expr>,
     /// Where the declaration starts.
     pub location: Location,
 }
@@ -401,7 +401,7 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<Statement, SqlError> {
             }
             if parser.parse_keyword(Keyword::AS) {
                 let location = parser.peek_token().span.start.into();
-                let expr = parser.parse_expr().map_err(parse_err)?;
+                let expr = Box::new(parser.parse_expr().map_err(parse_err)?);
                 if parser.parse_keyword(Keyword::COMMENT) {
                     parser.parse_literal_string().map_err(parse_err)?;
                 }
@@ -485,7 +485,7 @@ fn parse_watermark(
     parser.expect_keyword_is(Keyword::FOR).map_err(parse_err)?;
     let column = parser.parse_identifier().map_err(parse_err)?.value;
     parser.expect_keyword_is(Keyword::AS).map_err(parse_err)?;
-    let expr = parser.parse_expr().map_err(parse_err)?;
+    let expr = Box::new(parser.parse_expr().map_err(parse_err)?);
     Ok(WatermarkDeclaration {
         column,
         expr,

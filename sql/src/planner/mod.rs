@@ -52,10 +52,7 @@ pub struct JobConfig {
 }
 
 /// Job options holding durations, checked when the job is planned.
-const DURATION_OPTIONS: &[&str] = &[
-    "table.exec.state.ttl",
-    "table.exec.source.idle-timeout",
-];
+const DURATION_OPTIONS: &[&str] = &["table.exec.state.ttl", "table.exec.source.idle-timeout"];
 
 /// Options that shape the plan, read from the merged configuration.
 struct PlanSettings {

@@ -213,7 +213,7 @@ impl Planner {
         }
         let is_column =
             |e: &ast::Expr| matches!(e, ast::Expr::Identifier(i) if i.value == declaration.column);
-        let delay_ms = match &declaration.expr {
+        let delay_ms = match declaration.expr.as_ref() {
             e if is_column(e) => 0,
             ast::Expr::BinaryOp {
                 left,

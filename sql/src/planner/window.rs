@@ -370,7 +370,7 @@ impl Planner {
                 "a window aggregation groups by window_start and window_end of one window TVF (not window_time)",
             ));
         }
-        let kind = self.windows[id].clone();
+        let kind = self.windows[id];
         // Translate the input with the markers evaluated: they return the
         // row's time, which the window operator assigns to windows.
         self.markers_allowed = true;
