@@ -367,19 +367,6 @@ impl Operator for GroupAggregate {
         }
     }
 
-    fn process_watermark(
-        &mut self,
-        watermark: i64,
-        out: &mut Vec<RecordBatch>,
-    ) -> Result<Option<i64>> {
-        self.flush(out)?;
-        Ok(Some(watermark))
-    }
-
-    fn finish(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
-        self.flush(out)
-    }
-
     fn flush(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
         let Some(buffer) = &mut self.mini_batch else {
             return Ok(());
