@@ -424,13 +424,15 @@ impl GroupAggregate {
     fn restore_batch(&mut self, batch: &RecordBatch) -> Result<()> {
         let malformed = |what: &str| StreamError::Failed(format!("aggregate state: {what}"));
         let keys = batch
-            .column(1)
-            .as_binary_opt::<i32>()
-            .ok_or_else(|| malformed("the key column is not binary"))?;
+            .columns()
+            .get(1)
+            .and_then(|c| c.as_binary_opt::<i32>())
+            .ok_or_else(|| malformed("the key column is missing or not binary"))?;
         let counts = batch
-            .column(2)
-            .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| malformed("the record-count column is not BIGINT"))?;
+            .columns()
+            .get(2)
+            .and_then(|c| c.as_primitive_opt::<Int64Type>())
+            .ok_or_else(|| malformed("the record-count column is missing or not BIGINT"))?;
         let first = self.record_counts.len();
         for (key, count) in keys.iter().zip(counts.iter()) {
             let key = key.ok_or_else(|| malformed("a NULL key"))?;
