@@ -15,7 +15,7 @@ use datafusion::execution::context::SessionState;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::expr::AggregateFunction as AggregateCall;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan};
+use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, Projection};
 use datafusion::physical_expr::{PhysicalExpr, create_physical_expr};
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::Statement as DfStatement;
@@ -380,6 +380,18 @@ impl Planner {
         .map_err(|e| self.error(e))
     }
 
+    /// Adds a Calc passing on the columns of `output`, taken from `input` by
+    /// name, of the rows `predicate` accepts (all rows without one).
+    fn select(
+        &mut self,
+        input: &Stream,
+        predicate: Option<&Expr>,
+        output: DFSchemaRef,
+    ) -> Result<Stream, SqlError> {
+        let exprs: Vec<Expr> = output.columns().into_iter().map(Expr::Column).collect();
+        self.calc(input, predicate, &exprs, output)
+    }
+
     /// Adds a Calc computing `exprs` (named after `output`) from `input`.
     fn calc(
         &mut self,
@@ -492,14 +504,8 @@ impl Planner {
                     return Ok(ranked);
                 }
                 let input = self.translate(&filter.input)?;
-                let exprs: Vec<Expr> = input
-                    .schema
-                    .columns()
-                    .into_iter()
-                    .map(Expr::Column)
-                    .collect();
                 let schema = input.schema.clone();
-                self.calc(&input, Some(&filter.predicate), &exprs, schema)
+                self.select(&input, Some(&filter.predicate), schema)
             }
             LogicalPlan::SubqueryAlias(alias) => {
                 let input = self.translate(&alias.input)?;
@@ -544,6 +550,20 @@ fn unqualified(expr: &Expr) -> String {
     match expr {
         Expr::Column(column) => column.name.clone(),
         other => other.to_string(),
+    }
+}
+
+/// The expression `projection` computes its output column `column` with,
+/// without its alias; `None` when it has no such column.
+fn projected<'a>(projection: &'a Projection, column: &str) -> Option<&'a Expr> {
+    let index = projection
+        .schema
+        .fields()
+        .iter()
+        .position(|f| f.name() == column)?;
+    match projection.expr.get(index)? {
+        Expr::Alias(alias) => Some(alias.expr.as_ref()),
+        other => Some(other),
     }
 }
 
