@@ -388,8 +388,7 @@ impl Planner {
         predicate: Option<&Expr>,
         output: DFSchemaRef,
     ) -> Result<Stream, SqlError> {
-        let exprs: Vec<Expr> = output.columns().into_iter().map(Expr::Column).collect();
-        self.calc(input, predicate, &exprs, output)
+        self.calc(input, predicate, &column_exprs(&output), output)
     }
 
     /// Adds a Calc computing `exprs` (named after `output`) from `input`.
@@ -463,12 +462,7 @@ impl Planner {
             });
         }
         let width = stream.schema.fields().len();
-        let mut exprs: Vec<Expr> = stream
-            .schema
-            .columns()
-            .into_iter()
-            .map(Expr::Column)
-            .collect();
+        let mut exprs = column_exprs(&stream.schema);
         let mut fields: Vec<(Option<TableReference>, Arc<Field>)> = stream
             .schema
             .iter()
@@ -551,6 +545,11 @@ fn unqualified(expr: &Expr) -> String {
         Expr::Column(column) => column.name.clone(),
         other => other.to_string(),
     }
+}
+
+/// Each column of `schema`, as an expression.
+fn column_exprs(schema: &DFSchema) -> Vec<Expr> {
+    schema.columns().into_iter().map(Expr::Column).collect()
 }
 
 /// The expression `projection` computes its output column `column` with,

@@ -151,12 +151,7 @@ impl Planner {
                 ..stream
             });
         }
-        let mut exprs: Vec<Expr> = stream
-            .schema
-            .columns()
-            .into_iter()
-            .map(Expr::Column)
-            .collect();
+        let mut exprs = column_exprs(&stream.schema);
         exprs.drain(width..exprs.len() - 1);
         self.calc(&stream, None, &exprs, ranked)
     }
