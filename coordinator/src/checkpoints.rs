@@ -720,7 +720,10 @@ mod tests {
         };
         assert!(manifest.subtasks.contains(&ended));
         assert_eq!(manifest.subtasks.len(), 2);
-        assert!(!tracker.may_trigger_savepoint(), "savepoints still need every subtask running");
+        assert!(
+            !tracker.may_trigger_savepoint(),
+            "savepoints still need every subtask running"
+        );
     }
 
     impl AckOutcome {

@@ -39,12 +39,15 @@ pub trait Operator: Send {
     ) -> Result<()>;
 
     /// Event time advanced to `watermark`. Returns the watermark to forward
-    /// downstream, if any.
+    /// downstream, if any. By default emits what is buffered
+    /// ([`Operator::flush`]), so that it goes out before the watermark, and
+    /// forwards the watermark.
     fn process_watermark(
         &mut self,
         watermark: i64,
-        _out: &mut Vec<RecordBatch>,
+        out: &mut Vec<RecordBatch>,
     ) -> Result<Option<i64>> {
+        self.flush(out)?;
         Ok(Some(watermark))
     }
 
@@ -62,9 +65,10 @@ pub trait Operator: Send {
         0
     }
 
-    /// All inputs ended: emit whatever is still held back.
-    fn finish(&mut self, _out: &mut Vec<RecordBatch>) -> Result<()> {
-        Ok(())
+    /// All inputs ended: emit whatever is still held back. By default
+    /// emits what is buffered ([`Operator::flush`]).
+    fn finish(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
+        self.flush(out)
     }
 
     /// Emit what is buffered; the runtime calls it before a checkpoint

@@ -146,19 +146,6 @@ impl Operator for LocalGroupAggregate {
         Ok(())
     }
 
-    fn process_watermark(
-        &mut self,
-        watermark: i64,
-        out: &mut Vec<RecordBatch>,
-    ) -> Result<Option<i64>> {
-        self.flush(out)?;
-        Ok(Some(watermark))
-    }
-
-    fn finish(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
-        self.flush(out)
-    }
-
     fn flush(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
         if let Some(batch) = self.buffer.take()? {
             out.push(self.aggregate(&batch)?);

@@ -18,6 +18,7 @@ mod accumulators;
 mod local;
 mod mini_batch;
 mod multiset;
+mod state_columns;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,8 @@ pub(crate) use accumulators::{GroupAccumulator, new_accumulator};
 pub use local::{LocalGroupAggregate, RECORD_COUNT_DELTA_COLUMN};
 pub use mini_batch::MiniBatch;
 use mini_batch::MiniBatchBuffer;
+use state_columns::split_states;
+pub(crate) use state_columns::{append_states, restore_states};
 
 use crate::error::{Result, StreamError};
 use crate::key_index::KeyIndex;
@@ -329,15 +332,10 @@ impl GroupAggregate {
         for (&g, &delta) in groups.iter().zip(deltas.values()) {
             self.record_counts[g as usize] += delta;
         }
-        let mut column = self.key_count + 1;
-        for acc in &mut self.accumulators {
-            let width = acc.state_width();
-            let partial = data
-                .columns()
-                .get(column..column + width)
-                .ok_or_else(|| malformed("fewer state columns than aggregates"))?;
+        let partials = split_states(&self.accumulators, &data.columns()[self.key_count + 1..])
+            .ok_or_else(|| malformed("fewer state columns than aggregates"))?;
+        for (acc, partial) in self.accumulators.iter_mut().zip(partials) {
             acc.merge(partial, groups)?;
-            column += width;
         }
         // As in one phase, a group never holds fewer than no rows: the
         // retractions of rows it does not hold are ignored.
@@ -365,19 +363,6 @@ impl Operator for GroupAggregate {
                 Ok(())
             }
         }
-    }
-
-    fn process_watermark(
-        &mut self,
-        watermark: i64,
-        out: &mut Vec<RecordBatch>,
-    ) -> Result<Option<i64>> {
-        self.flush(out)?;
-        Ok(Some(watermark))
-    }
-
-    fn finish(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
-        self.flush(out)
     }
 
     fn flush(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
@@ -419,16 +404,7 @@ impl Operator for GroupAggregate {
                 live.iter().map(|&g| self.record_counts[g as usize]),
             )),
         ];
-        for (i, acc) in self.accumulators.iter().enumerate() {
-            for (j, column) in acc.state(&live)?.into_iter().enumerate() {
-                fields.push(Field::new(
-                    format!("_acc{i}_{j}"),
-                    column.data_type().clone(),
-                    true,
-                ));
-                columns.push(column);
-            }
-        }
+        append_states(&self.accumulators, &live, &mut fields, &mut columns)?;
         Ok(Some(RecordBatch::try_new(
             Arc::new(Schema::new(fields)),
             columns,
@@ -448,13 +424,15 @@ impl GroupAggregate {
     fn restore_batch(&mut self, batch: &RecordBatch) -> Result<()> {
         let malformed = |what: &str| StreamError::Failed(format!("aggregate state: {what}"));
         let keys = batch
-            .column(1)
-            .as_binary_opt::<i32>()
-            .ok_or_else(|| malformed("the key column is not binary"))?;
+            .columns()
+            .get(1)
+            .and_then(|c| c.as_binary_opt::<i32>())
+            .ok_or_else(|| malformed("the key column is missing or not binary"))?;
         let counts = batch
-            .column(2)
-            .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| malformed("the record-count column is not BIGINT"))?;
+            .columns()
+            .get(2)
+            .and_then(|c| c.as_primitive_opt::<Int64Type>())
+            .ok_or_else(|| malformed("the record-count column is missing or not BIGINT"))?;
         let first = self.record_counts.len();
         for (key, count) in keys.iter().zip(counts.iter()) {
             let key = key.ok_or_else(|| malformed("a NULL key"))?;
@@ -463,18 +441,13 @@ impl GroupAggregate {
             self.record_counts.push(count);
             self.touched_in.push(0);
         }
-        let mut column = 3;
-        for acc in &mut self.accumulators {
-            acc.resize(self.record_counts.len());
-            let width = acc.state_width();
-            let state = batch
-                .columns()
-                .get(column..column + width)
-                .ok_or_else(|| malformed("fewer accumulator columns than aggregates"))?;
-            acc.restore(first, state)?;
-            column += width;
-        }
-        Ok(())
+        restore_states(
+            &mut self.accumulators,
+            self.record_counts.len(),
+            first,
+            batch.columns().get(3..).unwrap_or_default(),
+            "aggregate state",
+        )
     }
 }
 

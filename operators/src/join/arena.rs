@@ -30,6 +30,7 @@ pub(super) struct RowArena {
 }
 
 impl RowArena {
+    /// An empty arena for rows `converter` encodes.
     pub(super) fn new(converter: &RowConverter) -> Self {
         RowArena {
             rows: converter.empty_rows(0, 0),

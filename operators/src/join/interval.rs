@@ -271,21 +271,15 @@ impl Operator for IntervalJoin {
         // The row's time and key, if it can match at all.
         let joinable = |i: usize| times[i].filter(|_| !rows.has_null_key(i));
 
-        let mut candidates = Candidates::default();
-        for i in 0..data.num_rows() {
-            if let Some(t) = joinable(i)
-                && let Some(key) = self.state.find_key(rows.key(i))
-            {
-                let from = t.saturating_sub(self.reach[other]);
-                let to = self.interval_end(side, t);
-                for slot in self.state.rows(key, other) {
-                    if (from..=to).contains(&self.state.meta(other, slot).time) {
-                        candidates.push(slot);
-                    }
-                }
-            }
-            candidates.close_row();
-        }
+        let this = &*self;
+        let candidates = Candidates::collect(data.num_rows(), |i| {
+            let t = joinable(i)?;
+            let key = this.state.find_key(rows.key(i))?;
+            let interval = t.saturating_sub(this.reach[other])..=this.interval_end(side, t);
+            let in_interval =
+                move |&slot: &u32| interval.contains(&this.state.meta(other, slot).time);
+            Some(this.state.rows(key, other).filter(in_interval))
+        });
         let probe = probe(
             &self.state,
             &candidates,

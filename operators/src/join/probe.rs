@@ -26,17 +26,21 @@ pub(crate) struct Candidates {
 }
 
 impl Candidates {
-    /// Pairs the current arriving row (the first not yet closed with
-    /// [`Candidates::close_row`]) with stored row `slot`.
-    pub(crate) fn push(&mut self, slot: u32) {
-        self.input_rows.push(self.ends.len() as u32);
-        self.stored.push(slot);
-    }
-
-    /// Ends the current arriving row's pairs; the next pushes belong to the
-    /// next row.
-    pub(crate) fn close_row(&mut self) {
-        self.ends.push(self.stored.len());
+    /// The pairs of `rows` arriving rows: row `i` with each stored row that
+    /// `slots_of(i)` yields, or with none where it gives `None`.
+    pub(crate) fn collect<I: IntoIterator<Item = u32>>(
+        rows: usize,
+        mut slots_of: impl FnMut(usize) -> Option<I>,
+    ) -> Self {
+        let mut candidates = Candidates::default();
+        for row in 0..rows {
+            for slot in slots_of(row).into_iter().flatten() {
+                candidates.input_rows.push(row as u32);
+                candidates.stored.push(slot);
+            }
+            candidates.ends.push(candidates.stored.len());
+        }
+        candidates
     }
 
     /// The pairs of arriving row `row`.

@@ -360,17 +360,10 @@ impl Operator for StreamingJoin {
                 self.state.remove_where(key, |r| r.accessed <= cutoff);
             }
         }
-        let mut candidates = Candidates::default();
-        for (i, key) in keys.keys.iter().enumerate() {
-            if let Some(key) = *key
-                && !rows.has_null_key(i)
-            {
-                for slot in self.state.rows(key, 1 - side) {
-                    candidates.push(slot);
-                }
-            }
-            candidates.close_row();
-        }
+        let candidates = Candidates::collect(keys.keys.len(), |i| {
+            let key = keys.keys[i].filter(|_| !rows.has_null_key(i))?;
+            Some(self.state.rows(key, 1 - side))
+        });
         let probe = probe(
             &self.state,
             &candidates,

@@ -21,6 +21,7 @@ use arrow::record_batch::RecordBatch;
 
 use super::WindowAggregate;
 use super::assigner::Window;
+use crate::aggregate::{append_states, restore_states};
 use crate::error::{Result, StreamError};
 use crate::keys::{hash_keys, key_group};
 use crate::operator::KEY_GROUP_COLUMN;
@@ -74,16 +75,7 @@ impl WindowAggregate {
             Arc::new(Int64Array::from_iter_values(windows().map(|w| w.end))),
             new_null_array(&DataType::Int64, open.len()),
         ];
-        for (i, acc) in self.accumulators.iter().enumerate() {
-            for (j, column) in acc.state(&open)?.into_iter().enumerate() {
-                fields.push(Field::new(
-                    format!("_acc{i}_{j}"),
-                    column.data_type().clone(),
-                    true,
-                ));
-                columns.push(column);
-            }
-        }
+        append_states(&self.accumulators, &open, &mut fields, &mut columns)?;
         let schema = Arc::new(Schema::new(fields));
         let windows = RecordBatch::try_new(schema.clone(), columns)?;
         if self.fired_up_to == i64::MIN {
@@ -131,18 +123,13 @@ impl WindowAggregate {
             self.slots.open_appended(key, window)?;
             self.keys.retain(key);
         }
-        let mut column = STATE;
-        for acc in &mut self.accumulators {
-            acc.resize(self.slots.capacity());
-            let width = acc.state_width();
-            let state = batch
-                .columns()
-                .get(column..column + width)
-                .ok_or_else(|| malformed("fewer accumulator columns than aggregates"))?;
-            acc.restore(first, state)?;
-            column += width;
-        }
-        Ok(())
+        restore_states(
+            &mut self.accumulators,
+            self.slots.capacity(),
+            first,
+            batch.columns().get(STATE..).unwrap_or_default(),
+            "window aggregate state",
+        )
     }
 }
 

@@ -48,6 +48,7 @@ pub(super) enum Unit {
     Epoch,
 }
 
+/// Every unit with Flink's name, in the order error messages list them.
 const UNITS: &[(&str, Unit)] = &[
     ("MILLENNIUM", Unit::Millennium),
     ("CENTURY", Unit::Century),
@@ -68,6 +69,18 @@ const UNITS: &[(&str, Unit)] = &[
     ("MICROSECOND", Unit::Microsecond),
     ("NANOSECOND", Unit::Nanosecond),
     ("EPOCH", Unit::Epoch),
+];
+
+/// The units FLOOR, CEIL and TIMESTAMPDIFF take.
+const WHOLE_UNITS: &[Unit] = &[
+    Unit::Year,
+    Unit::Quarter,
+    Unit::Month,
+    Unit::Week,
+    Unit::Day,
+    Unit::Hour,
+    Unit::Minute,
+    Unit::Second,
 ];
 
 impl Unit {
@@ -107,34 +120,14 @@ pub(super) enum Operation {
 }
 
 impl Operation {
-    fn units(self) -> &'static [Unit] {
-        use Unit::*;
+    /// Whether this operation takes `unit`: EXTRACT takes every unit,
+    /// the others only [`WHOLE_UNITS`].
+    fn takes(self, unit: Unit) -> bool {
         match self {
-            Operation::Extract => &[
-                Millennium,
-                Century,
-                Decade,
-                Year,
-                Quarter,
-                Month,
-                Week,
-                Day,
-                DayOfYear,
-                DayOfWeek,
-                IsoDayOfWeek,
-                IsoYear,
-                Hour,
-                Minute,
-                Second,
-                Millisecond,
-                Microsecond,
-                Nanosecond,
-                Epoch,
-            ],
-            Operation::Floor | Operation::Ceil => {
-                &[Year, Quarter, Month, Week, Day, Hour, Minute, Second]
+            Operation::Extract => true,
+            Operation::Floor | Operation::Ceil | Operation::TimestampDiff => {
+                WHOLE_UNITS.contains(&unit)
             }
-            Operation::TimestampDiff => &[Year, Quarter, Month, Week, Day, Hour, Minute, Second],
         }
     }
 
@@ -144,9 +137,13 @@ impl Operation {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, unit)| *unit)
-            .filter(|unit| self.units().contains(unit))
+            .filter(|unit| self.takes(*unit))
             .ok_or_else(|| {
-                let names: Vec<&str> = self.units().iter().map(|u| u.name()).collect();
+                let names: Vec<&str> = UNITS
+                    .iter()
+                    .filter(|(_, unit)| self.takes(*unit))
+                    .map(|(name, _)| *name)
+                    .collect();
                 format!(
                     "{} does not support the time unit {name}; supported: {}",
                     self.display(),

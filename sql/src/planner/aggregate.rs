@@ -61,6 +61,9 @@ impl GroupBy {
 }
 
 impl Planner {
+    /// Plans a GROUP BY: a window aggregate when it groups by a window
+    /// TVF's bounds, else a group aggregate in one or two phases as the
+    /// options say.
     pub(super) fn aggregate(
         &mut self,
         aggregate: &datafusion::logical_expr::Aggregate,

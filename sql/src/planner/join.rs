@@ -142,13 +142,7 @@ impl Planner {
         }
         // Drop the computed key columns again: the join's schema has the
         // two sides' own columns only.
-        let exprs: Vec<Expr> = join
-            .schema
-            .columns()
-            .into_iter()
-            .map(Expr::Column)
-            .collect();
-        self.calc(&stream, None, &exprs, join.schema.clone())
+        self.select(&stream, None, join.schema.clone())
     }
 
     /// `table.exec.state.ttl`: how long state of an idle key is kept (none

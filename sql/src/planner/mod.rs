@@ -15,7 +15,7 @@ use datafusion::execution::context::SessionState;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::expr::AggregateFunction as AggregateCall;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan};
+use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, Projection};
 use datafusion::physical_expr::{PhysicalExpr, create_physical_expr};
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::Statement as DfStatement;
@@ -380,6 +380,17 @@ impl Planner {
         .map_err(|e| self.error(e))
     }
 
+    /// Adds a Calc passing on the columns of `output`, taken from `input` by
+    /// name, of the rows `predicate` accepts (all rows without one).
+    fn select(
+        &mut self,
+        input: &Stream,
+        predicate: Option<&Expr>,
+        output: DFSchemaRef,
+    ) -> Result<Stream, SqlError> {
+        self.calc(input, predicate, &column_exprs(&output), output)
+    }
+
     /// Adds a Calc computing `exprs` (named after `output`) from `input`.
     fn calc(
         &mut self,
@@ -451,12 +462,7 @@ impl Planner {
             });
         }
         let width = stream.schema.fields().len();
-        let mut exprs: Vec<Expr> = stream
-            .schema
-            .columns()
-            .into_iter()
-            .map(Expr::Column)
-            .collect();
+        let mut exprs = column_exprs(&stream.schema);
         let mut fields: Vec<(Option<TableReference>, Arc<Field>)> = stream
             .schema
             .iter()
@@ -492,14 +498,8 @@ impl Planner {
                     return Ok(ranked);
                 }
                 let input = self.translate(&filter.input)?;
-                let exprs: Vec<Expr> = input
-                    .schema
-                    .columns()
-                    .into_iter()
-                    .map(Expr::Column)
-                    .collect();
                 let schema = input.schema.clone();
-                self.calc(&input, Some(&filter.predicate), &exprs, schema)
+                self.select(&input, Some(&filter.predicate), schema)
             }
             LogicalPlan::SubqueryAlias(alias) => {
                 let input = self.translate(&alias.input)?;
@@ -544,6 +544,25 @@ fn unqualified(expr: &Expr) -> String {
     match expr {
         Expr::Column(column) => column.name.clone(),
         other => other.to_string(),
+    }
+}
+
+/// Each column of `schema`, as an expression.
+fn column_exprs(schema: &DFSchema) -> Vec<Expr> {
+    schema.columns().into_iter().map(Expr::Column).collect()
+}
+
+/// The expression `projection` computes its output column `column` with,
+/// without its alias; `None` when it has no such column.
+fn projected<'a>(projection: &'a Projection, column: &str) -> Option<&'a Expr> {
+    let index = projection
+        .schema
+        .fields()
+        .iter()
+        .position(|f| f.name() == column)?;
+    match projection.expr.get(index)? {
+        Expr::Alias(alias) => Some(alias.expr.as_ref()),
+        other => Some(other),
     }
 }
 

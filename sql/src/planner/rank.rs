@@ -32,14 +32,8 @@ impl Planner {
         let Some(rest) = found.rest else {
             return Ok(Some(ranked));
         };
-        let exprs: Vec<Expr> = ranked
-            .schema
-            .columns()
-            .into_iter()
-            .map(Expr::Column)
-            .collect();
         let schema = ranked.schema.clone();
-        self.calc(&ranked, Some(&rest), &exprs, schema).map(Some)
+        self.select(&ranked, Some(&rest), schema).map(Some)
     }
 
     /// Plans a window node: a `ROW_NUMBER()` whose filter [`Planner::try_rank`]
@@ -157,12 +151,7 @@ impl Planner {
                 ..stream
             });
         }
-        let mut exprs: Vec<Expr> = stream
-            .schema
-            .columns()
-            .into_iter()
-            .map(Expr::Column)
-            .collect();
+        let mut exprs = column_exprs(&stream.schema);
         exprs.drain(width..exprs.len() - 1);
         self.calc(&stream, None, &exprs, ranked)
     }
@@ -234,22 +223,10 @@ fn row_number_limit(expr: &Expr) -> Option<(String, u64)> {
 fn window_of(plan: &LogicalPlan, column: &str) -> Option<usize> {
     match plan {
         LogicalPlan::SubqueryAlias(alias) => window_of(&alias.input, column),
-        LogicalPlan::Projection(projection) => {
-            let index = projection
-                .schema
-                .fields()
-                .iter()
-                .position(|f| f.name() == column)?;
-            let source = match &projection.expr[index] {
-                Expr::Column(c) => c.name.clone(),
-                Expr::Alias(alias) => match alias.expr.as_ref() {
-                    Expr::Column(c) => c.name.clone(),
-                    _ => return None,
-                },
-                _ => return None,
-            };
-            window_of(&projection.input, &source)
-        }
+        LogicalPlan::Projection(projection) => match projected(projection, column)? {
+            Expr::Column(source) => window_of(&projection.input, &source.name),
+            _ => None,
+        },
         LogicalPlan::Window(window) => {
             let [Expr::WindowFunction(function)] = window.window_expr.as_slice() else {
                 return None;

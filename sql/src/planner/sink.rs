@@ -4,6 +4,8 @@
 use super::*;
 
 impl Planner {
+    /// Places the sink of table `name` after `stream`, casting the query's
+    /// columns to the sink's.
     pub(super) fn sink(&mut self, name: &str, stream: Stream) -> Result<(), SqlError> {
         let table = self
             .tables

@@ -121,18 +121,7 @@ impl Planner {
         if scan.projection.is_none() && filter.is_none() {
             return Ok(stream);
         }
-        let exprs: Vec<Expr> = scan
-            .projected_schema
-            .columns()
-            .into_iter()
-            .map(Expr::Column)
-            .collect();
-        self.calc(
-            &stream,
-            filter.as_ref(),
-            &exprs,
-            scan.projected_schema.clone(),
-        )
+        self.select(&stream, filter.as_ref(), scan.projected_schema.clone())
     }
 
     /// The source of a table with its computed columns: every column the

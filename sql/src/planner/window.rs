@@ -103,15 +103,7 @@ fn window_column_of(plan: &LogicalPlan, column: &str) -> Option<(usize, usize)> 
         LogicalPlan::SubqueryAlias(alias) => window_column_of(&alias.input, column),
         LogicalPlan::Filter(filter) => window_column_of(&filter.input, column),
         LogicalPlan::Projection(projection) => {
-            let index = projection
-                .schema
-                .fields()
-                .iter()
-                .position(|f| f.name() == column)?;
-            let expr = match &projection.expr[index] {
-                Expr::Alias(alias) => alias.expr.as_ref(),
-                other => other,
-            };
+            let expr = projected(projection, column)?;
             if let Some(found) = marker_of(expr) {
                 return Some(found);
             }
