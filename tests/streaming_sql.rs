@@ -413,3 +413,51 @@ fn cleaning_functions_give_flinks_results_end_to_end() {
         ])
     );
 }
+
+#[test]
+fn a_print_sink_keyed_by_the_group_key_receives_upserts() {
+    let cluster = Cluster::start(ClusterOptions::default());
+    std::fs::create_dir_all(cluster.path("orders")).expect("orders dir");
+    // Two files read in order by one source subtask: the second corrects
+    // and adds orders, so both customers' sums change.
+    let (first, second) = ORDER_CHANGES.split_at(
+        ORDER_CHANGES
+            .match_indices('\n')
+            .nth(2)
+            .map(|(i, _)| i + 1)
+            .expect("three lines"),
+    );
+    cluster.write("orders/a.json", first);
+    cluster.write("orders/b.json", second);
+    let sql = format!(
+        "CREATE TABLE orders (order_id BIGINT, customer STRING, amount INT)\n\
+         WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'debezium-json', 'source.parallelism' = '1');\n\
+         CREATE TABLE per_customer (customer STRING, revenue BIGINT, PRIMARY KEY (customer) NOT ENFORCED)\n\
+         WITH ('connector' = 'print', 'print-identifier' = 'upserts');\n\
+         INSERT INTO per_customer SELECT customer, SUM(amount) FROM orders GROUP BY customer;",
+        cluster.path("orders").display()
+    );
+    run(&cluster, "upserts.sql", &sql);
+    let mut printed: Vec<String> = (0..2)
+        .filter_map(|tm| std::fs::read_to_string(cluster.path(&format!("tm{tm}.out"))).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|l| l.split_once("> ").map(|(_, row)| row.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    printed.sort();
+    // After a.json: alice 10 + 5, bob 7. After b.json: alice 12 (10
+    // corrected, 5 deleted), bob 17, erin 2; carol came and went within
+    // the file. Upserts carry new contents only: no -U before-images.
+    assert_eq!(
+        printed,
+        [
+            "+I[alice, 15]",
+            "+I[bob, 7]",
+            "+I[erin, 2]",
+            "+U[alice, 12]",
+            "+U[bob, 17]"
+        ]
+    );
+}

@@ -23,6 +23,10 @@ pub use table::TableDescriptor;
 pub struct SinkCapabilities {
     /// True when the sink can consume updates and deletes, not only inserts.
     pub accepts_updates: bool,
+    /// True when, given a primary key, the sink can consume upserts: the new
+    /// content of each changed row without the old (`+I`, `+U`, `-D`).
+    /// Formats that write before-images (debezium-json) cannot.
+    pub accepts_upserts: bool,
 }
 
 /// What the planner needs to know about a source.
@@ -68,12 +72,15 @@ pub fn validate_sink(table: &TableDescriptor) -> Result<SinkCapabilities, Connec
     match table.require_connector()? {
         "print" => print::PrintConfig::parse(table).map(|_| SinkCapabilities {
             accepts_updates: true,
+            accepts_upserts: true,
         }),
         "blackhole" => blackhole::parse(table).map(|_| SinkCapabilities {
             accepts_updates: true,
+            accepts_upserts: true,
         }),
         "filesystem" => filesystem::SinkConfig::parse(table).map(|c| SinkCapabilities {
             accepts_updates: c.accepts_updates(),
+            accepts_upserts: false,
         }),
         _ => Err(unknown(table, "sink")),
     }

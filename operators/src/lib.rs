@@ -18,6 +18,7 @@ pub mod operator;
 pub mod rank;
 pub mod row_kind;
 pub mod time;
+pub mod upsert;
 pub mod watermark;
 pub mod window;
 

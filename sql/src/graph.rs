@@ -186,6 +186,13 @@ pub enum OperatorNode {
         /// Flink-style description.
         description: String,
     },
+    /// Drops `-U` rows: the sink after it takes upserts by its primary key.
+    DropUpdateBefore {
+        /// The rows' columns (passed through).
+        schema: SchemaRef,
+        /// Flink-style description, naming the upsert key.
+        description: String,
+    },
     /// Writes a table.
     Sink {
         /// The table written.
@@ -209,6 +216,10 @@ impl OperatorNode {
             | OperatorNode::WatermarkAssigner {
                 schema: output_schema,
                 ..
+            }
+            | OperatorNode::DropUpdateBefore {
+                schema: output_schema,
+                ..
             } => output_schema.clone(),
         }
     }
@@ -226,6 +237,7 @@ impl OperatorNode {
             OperatorNode::Rank { .. } => "Rank",
             OperatorNode::WindowAggregate { .. } => "WindowAggregate",
             OperatorNode::WatermarkAssigner { .. } => "WatermarkAssigner",
+            OperatorNode::DropUpdateBefore { .. } => "DropUpdateBefore",
             OperatorNode::Sink { .. } => "Sink",
         }
     }
@@ -252,7 +264,8 @@ impl OperatorNode {
             | OperatorNode::IntervalJoin { description, .. }
             | OperatorNode::Rank { description, .. }
             | OperatorNode::WindowAggregate { description, .. }
-            | OperatorNode::WatermarkAssigner { description, .. } => description.clone(),
+            | OperatorNode::WatermarkAssigner { description, .. }
+            | OperatorNode::DropUpdateBefore { description, .. } => description.clone(),
             OperatorNode::Sink { table } => format!("Sink: {}", table.name),
         }
     }
@@ -271,6 +284,23 @@ pub struct Vertex {
     pub chain: Vec<OperatorNode>,
     /// Does the last operator emit updates and deletes (not only inserts)?
     pub updating: bool,
+}
+
+impl Vertex {
+    /// What the vertex emits: `insert-only`, `retract` (every change with
+    /// its before-image) or `upsert` (new row contents by key, for a sink
+    /// keyed by its primary key).
+    pub fn changelog_mode(&self) -> &'static str {
+        let upserts = self
+            .chain
+            .iter()
+            .any(|op| matches!(op, OperatorNode::DropUpdateBefore { .. }));
+        match (self.updating, upserts) {
+            (false, _) => "insert-only",
+            (true, true) => "upsert",
+            (true, false) => "retract",
+        }
+    }
 }
 
 /// A data connection between two vertices.
@@ -353,7 +383,7 @@ impl JobGraph {
     pub fn explain(&self) -> String {
         let mut text = String::new();
         for v in &self.vertices {
-            let mode = if v.updating { "retract" } else { "insert-only" };
+            let mode = v.changelog_mode();
             let _ = writeln!(
                 text,
                 "Vertex {} [parallelism={}, changelog={mode}]",
@@ -364,11 +394,7 @@ impl JobGraph {
             }
         }
         for e in &self.edges {
-            let mode = if self.vertices[e.source as usize].updating {
-                "retract"
-            } else {
-                "insert-only"
-            };
+            let mode = self.vertices[e.source as usize].changelog_mode();
             let _ = writeln!(
                 text,
                 "Edge {}: vertex {} -> vertex {} [{}, {mode}]",

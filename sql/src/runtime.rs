@@ -5,6 +5,7 @@ use rtdw_operators::aggregate::{GroupAggregate, LocalGroupAggregate};
 use rtdw_operators::calc::Calc;
 use rtdw_operators::join::{IntervalJoin, StreamingJoin};
 use rtdw_operators::rank::Rank;
+use rtdw_operators::upsert::DropUpdateBefore;
 use rtdw_operators::watermark::WatermarkAssigner;
 use rtdw_operators::window::WindowAggregate;
 use rtdw_operators::{Operator, Sink, Source, StreamError, SubtaskContext};
@@ -185,6 +186,7 @@ fn operator_for(node: &OperatorNode) -> Result<Box<dyn Operator>, StreamError> {
             specs.clone(),
             output_schema.clone(),
         )?),
+        OperatorNode::DropUpdateBefore { .. } => Box::new(DropUpdateBefore),
         OperatorNode::WatermarkAssigner {
             time_column,
             delay_ms,

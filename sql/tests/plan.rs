@@ -523,3 +523,29 @@ async fn bad_mini_batch_and_phase_options_are_errors_naming_the_key() {
         assert_eq!(err.message, expected);
     }
 }
+
+#[tokio::test]
+async fn a_sink_keyed_by_the_querys_key_takes_upserts_and_any_other_the_full_changelog() {
+    let query = "INSERT INTO totals SELECT customer, COUNT(*) FROM orders GROUP BY customer;";
+    let upsert = format!(
+        "{SOURCE}CREATE TABLE totals (customer STRING, n BIGINT, PRIMARY KEY (customer) NOT ENFORCED) WITH ('connector' = 'print');\n{query}"
+    );
+    let explain = plan_job(&upsert, &config(2)).await.unwrap().explain();
+    assert!(
+        explain.contains("DropUpdateBefore(upsertKey=[customer])"),
+        "{explain}"
+    );
+    assert!(explain.contains("changelog=upsert"), "{explain}");
+    // Keyed by another column: the changes are not upserts of that key.
+    let other_key = upsert.replace("PRIMARY KEY (customer)", "PRIMARY KEY (n)");
+    let explain = plan_job(&other_key, &config(2)).await.unwrap().explain();
+    assert!(!explain.contains("upsert"), "{explain}");
+    // Debezium JSON writes before-images: it takes the retract changelog.
+    let debezium = upsert.replace(
+        "'connector' = 'print'",
+        "'connector' = 'filesystem', 'path' = '/tmp/totals', 'format' = 'debezium-json'",
+    );
+    let explain = plan_job(&debezium, &config(2)).await.unwrap().explain();
+    assert!(!explain.contains("upsert"), "{explain}");
+    assert!(explain.contains("changelog=retract"), "{explain}");
+}

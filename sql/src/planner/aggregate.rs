@@ -119,6 +119,7 @@ impl Planner {
             node,
             schema: aggregate.schema.clone(),
             updated_by: Some(description),
+            upsert_key: Some((0..key_count).collect()),
         })
     }
 

@@ -136,6 +136,7 @@ impl Planner {
             node,
             schema: Arc::new(joined),
             updated_by,
+            upsert_key: None,
         };
         if left.appended + right.appended == 0 {
             return Ok(stream);

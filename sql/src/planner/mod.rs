@@ -215,6 +215,10 @@ struct Stream {
     schema: DFSchemaRef,
     /// The operator that made the stream updating, for error messages.
     updated_by: Option<String>,
+    /// For a changelog, the columns identifying the row each change is
+    /// about (Flink's upsert key): a sink whose primary key is these
+    /// columns can take upserts.
+    upsert_key: Option<Vec<usize>>,
 }
 
 /// A stream with the positions of its key columns.
@@ -433,10 +437,21 @@ impl Planner {
                 output_schema,
             },
         };
+        // The upsert key survives when every key column is projected as is.
+        let upsert_key = input.upsert_key.as_ref().and_then(|key| {
+            key.iter()
+                .map(|&k| {
+                    exprs.iter().position(|e| {
+                        matches!(e, Expr::Column(c) if input.schema.index_of_column(c).ok() == Some(k))
+                    })
+                })
+                .collect::<Option<Vec<usize>>>()
+        });
         Ok(Stream {
             node: self.push(node),
             schema: output,
             updated_by: input.updated_by.clone(),
+            upsert_key,
         })
     }
 

@@ -134,6 +134,8 @@ impl Planner {
             node,
             schema: Arc::new(schema),
             updated_by: Some(description),
+            // Deduplication keeps one row per partition key.
+            upsert_key: (limit == 1 && partition.appended == 0).then(|| partition.keys.clone()),
         };
         let ranked: Vec<(Option<TableReference>, Arc<Field>)> = window
             .schema

@@ -72,6 +72,9 @@ impl Planner {
                 DFSchema::try_from(table.schema.as_ref().clone()).map_err(|e| self.error(e))?;
             stream = self.calc(&stream, None, &exprs, Arc::new(sink_schema))?;
         }
+        if takes_upserts(&table, &capabilities, &stream) {
+            stream = self.drop_update_before(stream, &table.primary_key);
+        }
         let upstream = &self.nodes[stream.node];
         let requested =
             parallelism_option(&table, "sink.parallelism").map_err(|m| self.unsupported(m))?;
@@ -97,4 +100,48 @@ impl Planner {
         self.push(node);
         Ok(())
     }
+
+    /// Chains the filter that turns a changelog keyed by `key` into upserts.
+    fn drop_update_before(&mut self, stream: Stream, key: &[String]) -> Stream {
+        let upstream = &self.nodes[stream.node];
+        let node = PlanNode {
+            schema: upstream.schema.clone(),
+            parallelism: upstream.parallelism,
+            updating: true,
+            inputs: vec![(stream.node, Partitioning::Forward)],
+            op: OperatorNode::DropUpdateBefore {
+                schema: upstream.schema.clone(),
+                description: format!("DropUpdateBefore(upsertKey=[{}])", key.join(", ")),
+            },
+        };
+        Stream {
+            node: self.push(node),
+            ..stream
+        }
+    }
+}
+
+/// A sink with a primary key that can take upserts receives them when the
+/// query's changes are keyed by exactly that key (its upsert key); any
+/// other changelog reaches it in full (retract mode).
+fn takes_upserts(
+    table: &TableDescriptor,
+    capabilities: &rtdw_connectors::SinkCapabilities,
+    stream: &Stream,
+) -> bool {
+    let Some(key) = &stream.upsert_key else {
+        return false;
+    };
+    if stream.updated_by.is_none() || !capabilities.accepts_upserts || table.primary_key.is_empty()
+    {
+        return false;
+    }
+    let mut upsert_key: Vec<&str> = key
+        .iter()
+        .filter_map(|&k| table.schema.fields().get(k).map(|f| f.name().as_str()))
+        .collect();
+    let mut primary_key: Vec<&str> = table.primary_key.iter().map(String::as_str).collect();
+    upsert_key.sort_unstable();
+    primary_key.sort_unstable();
+    upsert_key == primary_key
 }

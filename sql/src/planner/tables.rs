@@ -26,6 +26,19 @@ impl PlannedTable {
     }
 }
 
+/// Positions of a table's primary key columns among its physical columns;
+/// `None` without a primary key.
+fn primary_key_positions(table: &TableDescriptor) -> Option<Vec<usize>> {
+    if table.primary_key.is_empty() {
+        return None;
+    }
+    table
+        .primary_key
+        .iter()
+        .map(|name| table.schema.index_of(name).ok())
+        .collect()
+}
+
 impl Planner {
     /// Declares a table: its computed columns are planned over the physical
     /// ones, and DataFusion learns the full column list.
@@ -165,6 +178,7 @@ impl Planner {
             updated_by: capabilities
                 .changelog
                 .then(|| format!("Source: {name} (a changelog)")),
+            upsert_key: primary_key_positions(&descriptor).filter(|_| capabilities.changelog),
         };
         let stream = if computed {
             let output = qualified(&schema)?;

@@ -433,6 +433,7 @@ impl Planner {
             node,
             schema: Arc::new(emitted),
             updated_by: None,
+            upsert_key: None,
         };
         let columns = stream.schema.columns();
         let mut next_key = 0;
