@@ -69,10 +69,17 @@ fn hidden_files(out: &Path) -> Vec<String> {
 
 /// Waits until the job completed a checkpoint newer than `after`.
 fn wait_for_checkpoint(cluster: &Cluster, id: &str, after: u64) -> u64 {
+    let started = std::time::Instant::now();
     wait_for("a completed checkpoint", MINUTES, || {
-        let latest = cluster.job(id)["latest_checkpoint_id"]
-            .as_u64()
-            .unwrap_or(0);
+        let job = cluster.job(id);
+        let latest = job["latest_checkpoint_id"].as_u64().unwrap_or(0);
+        if started.elapsed() > MINUTES - Duration::from_secs(5) {
+            eprintln!(
+                "no checkpoint yet: {job}\n{}\n{}",
+                cluster.rtdw_ok(&["job", "checkpoints", id]),
+                cluster.logs()
+            );
+        }
         (latest > after).then_some(latest)
     })
 }

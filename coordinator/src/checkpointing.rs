@@ -127,7 +127,16 @@ impl Coordinator {
                 return;
             };
             // A restarting job's subtasks are gone: their late news is void.
-            if job.attempt != ack.attempt || job.state != JobState::Running {
+            // An end of input may come before the job counts as running (a
+            // small bounded source can end while other subtasks still
+            // deploy); dropping it would leave the job waiting for a
+            // subtask that will never acknowledge a checkpoint again.
+            let live = match job.state {
+                JobState::Running => true,
+                JobState::Created => ack.checkpoint_id == 0,
+                _ => false,
+            };
+            if job.attempt != ack.attempt || !live {
                 return;
             }
             if ack.checkpoint_id == 0 {

@@ -327,11 +327,13 @@ impl CheckpointTracker {
         AckOutcome::Complete(manifest, flight.location.clone())
     }
 
-    /// Records that a subtask's input ended, with its final state. When
-    /// every subtask's did, returns the job's final checkpoint to write: a
-    /// periodic checkpoint still in flight is superseded by it.
-    /// `last_checkpoint` is the newest checkpoint the subtask took part in:
-    /// a checkpoint in flight after it can no longer complete.
+    /// Records that a subtask's input ended, with its final state. A
+    /// checkpoint in flight that the subtask did not take part in (newer
+    /// than `last_checkpoint`, the newest it did) takes the end state as
+    /// its acknowledgement: everything the subtask emitted precedes that
+    /// checkpoint's barriers downstream. Returns that checkpoint when this
+    /// completes it, else the job's final checkpoint once every subtask's
+    /// input ended. Reporting the same end again changes nothing.
     pub fn end_of_input(
         &mut self,
         state: SubtaskState,
@@ -340,20 +342,17 @@ impl CheckpointTracker {
         now_ms: i64,
     ) -> AckOutcome {
         let key = (state.vertex_id, state.subtask);
-        self.end_states.insert(key, state);
+        self.end_states.insert(key, state.clone());
         if let Some(flight) = &self.in_flight
             && !flight.completing
             && flight.id > last_checkpoint
+            && !flight.acks.contains_key(&key)
         {
             let id = flight.id;
-            self.abort(
-                id,
-                format!(
-                    "subtask {} of vertex {} reached the end of its input before the barrier",
-                    key.1, key.0
-                ),
-                now_ms,
-            );
+            let outcome = self.acknowledge(id, state, now_ms);
+            if !matches!(outcome, AckOutcome::Waiting) {
+                return outcome;
+            }
         }
         self.start_final(all, now_ms)
     }
@@ -678,15 +677,17 @@ mod tests {
             Some(5),
             "subtask 0 acknowledged before it ended"
         );
+        // Subtask 1 ended before checkpoint 5's barrier reached it: its end
+        // state completes 5, and the final checkpoint follows.
         let AckOutcome::Complete(manifest, _) = tracker.end_of_input(state(0, 1), 4, &tasks(), 2)
         else {
+            panic!("the end state completes checkpoint 5");
+        };
+        assert_eq!(manifest.checkpoint_id, 5);
+        tracker.completed(5, Instant::now(), 2);
+        let AckOutcome::Complete(manifest, _) = tracker.start_final(&tasks(), 3) else {
             panic!("the final checkpoint follows the last end of input");
         };
-        assert_eq!(
-            tracker.history()[1].status,
-            CheckpointStatus::Failed as i32,
-            "5 could no longer complete"
-        );
         assert_eq!(
             (manifest.checkpoint_id, manifest.kind.as_str()),
             (6, "FINAL")
@@ -700,8 +701,8 @@ mod tests {
             !tracker.may_trigger(Instant::now()),
             "nor any other after it"
         );
-        assert_eq!(tracker.totals().completed, 1);
-        assert_eq!(tracker.totals().failed, 1, "checkpoint 5 was aborted");
+        assert_eq!(tracker.totals().completed, 2);
+        assert_eq!(tracker.totals().failed, 0);
     }
 
     #[test]

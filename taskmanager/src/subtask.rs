@@ -389,7 +389,11 @@ impl SubtaskRuntime {
             Some(sink) => sink.pre_commit(END_OF_INPUT).await?,
             None => String::new(),
         };
-        snapshotter.acknowledge_end(source_position, sink_state, self.last_checkpoint);
+        snapshotter.acknowledge_end(
+            source_position.clone(),
+            sink_state.clone(),
+            self.last_checkpoint,
+        );
         tracing::debug!("input ended; waiting for the final checkpoint");
         std::mem::replace(&mut self.output, Output::new(Vec::new()))
             .finish()
@@ -397,12 +401,20 @@ impl SubtaskRuntime {
         while let Some(control) = self.control.recv().await {
             match control {
                 // The coordinator takes this subtask's end-of-input state
-                // for checkpoints after it ended (or aborts one that
-                // started before it learnt of the end).
-                Control::Trigger { barrier, .. } => tracing::debug!(
-                    checkpoint = barrier.checkpoint_id,
-                    "trigger after the end of input: the end state stands in"
-                ),
+                // for checkpoints after it ended. A trigger means it has not
+                // learnt of the end (the report can race a restart): tell it
+                // again, which also aborts the checkpoint that waits for us.
+                Control::Trigger { barrier, .. } => {
+                    tracing::debug!(
+                        checkpoint = barrier.checkpoint_id,
+                        "trigger after the end of input: reporting the end again"
+                    );
+                    snapshotter.acknowledge_end(
+                        source_position.clone(),
+                        sink_state.clone(),
+                        self.last_checkpoint,
+                    );
+                }
                 Control::Complete {
                     is_final: true,
                     trace_parent,
