@@ -10,13 +10,11 @@
 //! first and arrival second, and the ranking keys of one sort key are exactly
 //! those that start with it.
 //!
-//! Rows with equal sort keys rank by arrival: earlier first when the first
-//! sort key is ascending, later first when it is descending. So with `N = 1`,
-//! `ORDER BY t ASC` keeps the first row and `ORDER BY t DESC` the last one even
-//! among rows with equal `t`, as Flink's deduplication does. (Flink's
-//! general Top-N ranks tied rows earlier first whatever the direction; for
-//! `N > 1` with a descending first key, which of several tied rows at the
-//! cut-off makes the top N can therefore differ from Flink.)
+//! Rows with equal sort keys rank by arrival, as Flink's operators do:
+//! earlier first (Flink's Top-N keeps the earlier of tied rows), except for
+//! deduplication (`N = 1`) on a descending first key, where the later one
+//! wins: `ORDER BY t ASC` keeps the first row and `ORDER BY t DESC` the last
+//! one even among rows with equal `t`, as Flink's deduplication does.
 //!
 //! `+I`/`+U` input rows are added; `-U`/`-D` rows take back one row with
 //! equal values in every column (the best-ranked such row), and are ignored
@@ -389,7 +387,11 @@ impl Rank {
             partitions: Vec::new(),
             sort_columns: order_by.iter().map(|k| k.column).collect(),
             arrival: Arrival {
-                mask: if first.descending { u64::MAX } else { 0 },
+                mask: if first.descending && limit == 1 {
+                    u64::MAX
+                } else {
+                    0
+                },
             },
             sort_converter: RowConverter::new(sort_fields)?,
             row_parser: row_converter.parser(),

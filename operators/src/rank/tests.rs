@@ -536,8 +536,8 @@ fn restored_arrival_order_still_ranks_later_rows_first_on_descending_keys() {
 type ModelRow = (u64, &'static str, Option<i64>, &'static str);
 
 /// The reference ranking: by `v` as `order` says, then by arrival (later
-/// first when descending).
-fn model_order(order: SortKey, a: &ModelRow, b: &ModelRow) -> std::cmp::Ordering {
+/// first only for deduplication on a descending key, as in Flink).
+fn model_order(order: SortKey, limit: usize, a: &ModelRow, b: &ModelRow) -> std::cmp::Ordering {
     use std::cmp::Ordering::{Greater, Less};
     let by_value = match (a.2, b.2) {
         (None, None) => std::cmp::Ordering::Equal,
@@ -548,7 +548,7 @@ fn model_order(order: SortKey, a: &ModelRow, b: &ModelRow) -> std::cmp::Ordering
         (Some(x), Some(y)) if order.descending => y.cmp(&x),
         (Some(x), Some(y)) => x.cmp(&y),
     };
-    let by_arrival = if order.descending {
+    let by_arrival = if order.descending && limit == 1 {
         b.0.cmp(&a.0)
     } else {
         a.0.cmp(&b.0)
@@ -560,7 +560,7 @@ fn model_order(order: SortKey, a: &ModelRow, b: &ModelRow) -> std::cmp::Ordering
 /// of each partition.
 fn model_table(live: &[ModelRow], order: SortKey, limit: usize, rank_number: bool) -> Table {
     let mut sorted = live.to_vec();
-    sorted.sort_by(|a, b| a.1.cmp(b.1).then(model_order(order, a, b)));
+    sorted.sort_by(|a, b| a.1.cmp(b.1).then(model_order(order, limit, a, b)));
     let mut rows = Vec::new();
     for k in ["a", "b", "c"] {
         let top = sorted.iter().filter(|r| r.1 == k).take(limit);
@@ -619,7 +619,9 @@ fn random_inputs_match_a_sorting_reference_after_every_batch() {
                     if retract {
                         let best = (0..live.len())
                             .filter(|&i| same(&live[i]))
-                            .min_by(|&i, &j| model_order(order, &live[i], &live[j]));
+                            .min_by(|&i, &j| {
+                                model_order(order, limit as usize, &live[i], &live[j])
+                            });
                         if let Some(i) = best {
                             live.remove(i);
                         }
