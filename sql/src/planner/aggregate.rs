@@ -6,7 +6,6 @@
 use arrow::datatypes::FieldRef;
 use rtdw_operators::aggregate::{LocalGroupAggregate, MiniBatch};
 
-use super::mini_batch::AggregationMode;
 use super::*;
 
 /// What an aggregation computes before and in its operator.
@@ -102,7 +101,6 @@ impl Planner {
         let output_schema = Arc::new(Schema::new(out_fields));
         GroupAggregate::new(&key_types, specs.clone(), output_schema.clone())
             .map_err(|e| self.unsupported(e.to_string()))?;
-        let mode = AggregationMode::from_options(&self.options)?;
         let group_by = GroupBy {
             pre: pre.node,
             keys: aggregate.group_expr.iter().map(unqualified).collect(),
@@ -111,9 +109,12 @@ impl Planner {
             specs,
             output_schema,
         };
-        let (node, description) = match mode.two_phase(&group_by.specs) {
+        let (node, description) = match self.aggregation.two_phase(&group_by.specs) {
             Some(mini_batch) => self.two_phase_aggregate(group_by, mini_batch)?,
-            None => self.one_phase_aggregate(group_by, mode.mini_batch),
+            None => {
+                let mini_batch = self.aggregation.mini_batch;
+                self.one_phase_aggregate(group_by, mini_batch)
+            }
         };
         Ok(Stream {
             node,

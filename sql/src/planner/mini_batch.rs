@@ -13,9 +13,10 @@ const SIZE: &str = "table.exec.mini-batch.size";
 const PHASE_STRATEGY: &str = "table.optimizer.agg-phase-strategy";
 
 /// `table.optimizer.agg-phase-strategy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum PhaseStrategy {
     /// Two phases when they can run: the same as `TWO_PHASE` in streaming.
+    #[default]
     Auto,
     /// Always one GroupAggregate.
     OnePhase,
@@ -24,7 +25,8 @@ enum PhaseStrategy {
     TwoPhase,
 }
 
-/// How the job's GROUP BYs run.
+/// How the job's GROUP BYs run, read once per job.
+#[derive(Debug, Default)]
 pub(super) struct AggregationMode {
     /// `None` unless `table.exec.mini-batch.enabled`.
     pub(super) mini_batch: Option<MiniBatch>,

@@ -35,6 +35,8 @@ mod sink;
 mod tables;
 mod window;
 
+use mini_batch::AggregationMode;
+
 use crate::error::{Location, SqlError};
 use crate::graph::{Edge, JobGraph, OperatorNode, Partitioning, Vertex};
 use crate::script::{Insert, Located, Statement, TableDefinition, parse_script};
@@ -164,6 +166,7 @@ pub async fn plan_job(sql: &str, config: &JobConfig) -> Result<JobGraph, SqlErro
     }
     let settings = settings(&set_options, config)?;
     planner.parallelism = settings.parallelism;
+    planner.aggregation = AggregationMode::from_options(&settings.merged)?;
     planner.options = settings.merged.clone();
     let mut sinks = Vec::new();
     for (insert, statement) in inserts {
@@ -247,8 +250,10 @@ struct Planner {
     /// Window markers may be evaluated: set while a window aggregation's
     /// input is translated.
     markers_allowed: bool,
-    /// The job's merged options (state TTL, mini-batch, ...).
+    /// The job's merged options (state TTL, ...).
     options: BTreeMap<String, String>,
+    /// How GROUP BYs run (mini-batch, phases), from the options.
+    aggregation: AggregationMode,
     location: Location,
 }
 
@@ -291,6 +296,7 @@ impl Planner {
             markers_allowed: false,
             nodes: Vec::new(),
             options: BTreeMap::new(),
+            aggregation: AggregationMode::default(),
             parallelism: 1,
             location: Location::default(),
         }
