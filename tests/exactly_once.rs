@@ -14,15 +14,19 @@ use support::{Cluster, ClusterOptions, fold_debezium, http_get, metric_sum, wait
 
 const MINUTES: Duration = Duration::from_secs(180);
 
+/// Job options of the killing tests: a checkpoint every second, and a
+/// restart 200 ms after every failure.
+const CHECKPOINTED_AND_RESTARTED: &str = "SET 'execution.checkpointing.interval' = '1 s';\n\
+SET 'restart-strategy.type' = 'fixed-delay';\n\
+SET 'restart-strategy.fixed-delay.attempts' = '20';\n\
+SET 'restart-strategy.fixed-delay.delay' = '200 ms';\n";
+
 /// Orders 1..=rows with `amount == order_id`, at `rate` rows per second,
 /// totalled per `order_id % 10` into a Debezium-JSON filesystem sink at
 /// `out`, checkpointed every second, restarted after every failure.
 fn totals_job(rows: u64, rate: u64, out: &Path, extra_sets: &str) -> String {
     format!(
-        "SET 'execution.checkpointing.interval' = '1 s';\n\
-         SET 'restart-strategy.type' = 'fixed-delay';\n\
-         SET 'restart-strategy.fixed-delay.attempts' = '20';\n\
-         SET 'restart-strategy.fixed-delay.delay' = '200 ms';\n\
+        "{CHECKPOINTED_AND_RESTARTED}\
          {extra_sets}\
          CREATE TABLE orders (order_id BIGINT, amount BIGINT) WITH (\n\
            'connector' = 'datagen', 'rows-per-second' = '{rate}',\n\
@@ -109,13 +113,7 @@ fn killing_task_managers_mid_run_changes_nothing_in_the_output() {
     // runs part of the job and start a fresh one.
     let mut checkpoint = 0;
     for round in 1..=2u64 {
-        checkpoint = wait_for_checkpoint(&cluster, &id, checkpoint);
-        kill_a_taskmanager_of(&mut cluster, &id);
-        let job = wait_for_restart(&cluster, &id, round);
-        assert!(
-            job["restored_checkpoint_id"].as_u64() >= Some(checkpoint),
-            "restored the newest checkpoint: {job}"
-        );
+        checkpoint = kill_after_a_checkpoint(&mut cluster, &id, checkpoint, round);
     }
 
     let metrics = http_get(&cluster.http, "/metrics");
@@ -161,6 +159,20 @@ fn killing_task_managers_mid_run_changes_nothing_in_the_output() {
             .is_some_and(|acks| acks.iter().all(|a| a["ack_time_ms"].as_i64() > Some(0))),
         "every subtask acknowledged the final checkpoint: {newest}"
     );
+}
+
+/// Waits for a checkpoint newer than `after`, kills a task manager of the
+/// job, and waits until it runs again (its `restart`-th restart) from that
+/// checkpoint or a newer one; returns the checkpoint.
+fn kill_after_a_checkpoint(cluster: &mut Cluster, id: &str, after: u64, restart: u64) -> u64 {
+    let checkpoint = wait_for_checkpoint(cluster, id, after);
+    kill_a_taskmanager_of(cluster, id);
+    let job = wait_for_restart(cluster, id, restart);
+    assert!(
+        job["restored_checkpoint_id"].as_u64() >= Some(checkpoint),
+        "restored the newest checkpoint: {job}"
+    );
+    checkpoint
 }
 
 /// Kills the task manager running the first subtask of the job's first
@@ -570,10 +582,7 @@ fn joins_windows_and_dedup_keep_exact_results_through_a_killed_task_manager() {
     };
     // Order i has amount i and event time i ms; labels k0..k9 name i % 10.
     let sql = format!(
-        "SET 'execution.checkpointing.interval' = '1 s';\n\
-         SET 'restart-strategy.type' = 'fixed-delay';\n\
-         SET 'restart-strategy.fixed-delay.attempts' = '20';\n\
-         SET 'restart-strategy.fixed-delay.delay' = '200 ms';\n\
+        "{CHECKPOINTED_AND_RESTARTED}\
          CREATE TABLE orders (order_id BIGINT, amount BIGINT, ts AS to_timestamp_millis(order_id),\n\
            WATERMARK FOR ts AS ts - INTERVAL '0.1' SECOND) WITH (\n\
            'connector' = 'datagen', 'rows-per-second' = '4000',\n\
@@ -595,13 +604,7 @@ fn joins_windows_and_dedup_keep_exact_results_through_a_killed_task_manager() {
     );
     let id = cluster.submit("stateful.sql", &sql, &["-p", "2"]);
     cluster.wait_for_state(&id, "RUNNING", MINUTES);
-    let checkpoint = wait_for_checkpoint(&cluster, &id, 0);
-    kill_a_taskmanager_of(&mut cluster, &id);
-    let job = wait_for_restart(&cluster, &id, 1);
-    assert!(
-        job["restored_checkpoint_id"].as_u64() >= Some(checkpoint),
-        "{job}"
-    );
+    kill_after_a_checkpoint(&mut cluster, &id, 0, 1);
     cluster.wait_for_state(&id, "FINISHED", MINUTES);
 
     // Joined through the labels: the same totals as grouping by i % 10.
@@ -672,10 +675,7 @@ fn two_phase_mini_batch_aggregation_of_a_skewed_key_is_exact_through_a_kill() {
     let out = cluster.path("skewed");
     // Nine orders in ten go to key 0; the rest spread over keys 9, 19, ...
     let sql = format!(
-        "SET 'execution.checkpointing.interval' = '1 s';\n\
-         SET 'restart-strategy.type' = 'fixed-delay';\n\
-         SET 'restart-strategy.fixed-delay.attempts' = '20';\n\
-         SET 'restart-strategy.fixed-delay.delay' = '200 ms';\n\
+        "{CHECKPOINTED_AND_RESTARTED}\
          SET 'table.exec.mini-batch.enabled' = 'true';\n\
          SET 'table.exec.mini-batch.allow-latency' = '200 ms';\n\
          SET 'table.exec.mini-batch.size' = '1000';\n\
@@ -704,13 +704,7 @@ fn two_phase_mini_batch_aggregation_of_a_skewed_key_is_exact_through_a_kill() {
             && names.iter().any(|n| n.contains("GlobalGroupAggregate")),
         "planned in two phases: {names:?}"
     );
-    let checkpoint = wait_for_checkpoint(&cluster, &id, 0);
-    kill_a_taskmanager_of(&mut cluster, &id);
-    let job = wait_for_restart(&cluster, &id, 1);
-    assert!(
-        job["restored_checkpoint_id"].as_u64() >= Some(checkpoint),
-        "{job}"
-    );
+    kill_after_a_checkpoint(&mut cluster, &id, 0, 1);
     cluster.wait_for_state(&id, "FINISHED", MINUTES);
     let mut expected: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for order in 1..=rows {
