@@ -54,7 +54,36 @@ fn bad_sql_names_line_and_column_and_starts_nothing() {
                           INSERT INTO o SELECT id FROM s;";
     let stderr = submit_fails(&cluster, unknown_option);
     assert!(
-        stderr.contains("unsupported options for connector 'datagen': rows-per-sec"),
+        stderr.contains(
+            "table 's': unsupported source options for connector 'datagen': rows-per-sec (did you mean 'rows-per-second'?); supported options: connector, fields.#.end"
+        ),
+        "{stderr}"
+    );
+
+    let missing_option = "CREATE TABLE s (id BIGINT) WITH ('connector' = 'filesystem', 'format' = 'json');\n\
+                          CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole');\n\
+                          INSERT INTO o SELECT id FROM s;";
+    let stderr = submit_fails(&cluster, missing_option);
+    assert!(
+        stderr.contains("table 's': missing required option 'path'"),
+        "{stderr}"
+    );
+
+    let wrong_type = "CREATE TABLE s (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = 'ten');\n\
+                      CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole');\n\
+                      INSERT INTO o SELECT id FROM s;";
+    let stderr = submit_fails(&cluster, wrong_type);
+    assert!(
+        stderr.contains("table 's': option 'number-of-rows' must be an integer, got 'ten'"),
+        "{stderr}"
+    );
+
+    let unknown_format_option = "CREATE TABLE s (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '/tmp', 'format' = 'csv', 'csv.field-delimitr' = ';');\n\
+                                 CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole');\n\
+                                 INSERT INTO o SELECT id FROM s;";
+    let stderr = submit_fails(&cluster, unknown_format_option);
+    assert!(
+        stderr.contains("csv.field-delimitr (did you mean 'csv.field-delimiter'?)"),
         "{stderr}"
     );
 
@@ -248,4 +277,106 @@ fn json_logs_carry_the_subtask_ids() {
     assert_eq!(skipped["span"]["job"], id.as_str(), "{skipped}");
     assert_eq!(skipped["span"]["vertex"], 0);
     assert_eq!(skipped["span"]["subtask"], 0);
+}
+
+#[test]
+fn connectors_are_listed_and_described_from_their_declarations() {
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(support::rtdw_binary())
+            .args(args)
+            .output()
+            .expect("run rtdw");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, list, _) = run(&["connectors", "list"]);
+    assert!(ok);
+    for line in ["datagen", "print", "blackhole", "filesystem"] {
+        assert!(list.lines().any(|l| l.starts_with(line)), "{list}");
+    }
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("filesystem") && l.contains("source, sink")),
+        "{list}"
+    );
+    for format in [
+        "json",
+        "csv",
+        "raw",
+        "debezium-json",
+        "canal-json",
+        "maxwell-json",
+    ] {
+        assert!(list.lines().any(|l| l.starts_with(format)), "{list}");
+    }
+    let (ok, datagen, _) = run(&["connectors", "describe", "datagen"]);
+    assert!(ok);
+    assert!(datagen.contains("roles: source\n"), "{datagen}");
+    assert!(
+        datagen.contains("| `rows-per-second` | no | `10000` | Double |"),
+        "{datagen}"
+    );
+    let (ok, debezium, _) = run(&["connectors", "describe", "debezium-json"]);
+    assert!(ok);
+    assert!(
+        debezium.contains("| `debezium-json.schema-include` | no | `false` | Boolean |"),
+        "{debezium}"
+    );
+    let (ok, _, error) = run(&["connectors", "describe", "filesytem"]);
+    assert!(!ok);
+    assert!(
+        error.contains("no connector or format 'filesytem' (did you mean 'filesystem'?)"),
+        "{error}"
+    );
+}
+
+/// A job that fails with a user error is not restarted, even with a
+/// restart strategy, and says so.
+#[test]
+fn a_user_error_fails_the_job_without_restarts() {
+    let cluster = Cluster::start(ClusterOptions {
+        taskmanagers: 1,
+        ..ClusterOptions::default()
+    });
+    let restarts = "SET 'restart-strategy.type' = 'fixed-delay';\n\
+                    SET 'restart-strategy.fixed-delay.attempts' = '5';\n\
+                    SET 'restart-strategy.fixed-delay.delay' = '100 ms';\n";
+    let dir = cluster.path("malformed");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("part-1"), "{\"id\": 1}\n{\"id\": \n{\"id\": 3}\n").unwrap();
+    let cases = [
+        (
+            format!("{}/does-not-exist", cluster.path("").display()),
+            "cannot list",
+        ),
+        (
+            dir.display().to_string(),
+            "malformed json record of table 's' in",
+        ),
+    ];
+    for (path, expected) in cases {
+        let sql = format!(
+            "{restarts}CREATE TABLE s (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'json');\n\
+             CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole');\n\
+             INSERT INTO o SELECT id FROM s;"
+        );
+        let id = cluster.submit("user-error.sql", &sql, &[]);
+        let job = support::wait_for(
+            "the job to fail",
+            std::time::Duration::from_secs(30),
+            || {
+                let job = cluster.job(&id);
+                (job["state"] == "FAILED").then_some(job)
+            },
+        );
+        assert_eq!(job["failure_class"], "user", "{job}");
+        assert_eq!(job["restarts"], 0, "{job}");
+        let failure = job["failure"].as_str().unwrap_or_default();
+        assert!(failure.contains(expected), "{failure}");
+        let status = cluster.rtdw_ok(&["job", "status", &id]);
+        assert!(status.contains("Failure:     (user error) "), "{status}");
+    }
 }

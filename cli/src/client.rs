@@ -326,7 +326,11 @@ async fn wait_for_end(
                 return Ok(ExitCode::SUCCESS);
             }
             JobState::Failed => {
-                eprintln!("job {job_id} FAILED: {}", summary.failure);
+                eprintln!(
+                    "job {job_id} FAILED ({} error): {}",
+                    crate::output::failure_class(&summary),
+                    summary.failure
+                );
                 return Ok(ExitCode::FAILURE);
             }
             JobState::Canceled => {

@@ -3,6 +3,7 @@
 
 mod client;
 mod config;
+mod connectors;
 mod output;
 mod secret;
 mod servers;
@@ -55,6 +56,11 @@ enum Command {
     Sql {
         #[command(subcommand)]
         command: sql::SqlCommand,
+    },
+    /// List the connectors and formats, or describe one's options.
+    Connectors {
+        #[command(subcommand)]
+        command: connectors::ConnectorsCommand,
     },
     /// Inspect the cluster.
     Cluster {
@@ -149,6 +155,7 @@ async fn main() -> ExitCode {
             init_client_logging();
             sql::sql(command).await
         }
+        Command::Connectors { command } => connectors::connectors(command),
         Command::Savepoint { command, target } => {
             init_client_logging();
             client::savepoint(command, &target).await

@@ -3,7 +3,7 @@
 
 pub use rtdw_proto::job_state_name as state_name;
 use rtdw_proto::v1::{
-    CheckpointInfo, CheckpointStatus, JobDetails, JobSummary, TaskManagerDetails,
+    CheckpointInfo, CheckpointStatus, FailureClass, JobDetails, JobSummary, TaskManagerDetails,
 };
 use rtdw_proto::{task_state_name, taskmanager_state_name};
 use serde_json::{Value, json};
@@ -17,7 +17,18 @@ pub fn summary_json(summary: &JobSummary) -> Value {
         "submit_time_ms": summary.submit_time_ms,
         "end_time_ms": summary.end_time_ms,
         "failure": summary.failure,
+        "failure_class": failure_class(summary),
     })
+}
+
+/// `user` (not restarted: the job, its options or the outside system must
+/// change) or `transient`; empty without a failure.
+pub fn failure_class(summary: &JobSummary) -> &'static str {
+    match summary.failure_class() {
+        FailureClass::User => "user",
+        FailureClass::Transient => "transient",
+        FailureClass::Unspecified => "",
+    }
 }
 
 /// A job's details as JSON.
@@ -101,7 +112,11 @@ pub fn print_job_details(details: &JobDetails) {
         println!("Latest:      checkpoint {}", details.latest_checkpoint_id);
     }
     if !summary.failure.is_empty() {
-        println!("Failure:     {}", summary.failure);
+        println!(
+            "Failure:     ({} error) {}",
+            failure_class(&summary),
+            summary.failure
+        );
     }
     println!("Vertices:");
     for vertex in &details.vertices {

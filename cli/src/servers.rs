@@ -204,6 +204,7 @@ fn coordinator_config(app: &AppConfig) -> CoordinatorConfig {
         data_dir: c.data_dir.clone(),
         metastore: c.metastore.clone(),
         job_defaults: c.job_defaults.clone(),
+        connectors: crate::connectors::registry(),
     }
 }
 
@@ -253,6 +254,7 @@ pub async fn taskmanager(args: TaskManagerArgs) -> anyhow::Result<ExitCode> {
         bind: t.bind,
         id: Some(id),
         http_addr: t.http_addr,
+        connectors: crate::connectors::registry(),
     })
     .await?;
     eprintln!(
@@ -284,6 +286,7 @@ pub async fn local(args: LocalArgs) -> anyhow::Result<ExitCode> {
                 bind: SocketAddr::new(host, 0),
                 id: None,
                 http_addr: SocketAddr::new(host, 0),
+                connectors: crate::connectors::registry(),
             })
             .await?,
         );

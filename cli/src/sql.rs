@@ -44,7 +44,7 @@ impl PlanArgs {
             name: None,
             options: self.config.iter().cloned().collect(),
         };
-        plan_job(&sql, &config)
+        plan_job(&sql, &config, &crate::connectors::registry())
             .await
             .with_context(|| format!("{} is not a valid job", self.file.display()))
     }

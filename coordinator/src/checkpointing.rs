@@ -18,7 +18,7 @@ use tonic::Status;
 use crate::checkpoints::{AckOutcome, CheckpointKind, CompletedCheckpoint};
 use crate::coordinator::Coordinator;
 use crate::failover::MANIFEST;
-use crate::job::is_terminal;
+use crate::job::{Failure, is_terminal};
 use rtdw_operators::time::now_millis;
 
 /// Longest pause of the trigger loop, so timeouts are noticed promptly.
@@ -199,13 +199,9 @@ impl Coordinator {
         tracing::warn!(job = %job_id, checkpoint = id, %reason, "checkpoint failed");
         delete_checkpoint(&location).await;
         if intolerable {
-            self.job_failed(
-                job_id,
-                attempt,
-                format!("exceeded the tolerable failed checkpoints: {reason}"),
-                false,
-            )
-            .await;
+            let reason = format!("exceeded the tolerable failed checkpoints: {reason}");
+            self.job_failed(job_id, attempt, Failure::transient(reason))
+                .await;
         } else {
             self.start_final_if_due(job_id).await;
         }

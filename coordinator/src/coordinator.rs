@@ -9,13 +9,14 @@ use std::time::Duration;
 use prost::Message;
 use rtdw_state::{CheckpointStorage, Metastore};
 
+use rtdw_connector_core::ConnectorRegistry;
 use rtdw_observability::traces::traced_request;
 use rtdw_proto::v1::task_service_client::TaskServiceClient;
 use rtdw_proto::v1::{
     CancelJobTasksRequest, DeployTasksRequest, JobDetails, JobPlan, JobState, JobSummary,
     RestoreState, SubtaskLocation, TaskManagerDetails, TaskState, TaskStatusReport, TaskToDeploy,
 };
-use rtdw_proto::v1::{RegisterTaskManagerRequest, TaskManagerState};
+use rtdw_proto::v1::{FailureClass, RegisterTaskManagerRequest, TaskManagerState};
 use rtdw_sql::{JobConfig, plan_job};
 use tonic::Status;
 use tonic::transport::Channel;
@@ -23,7 +24,7 @@ use tracing::Instrument;
 
 use crate::checkpoints::CompletedCheckpoint;
 use crate::cluster::Cluster;
-use crate::job::{JobEntry, is_terminal};
+use crate::job::{Failure, JobEntry, is_terminal};
 use crate::scheduler::assign_slots;
 use crate::settings::JobSettings;
 use rtdw_operators::time::now_millis;
@@ -84,6 +85,8 @@ pub struct Coordinator {
     /// Liveness settings handed to task managers.
     pub heartbeat: HeartbeatSettings,
     pub(crate) persistence: Persistence,
+    /// The connectors jobs are planned against.
+    pub(crate) connectors: ConnectorRegistry,
 }
 
 /// What a job submitted from the savepoint at `location` restores.
@@ -135,11 +138,16 @@ pub struct ClusterStats {
 
 impl Coordinator {
     /// A coordinator with no task managers and no jobs.
-    pub fn new(heartbeat: HeartbeatSettings, persistence: Persistence) -> Arc<Self> {
+    pub fn new(
+        heartbeat: HeartbeatSettings,
+        persistence: Persistence,
+        connectors: ConnectorRegistry,
+    ) -> Arc<Self> {
         Arc::new(Coordinator {
             state: Mutex::new(State::default()),
             heartbeat,
             persistence,
+            connectors,
         })
     }
 
@@ -298,7 +306,7 @@ impl Coordinator {
             name: submission.name.clone(),
             options: submission.config.clone(),
         };
-        let graph = plan_job(&submission.sql, &config)
+        let graph = plan_job(&submission.sql, &config, &self.connectors)
             .instrument(tracing::info_span!("plan"))
             .await
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
@@ -398,10 +406,16 @@ impl Coordinator {
                     .deploy_tasks(traced_request(request))
                     .await
                     .map_err(|status| {
-                        format!(
+                        let reason = format!(
                             "deployment on task manager {tm} failed: {}",
                             status.message()
-                        )
+                        );
+                        // Task managers answer a user error (a bad option, an
+                        // unreadable path) as an invalid argument.
+                        match status.code() {
+                            tonic::Code::InvalidArgument => Failure::user(reason),
+                            _ => Failure::transient(reason),
+                        }
                     })
             }
             .instrument(span)
@@ -464,13 +478,17 @@ impl Coordinator {
             }
         };
         if let Some(reason) = failure {
-            self.job_failed(
-                &report.job_id,
-                report.attempt,
+            let class = match FailureClass::try_from(report.failure_class) {
+                Ok(FailureClass::User) => FailureClass::User,
+                _ => FailureClass::Transient,
+            };
+            let failure = Failure {
                 reason,
-                report.caused_by_peer,
-            )
-            .await;
+                caused_by_peer: report.caused_by_peer,
+                class,
+            };
+            self.job_failed(&report.job_id, report.attempt, failure)
+                .await;
         } else {
             self.persist_if_ended(&report.job_id).await;
         }
@@ -507,13 +525,13 @@ impl Coordinator {
 
     /// Fails a job: cancels its subtasks everywhere, then FAILED. A failure
     /// caused by a peer stopping gives way to a root cause reported later.
-    pub async fn fail_job(self: &Arc<Self>, job_id: &str, reason: String, caused_by_peer: bool) {
+    pub async fn fail_job(self: &Arc<Self>, job_id: &str, failure: Failure) {
         let clients = {
             let mut state = self.lock();
             let Some(job) = state.jobs.get_mut(job_id) else {
                 return;
             };
-            if !job.record_failure(reason, caused_by_peer) {
+            if !job.record_failure(failure) {
                 return;
             }
             tracing::warn!(job = %job_id, reason = %job.failure, "job failing");
@@ -610,7 +628,7 @@ impl Coordinator {
             .map(|job| (job.id.clone(), job.attempt))
             .collect();
         for (job, attempt) in affected {
-            self.job_failed(&job, attempt, reason.to_string(), false)
+            self.job_failed(&job, attempt, Failure::transient(reason))
                 .await;
         }
     }

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prost::Message;
-use rtdw_proto::v1::{CheckpointManifest, JobState, RestoreState};
+use rtdw_proto::v1::{CheckpointManifest, FailureClass, JobState, RestoreState};
 use rtdw_state::CheckpointStorage;
 
 use crate::checkpointing::delete_checkpoint;
 use crate::checkpoints::CompletedCheckpoint;
 use crate::coordinator::Coordinator;
+use crate::job::Failure;
 use crate::scheduler::assign_slots;
 use rtdw_operators::time::now_millis;
 
@@ -26,15 +27,9 @@ pub const MANIFEST: &str = "_metadata";
 const RESTORE_ERROR: &str = "restoring checkpoint";
 
 impl Coordinator {
-    /// Handles a failure of attempt `attempt` of a job: restarts it if its
-    /// strategy allows, else fails it.
-    pub async fn job_failed(
-        self: &Arc<Self>,
-        job_id: &str,
-        attempt: u32,
-        reason: String,
-        caused_by_peer: bool,
-    ) {
+    /// Handles a failure of attempt `attempt` of a job: restarts it if the
+    /// failure is transient and its strategy allows, else fails it.
+    pub async fn job_failed(self: &Arc<Self>, job_id: &str, attempt: u32, failure: Failure) {
         let restart = {
             let mut state = self.lock();
             let Some(job) = state.jobs.get_mut(job_id) else {
@@ -45,16 +40,20 @@ impl Coordinator {
                 // Late news of an attempt already being replaced: it may name
                 // the root cause of a failure first reported by a peer.
                 if job.attempt == attempt {
-                    job.record_failure(reason, caused_by_peer);
+                    job.record_failure(failure);
                 }
                 return;
             }
-            match job.restart.on_failure(Instant::now()) {
+            let restart = match failure.class {
+                // A restart would meet the same bad option, table or record.
+                FailureClass::User => None,
+                _ => job.restart.on_failure(Instant::now()),
+            };
+            match restart {
                 None => None,
                 Some(delay) => {
                     job.state = JobState::Restarting;
-                    job.failure = reason.clone();
-                    job.failure_caused_by_peer = caused_by_peer;
+                    job.set_failure(failure.clone());
                     job.restarts += 1;
                     let aborted = job.checkpoints.restart(now_millis());
                     let slots = std::mem::take(&mut job.slots);
@@ -70,9 +69,10 @@ impl Coordinator {
             }
         };
         let Some((delay, clients, aborted)) = restart else {
-            self.fail_job(job_id, reason, caused_by_peer).await;
+            self.fail_job(job_id, failure).await;
             return;
         };
+        let reason = &failure.reason;
         tracing::warn!(job = %job_id, attempt, %reason, delay_ms = delay.as_millis() as u64, "job failing over");
         Self::cancel_on(job_id, clients).await;
         if let Some(location) = aborted {
@@ -97,8 +97,9 @@ impl Coordinator {
         self: &Arc<Self>,
         job_id: &str,
         attempt: u32,
-        reason: String,
+        failure: Failure,
     ) {
+        let reason = &failure.reason;
         let damaged = reason.contains(RESTORE_ERROR)
             && (reason.contains(" is corrupt") || reason.contains(" is missing"));
         if damaged {
@@ -112,7 +113,7 @@ impl Coordinator {
                 job.checkpoints.discard(&location);
             }
         }
-        self.job_failed(job_id, attempt, reason, false).await;
+        self.job_failed(job_id, attempt, failure).await;
     }
 
     /// Places the next attempt once slots are free, loads the newest
@@ -165,7 +166,7 @@ impl Coordinator {
             {
                 Ok(restore) => restore,
                 Err(reason) => {
-                    self.fail_job(job_id, reason, false).await;
+                    self.fail_job(job_id, Failure::transient(reason)).await;
                     return;
                 }
             };

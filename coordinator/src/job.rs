@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use rtdw_proto::v1::{
-    EdgeDetails, JobDetails, JobPlan, JobRecord, JobState, JobSummary, RestoreState,
+    EdgeDetails, FailureClass, JobDetails, JobPlan, JobRecord, JobState, JobSummary, RestoreState,
     SubtaskDetails, TaskState, VertexDetails,
 };
 use rtdw_sql::JobGraph;
@@ -35,6 +35,45 @@ pub struct VertexEntry {
     pub parallelism: u32,
 }
 
+/// Why a job fails: the reason a user reads, whether it only follows from
+/// a peer stopping, and whether a restart may help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// What the user reads.
+    pub reason: String,
+    /// A consequence (a peer subtask stopped), not the cause.
+    pub caused_by_peer: bool,
+    /// The user's to fix (no restart) or transient.
+    pub class: FailureClass,
+}
+
+impl Failure {
+    /// A failure a restart may cure.
+    pub fn transient(reason: impl Into<String>) -> Self {
+        Failure {
+            reason: reason.into(),
+            caused_by_peer: false,
+            class: FailureClass::Transient,
+        }
+    }
+
+    /// A failure only the user can cure: the job is not restarted.
+    pub fn user(reason: impl Into<String>) -> Self {
+        Failure {
+            class: FailureClass::User,
+            ..Failure::transient(reason)
+        }
+    }
+
+    /// A failure that follows from a peer subtask stopping.
+    pub fn peer(reason: impl Into<String>) -> Self {
+        Failure {
+            caused_by_peer: true,
+            ..Failure::transient(reason)
+        }
+    }
+}
+
 /// A submitted job.
 pub struct JobEntry {
     /// Id.
@@ -51,6 +90,8 @@ pub struct JobEntry {
     pub failure: String,
     /// The failure is a consequence (a peer subtask stopped), not the cause.
     pub failure_caused_by_peer: bool,
+    /// Whether the failure is the user's to fix or transient.
+    pub failure_class: FailureClass,
     /// What task managers plan from.
     pub plan: JobPlan,
     /// The job's parallelism: that of its widest vertex.
@@ -108,6 +149,7 @@ impl JobEntry {
             end_time_ms: 0,
             failure: String::new(),
             failure_caused_by_peer: false,
+            failure_class: FailureClass::Unspecified,
             plan,
             parallelism: graph.required_slots(),
             vertices: graph
@@ -196,29 +238,35 @@ impl JobEntry {
             failure: self.failure.clone(),
             end_time_ms: self.end_time_ms,
             attempt: self.attempt,
+            failure_class: self.failure_class as i32,
         }
     }
 
     /// Records why the job fails. Returns true when this starts the
     /// failure (the caller then cancels the job); a later root cause replaces
     /// a failure that was only caused by a peer stopping.
-    pub fn record_failure(&mut self, reason: String, caused_by_peer: bool) -> bool {
+    pub fn record_failure(&mut self, failure: Failure) -> bool {
         match self.state {
             JobState::Failing | JobState::Failed | JobState::Restarting => {
-                if self.failure_caused_by_peer && !caused_by_peer {
-                    self.failure = reason;
-                    self.failure_caused_by_peer = false;
+                if self.failure_caused_by_peer && !failure.caused_by_peer {
+                    self.set_failure(failure);
                 }
                 false
             }
             JobState::Finished | JobState::Canceled => false,
             _ => {
                 self.state = JobState::Failing;
-                self.failure = reason;
-                self.failure_caused_by_peer = caused_by_peer;
+                self.set_failure(failure);
                 true
             }
         }
+    }
+
+    /// Takes `failure` as the job's current one.
+    pub fn set_failure(&mut self, failure: Failure) {
+        self.failure = failure.reason;
+        self.failure_caused_by_peer = failure.caused_by_peer;
+        self.failure_class = failure.class;
     }
 
     /// The task managers that run at least one of the job's subtasks.
@@ -252,6 +300,7 @@ impl JobEntry {
             submit_time_ms: self.submit_time_ms,
             end_time_ms: self.end_time_ms,
             failure: self.failure.clone(),
+            failure_class: self.failure_class as i32,
         }
     }
 
@@ -313,11 +362,11 @@ mod tests {
     #[test]
     fn the_first_failure_starts_failing_and_a_root_cause_replaces_an_echo() {
         let mut job = job();
-        assert!(job.record_failure("downstream subtask is gone".into(), true));
+        assert!(job.record_failure(Failure::peer("downstream subtask is gone")));
         assert_eq!(job.state, JobState::Failing);
-        assert!(!job.record_failure("Divide by zero".into(), false));
+        assert!(!job.record_failure(Failure::transient("Divide by zero")));
         assert_eq!(job.failure, "Divide by zero");
-        assert!(!job.record_failure("input channel closed".into(), true));
+        assert!(!job.record_failure(Failure::peer("input channel closed")));
         assert_eq!(
             job.failure, "Divide by zero",
             "an echo never replaces a cause"
@@ -327,12 +376,12 @@ mod tests {
     #[test]
     fn a_root_cause_is_kept_and_ended_jobs_ignore_failures() {
         let mut job = job();
-        assert!(job.record_failure("first cause".into(), false));
-        assert!(!job.record_failure("second cause".into(), false));
+        assert!(job.record_failure(Failure::transient("first cause")));
+        assert!(!job.record_failure(Failure::transient("second cause")));
         assert_eq!(job.failure, "first cause");
         let mut finished = self::job();
         finished.state = JobState::Finished;
-        assert!(!finished.record_failure("late".into(), false));
+        assert!(!finished.record_failure(Failure::transient("late")));
         assert_eq!(finished.state, JobState::Finished);
         assert!(finished.failure.is_empty());
     }

@@ -28,6 +28,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 pub use coordinator::{Coordinator, HeartbeatSettings, Persistence, Submission};
+use rtdw_connector_core::ConnectorRegistry;
 
 /// How to start a coordinator.
 #[derive(Debug, Clone)]
@@ -46,6 +47,8 @@ pub struct CoordinatorConfig {
     pub metastore: Option<String>,
     /// Cluster-wide defaults of job options.
     pub job_defaults: BTreeMap<String, String>,
+    /// The connectors submitted jobs are planned against.
+    pub connectors: ConnectorRegistry,
 }
 
 impl Default for CoordinatorConfig {
@@ -60,6 +63,7 @@ impl Default for CoordinatorConfig {
             data_dir: PathBuf::from("rtdw-data"),
             metastore: None,
             job_defaults: BTreeMap::new(),
+            connectors: ConnectorRegistry::builtin(),
         }
     }
 }
@@ -146,6 +150,7 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Coor
             metastore,
             job_defaults: config.job_defaults.clone(),
         },
+        config.connectors.clone(),
     );
     let listener = bind(config.grpc_addr).await?;
     let grpc_addr = listener

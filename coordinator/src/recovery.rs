@@ -67,7 +67,7 @@ impl Coordinator {
             name: Some(record.name.clone()),
             options: plan.config.clone().into_iter().collect(),
         };
-        let graph = plan_job(&plan.sql, &config)
+        let graph = plan_job(&plan.sql, &config, &self.connectors)
             .await
             .map_err(|e| format!("planning it again failed: {e}"))?;
         if graph.fingerprint() != plan.fingerprint {
@@ -91,6 +91,7 @@ impl Coordinator {
         job.attempt = record.attempt + 1;
         job.restarts = record.restarts;
         job.failure = record.failure.clone();
+        job.failure_class = record.failure_class();
         if let Some(pointer) = pointer {
             job.checkpoints.adopt(CompletedCheckpoint {
                 id: pointer.checkpoint_id,

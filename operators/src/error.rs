@@ -29,12 +29,54 @@ pub enum StreamError {
     /// its own.
     #[error("{0}")]
     PeerGone(String),
+    /// An outside system or its configuration failed (a connector, a
+    /// format): the class says whether a restart may help.
+    #[error("{source}")]
+    External {
+        /// The user's to fix, or transient.
+        class: ErrorClass,
+        /// The underlying error, with its own causes.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Any other failure, described for the user.
     #[error("{0}")]
     Failed(String),
 }
 
+/// Whether a failure is the user's to fix or may pass by itself. User
+/// errors (a bad option, a missing table, wrong credentials, a schema the
+/// query cannot take, a malformed record under the `fail` policy) fail the
+/// job without a restart, which would only fail again; transient ones (an
+/// unreachable system, a timeout, anything not known to be the user's) go
+/// through the restart strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// The user must change the job, its options or the outside system.
+    User,
+    /// Retrying may succeed.
+    Transient,
+}
+
+impl ErrorClass {
+    /// `user` or `transient`, as `rtdw job status` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::User => "user",
+            ErrorClass::Transient => "transient",
+        }
+    }
+}
+
 impl StreamError {
+    /// The failure's class: see [`ErrorClass`].
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            StreamError::External { class, .. } => *class,
+            StreamError::MalformedRecord(_) => ErrorClass::User,
+            _ => ErrorClass::Transient,
+        }
+    }
+
     /// An I/O error with a description of what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         StreamError::Io {

@@ -23,6 +23,6 @@ pub mod watermark;
 pub mod window;
 
 pub use element::{Barrier, Element};
-pub use error::{Result, StreamError};
+pub use error::{ErrorClass, Result, StreamError};
 pub use operator::{KEY_GROUP_COLUMN, Operator, Sink, Source, SubtaskContext};
 pub use row_kind::RowKind;

@@ -123,6 +123,13 @@ pub trait Source: Send {
     /// Continues from a position [`Source::snapshot_position`] returned;
     /// called before the first batch.
     fn restore_position(&mut self, position: &str) -> Result<()>;
+
+    /// Records skipped so far under a skipping error policy, by reason
+    /// (`malformed`): the runtime exports them as
+    /// `rtdw_records_dropped_total{table,reason}`.
+    fn records_dropped(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 /// Writes batches to the outside world.

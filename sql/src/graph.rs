@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use arrow::datatypes::{DataType, FieldRef, SchemaRef};
 use datafusion::physical_expr::PhysicalExpr;
-use rtdw_connectors::TableDescriptor;
+use rtdw_connector_core::TableDescriptor;
 use rtdw_operators::aggregate::{AggregateSpec, MiniBatch};
 use rtdw_operators::join::JoinKind;
 use rtdw_operators::rank::SortKey;

@@ -1,6 +1,6 @@
 //! Instantiating a vertex's chain for one subtask.
 
-use rtdw_connectors::{create_sink, create_source};
+use rtdw_connector_core::ConnectorRegistry;
 use rtdw_operators::aggregate::{GroupAggregate, LocalGroupAggregate};
 use rtdw_operators::calc::Calc;
 use rtdw_operators::join::{IntervalJoin, StreamingJoin};
@@ -24,27 +24,33 @@ pub struct SubtaskChain {
     pub operator_names: Vec<String>,
     /// Writes the outside world, for a sink vertex.
     pub sink: Option<Box<dyn Sink>>,
+    /// The table the source reads, for metrics.
+    pub source_table: Option<String>,
 }
 
-/// Builds the chain of `vertex` for the subtask `ctx` describes.
-pub fn instantiate(vertex: &Vertex, ctx: &SubtaskContext) -> Result<SubtaskChain, StreamError> {
+/// Builds the chain of `vertex` for the subtask `ctx` describes, its
+/// source and sink through `connectors`.
+pub fn instantiate(
+    vertex: &Vertex,
+    ctx: &SubtaskContext,
+    connectors: &ConnectorRegistry,
+) -> Result<SubtaskChain, StreamError> {
     let mut chain = SubtaskChain {
         source: None,
         operators: Vec::new(),
         operator_names: Vec::new(),
         sink: None,
+        source_table: None,
     };
     let last = vertex.chain.len().saturating_sub(1);
     for (i, node) in vertex.chain.iter().enumerate() {
         match node {
             OperatorNode::Source { table } if i == 0 => {
-                chain.source = Some(
-                    create_source(table, ctx).map_err(|e| StreamError::Failed(e.to_string()))?,
-                );
+                chain.source = Some(connectors.create_source(table, ctx)?);
+                chain.source_table = Some(table.name.clone());
             }
             OperatorNode::Sink { table } if i == last => {
-                chain.sink =
-                    Some(create_sink(table, ctx).map_err(|e| StreamError::Failed(e.to_string()))?);
+                chain.sink = Some(connectors.create_sink(table, ctx)?);
             }
             OperatorNode::Source { .. } | OperatorNode::Sink { .. } => {
                 return Err(StreamError::Failed(format!(

@@ -11,7 +11,7 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
-use rtdw_connectors::TableDescriptor;
+use rtdw_connector_core::TableDescriptor;
 
 use crate::error::{Location, SqlError};
 use crate::types::arrow_type;

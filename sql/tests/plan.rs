@@ -1,9 +1,14 @@
 //! Planning: graph shape, chaining, changelog checks and error locations.
 
+use rtdw_connector_core::ConnectorRegistry;
 use rtdw_sql::{JobConfig, Partitioning, plan_job};
 
 const SOURCE: &str = "CREATE TABLE orders (id BIGINT, customer STRING, amount INT)\n\
 WITH ('connector' = 'datagen', 'number-of-rows' = '100', 'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '100');\n";
+
+fn registry() -> ConnectorRegistry {
+    ConnectorRegistry::builtin()
+}
 
 fn config(parallelism: u32) -> JobConfig {
     JobConfig {
@@ -18,7 +23,7 @@ async fn group_by_is_split_at_a_hash_exchange_and_forward_edges_are_chained() {
         "{SOURCE}CREATE TABLE totals (customer STRING, n BIGINT, total BIGINT) WITH ('connector' = 'print');\n\
          INSERT INTO totals SELECT customer, COUNT(*), SUM(amount) FROM orders WHERE amount > 0 GROUP BY customer;"
     );
-    let graph = plan_job(&sql, &config(2)).await.unwrap();
+    let graph = plan_job(&sql, &config(2), &registry()).await.unwrap();
     assert_eq!(graph.vertices.len(), 2, "{}", graph.explain());
     assert!(
         graph.vertices[0].name.starts_with("Source: orders -> Calc"),
@@ -38,7 +43,7 @@ async fn group_by_is_split_at_a_hash_exchange_and_forward_edges_are_chained() {
     assert_eq!(graph.edges[0].partitioning, Partitioning::Hash(vec![0]));
     assert_eq!(graph.edges[0].describe(), "HASH[customer]");
     assert_eq!(graph.required_slots(), 2);
-    let again = plan_job(&sql, &config(2)).await.unwrap();
+    let again = plan_job(&sql, &config(2), &registry()).await.unwrap();
     assert_eq!(graph.fingerprint(), again.fingerprint());
 }
 
@@ -48,7 +53,7 @@ async fn an_append_only_sink_rejects_an_updating_query_naming_the_producer() {
         "{SOURCE}CREATE TABLE out (customer STRING, n BIGINT) WITH ('connector' = 'filesystem', 'path' = '/tmp/x', 'format' = 'csv');\n\
          INSERT INTO out SELECT customer, COUNT(*) FROM orders GROUP BY customer;"
     );
-    let err = plan_job(&sql, &config(1)).await.unwrap_err();
+    let err = plan_job(&sql, &config(1), &registry()).await.unwrap_err();
     assert!(
         err.message.starts_with("Table sink 'out' doesn't support consuming update changes which is produced by node GroupAggregate(groupBy=[customer]"),
         "{err}"
@@ -61,7 +66,7 @@ async fn an_unknown_column_is_reported_at_its_position() {
         "{SOURCE}CREATE TABLE out (id BIGINT) WITH ('connector' = 'print');\n\
          INSERT INTO out\nSELECT amout FROM orders;"
     );
-    let err = plan_job(&sql, &config(1)).await.unwrap_err();
+    let err = plan_job(&sql, &config(1), &registry()).await.unwrap_err();
     let location = err.location.expect("located");
     assert_eq!((location.line, location.column), (5, 8), "{err}");
     assert!(err.to_string().contains("amout"), "{err}");
@@ -72,14 +77,14 @@ async fn connector_option_errors_name_the_option() {
     let sql = "CREATE TABLE s (id BIGINT) WITH ('connector' = 'datagen', 'fields.id.kind' = 'seq');\n\
                CREATE TABLE o (id BIGINT) WITH ('connector' = 'nope');\n\
                INSERT INTO o SELECT id FROM s;";
-    let err = plan_job(sql, &config(1)).await.unwrap_err();
+    let err = plan_job(sql, &config(1), &registry()).await.unwrap_err();
     assert!(
         err.message
             .contains("option 'fields.id.kind' must be 'sequence' or 'random'"),
         "{err}"
     );
     let sql = sql.replace("'seq'", "'random'");
-    let err = plan_job(&sql, &config(1)).await.unwrap_err();
+    let err = plan_job(&sql, &config(1), &registry()).await.unwrap_err();
     assert!(
         err.message
             .contains("could not find a sink connector 'nope'"),
@@ -117,7 +122,7 @@ async fn a_statement_set_shares_its_source_and_writes_every_sink() {
         "CREATE TABLE big (id BIGINT, amount INT) WITH ('connector' = 'blackhole');\n",
         "CREATE TABLE small (id BIGINT, amount INT) WITH ('connector' = 'blackhole');\n",
     );
-    let graph = plan_job(&sql, &config(2)).await.unwrap();
+    let graph = plan_job(&sql, &config(2), &registry()).await.unwrap();
     let sources = graph
         .vertices
         .iter()
@@ -138,7 +143,7 @@ async fn a_statement_set_shares_its_source_and_writes_every_sink() {
     let two = sql
         .replace("EXECUTE STATEMENT SET BEGIN\n", "")
         .replace("END;", "");
-    let err = plan_job(&two, &config(1)).await.unwrap_err();
+    let err = plan_job(&two, &config(1), &registry()).await.unwrap_err();
     assert!(err.message.contains("EXECUTE STATEMENT SET"), "{err}");
     assert!(
         err.to_string().contains("statement 5 (INSERT INTO small)"),
@@ -156,7 +161,7 @@ async fn a_changelog_source_makes_aggregates_retract_and_count_distinct_plans() 
             "customer STRING, amounts BIGINT, lo INT, hi INT"
         )
     );
-    let graph = plan_job(&sql, &config(2)).await.unwrap();
+    let graph = plan_job(&sql, &config(2), &registry()).await.unwrap();
     let explain = graph.explain();
     assert!(
         vertex_with(&explain, "GroupAggregate")
@@ -170,7 +175,7 @@ async fn a_changelog_source_makes_aggregates_retract_and_count_distinct_plans() 
         "{CHANGES}CREATE TABLE copy (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '/tmp/copy', 'format' = 'csv');\n\
          INSERT INTO copy SELECT id FROM changes;"
     );
-    let err = plan_job(&plain, &config(1)).await.unwrap_err();
+    let err = plan_job(&plain, &config(1), &registry()).await.unwrap_err();
     assert!(
         err.message
             .contains("produced by node Source: changes (a changelog)"),
@@ -185,7 +190,7 @@ async fn joins_are_hash_partitioned_on_their_keys_on_both_inputs() {
          SELECT c.city, o.amount FROM changes o LEFT JOIN customers c ON o.customer = c.name AND c.city <> 'Rome';",
         changelog_sink("joined", "city STRING, amount INT")
     );
-    let graph = plan_job(&sql, &config(2)).await.unwrap();
+    let graph = plan_job(&sql, &config(2), &registry()).await.unwrap();
     let explain = graph.explain();
     let join = graph
         .vertices
@@ -209,7 +214,7 @@ async fn a_time_bounded_join_of_append_streams_is_an_interval_join() {
                CREATE TABLE shipped_in_time (order_id BIGINT) WITH ('connector' = 'blackhole');\n\
                INSERT INTO shipped_in_time SELECT p.order_id FROM placed p JOIN shipments s\n\
                ON p.order_id = s.order_id AND s.ts BETWEEN p.ts AND p.ts + INTERVAL '4' HOUR;";
-    let graph = plan_job(sql, &config(2)).await.unwrap();
+    let graph = plan_job(sql, &config(2), &registry()).await.unwrap();
     let explain = graph.explain();
     let join = graph
         .vertices
@@ -243,7 +248,7 @@ async fn row_number_filters_become_rank_operators_and_other_over_windows_are_ref
          WHERE rn <= 3;",
         changelog_sink("latest", "id BIGINT, customer STRING, amount INT")
     );
-    let graph = plan_job(&dedup, &config(2)).await.unwrap();
+    let graph = plan_job(&dedup, &config(2), &registry()).await.unwrap();
     let explain = graph.explain();
     assert!(
         explain.contains("Rank(rankType=[ROW_NUMBER], rankRange=[rankStart=1, rankEnd=3], partitionBy=[customer], orderBy=[amount DESC])"),
@@ -254,7 +259,9 @@ async fn row_number_filters_become_rank_operators_and_other_over_windows_are_ref
         "{CHANGES}{}INSERT INTO latest SELECT id, customer, SUM(amount) OVER (PARTITION BY customer ORDER BY id) FROM changes;",
         changelog_sink("latest", "id BIGINT, customer STRING, amount BIGINT")
     );
-    let err = plan_job(&running_sum, &config(1)).await.unwrap_err();
+    let err = plan_job(&running_sum, &config(1), &registry())
+        .await
+        .unwrap_err();
     assert!(err.message.contains("ROW_NUMBER()"), "{err}");
 }
 
@@ -269,7 +276,7 @@ async fn window_tvfs_plan_as_window_aggregates_after_a_watermark_assigner() {
                INSERT INTO per_window SELECT domain, window_start, window_end, COUNT(*)\n\
                FROM TABLE(HOP(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '5' MINUTES))\n\
                GROUP BY domain, window_start, window_end;";
-    let graph = plan_job(sql, &config(2)).await.unwrap();
+    let graph = plan_job(sql, &config(2), &registry()).await.unwrap();
     let explain = graph.explain();
     assert!(
         explain.contains("WatermarkAssigner(rowtime=[ts], watermark=[ts - INTERVAL '5' SECOND])"),
@@ -288,7 +295,7 @@ async fn window_tvfs_plan_as_window_aggregates_after_a_watermark_assigner() {
             "SELECT domain, window_start, window_end, 1",
         )
         .replace("\nGROUP BY domain, window_start, window_end", "");
-    let err = plan_job(&raw, &config(1)).await.unwrap_err();
+    let err = plan_job(&raw, &config(1), &registry()).await.unwrap_err();
     assert!(err.message.contains("window aggregation"), "{err}");
 }
 
@@ -305,7 +312,7 @@ async fn a_query_with_flink_functions_plans_and_the_clock_stays_per_record() {
            CURRENT_TIMESTAMP\n\
          FROM orders WHERE EXTRACT(YEAR FROM NOW()) > 2000 AND SUBSTRING(customer FROM 1 FOR 1) <> 'x';"
     );
-    let graph = plan_job(&sql, &config(2)).await.unwrap();
+    let graph = plan_job(&sql, &config(2), &registry()).await.unwrap();
     assert_eq!(graph.vertices.len(), 1, "{}", graph.explain());
     let name = &graph.vertices[0].name;
     for call in [
@@ -325,7 +332,7 @@ async fn a_misspelt_function_is_named_with_a_suggestion() {
         "{SOURCE}CREATE TABLE out (d STRING) WITH ('connector' = 'print');\n\
          INSERT INTO out\nSELECT date_fromat(customer, 'yyyy') FROM orders;"
     );
-    let err = plan_job(&sql, &config(1)).await.unwrap_err();
+    let err = plan_job(&sql, &config(1), &registry()).await.unwrap_err();
     assert_eq!(
         err.message,
         "Invalid function 'date_fromat'.\nDid you mean 'date_format'?"
@@ -342,9 +349,13 @@ async fn function_errors_name_the_function() {
              INSERT INTO out\nSELECT {select} FROM orders;"
         )
     };
-    let err = plan_job(&script("SPLIT_INDEX(amount, ',', 0)"), &config(1))
-        .await
-        .unwrap_err();
+    let err = plan_job(
+        &script("SPLIT_INDEX(amount, ',', 0)"),
+        &config(1),
+        &registry(),
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.message.starts_with("cannot call SPLIT_INDEX(INT, STRING, BIGINT); expected SPLIT_INDEX(STRING, STRING, INT) or SPLIT_INDEX(STRING, INT, INT)"),
         "{err}"
@@ -352,6 +363,7 @@ async fn function_errors_name_the_function() {
     let err = plan_job(
         &script("CAST(TIMESTAMPDIFF(DAYS, LOCALTIMESTAMP, LOCALTIMESTAMP) AS STRING)"),
         &config(1),
+        &registry(),
     )
     .await
     .unwrap_err();
@@ -384,7 +396,7 @@ async fn mini_batches_split_a_group_by_into_a_local_and_a_global_aggregate() {
         "{MINI_BATCH}{CHANGES}{}INSERT INTO totals SELECT customer, COUNT(*), SUM(id) FROM changes GROUP BY customer;",
         changelog_sink("totals", "customer STRING, n BIGINT, total BIGINT")
     );
-    let graph = plan_job(&sql, &config(2)).await.unwrap();
+    let graph = plan_job(&sql, &config(2), &registry()).await.unwrap();
     let explain = graph.explain();
     assert_eq!(graph.vertices.len(), 2, "{explain}");
     // The local aggregate is chained after the source's Calc.
@@ -433,7 +445,7 @@ async fn a_two_phase_aggregate_without_keys_gathers_partials_in_one_subtask() {
         "{MINI_BATCH}{SOURCE}CREATE TABLE total (n BIGINT, biggest INT) WITH ('connector' = 'print');\n\
          INSERT INTO total SELECT COUNT(*), MAX(amount) FROM orders;"
     );
-    let graph = plan_job(&sql, &config(2)).await.unwrap();
+    let graph = plan_job(&sql, &config(2), &registry()).await.unwrap();
     let explain = graph.explain();
     assert!(
         explain.contains(
@@ -464,7 +476,7 @@ async fn aggregates_that_cannot_merge_partials_and_one_phase_settings_stay_one_p
         ),
     ];
     for sql in one_phase {
-        let graph = plan_job(&sql, &config(2)).await.unwrap();
+        let graph = plan_job(&sql, &config(2), &registry()).await.unwrap();
         let explain = graph.explain();
         assert!(!explain.contains("LocalGroupAggregate"), "{explain}");
         let [rtdw_sql::OperatorNode::GroupAggregate { mini_batch, .. }] =
@@ -479,7 +491,7 @@ async fn aggregates_that_cannot_merge_partials_and_one_phase_settings_stay_one_p
         "SET 'table.optimizer.agg-phase-strategy' = 'TWO_PHASE';\n{}",
         query("COUNT(*)")
     );
-    let graph = plan_job(&sql, &config(2)).await.unwrap();
+    let graph = plan_job(&sql, &config(2), &registry()).await.unwrap();
     let [rtdw_sql::OperatorNode::GroupAggregate { mini_batch, .. }] =
         operators(&graph, "GroupAggregate")[..]
     else {
@@ -517,7 +529,7 @@ async fn bad_mini_batch_and_phase_options_are_errors_naming_the_key() {
         ),
     ];
     for (set, expected) in cases {
-        let err = plan_job(&format!("{set}\n{query}"), &config(1))
+        let err = plan_job(&format!("{set}\n{query}"), &config(1), &registry())
             .await
             .unwrap_err();
         assert_eq!(err.message, expected);
@@ -530,7 +542,10 @@ async fn a_sink_keyed_by_the_querys_key_takes_upserts_and_any_other_the_full_cha
     let upsert = format!(
         "{SOURCE}CREATE TABLE totals (customer STRING, n BIGINT, PRIMARY KEY (customer) NOT ENFORCED) WITH ('connector' = 'print');\n{query}"
     );
-    let explain = plan_job(&upsert, &config(2)).await.unwrap().explain();
+    let explain = plan_job(&upsert, &config(2), &registry())
+        .await
+        .unwrap()
+        .explain();
     assert!(
         explain.contains("DropUpdateBefore(upsertKey=[customer])"),
         "{explain}"
@@ -538,14 +553,20 @@ async fn a_sink_keyed_by_the_querys_key_takes_upserts_and_any_other_the_full_cha
     assert!(explain.contains("changelog=upsert"), "{explain}");
     // Keyed by another column: the changes are not upserts of that key.
     let other_key = upsert.replace("PRIMARY KEY (customer)", "PRIMARY KEY (n)");
-    let explain = plan_job(&other_key, &config(2)).await.unwrap().explain();
+    let explain = plan_job(&other_key, &config(2), &registry())
+        .await
+        .unwrap()
+        .explain();
     assert!(!explain.contains("upsert"), "{explain}");
     // Debezium JSON writes before-images: it takes the retract changelog.
     let debezium = upsert.replace(
         "'connector' = 'print'",
         "'connector' = 'filesystem', 'path' = '/tmp/totals', 'format' = 'debezium-json'",
     );
-    let explain = plan_job(&debezium, &config(2)).await.unwrap().explain();
+    let explain = plan_job(&debezium, &config(2), &registry())
+        .await
+        .unwrap()
+        .explain();
     assert!(!explain.contains("upsert"), "{explain}");
     assert!(explain.contains("changelog=retract"), "{explain}");
 }

@@ -14,7 +14,7 @@ use rtdw_proto::v1::TaskState;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use rtdw_operators::StreamError;
+use rtdw_operators::{ErrorClass, StreamError};
 
 use crate::metrics::{RETENTION_AFTER_END, SubtaskLabels, TaskMetrics};
 use crate::status::{StatusReporter, SubtaskId};
@@ -38,6 +38,8 @@ pub struct TaskFailure {
     pub message: String,
     /// The failure follows from a peer subtask stopping (not a root cause).
     pub caused_by_peer: bool,
+    /// The user's to fix, or transient.
+    pub class: ErrorClass,
 }
 
 impl std::fmt::Display for TaskFailure {
@@ -52,6 +54,7 @@ impl From<StreamError> for TaskFailure {
     fn from(error: StreamError) -> Self {
         TaskFailure {
             caused_by_peer: matches!(error, StreamError::PeerGone(_)),
+            class: error.class(),
             message: error.to_string(),
         }
     }
@@ -83,6 +86,7 @@ impl Actor for SubtaskActor {
                 Err(join) => Err(TaskFailure {
                     message: panic_message(join),
                     caused_by_peer: false,
+                    class: ErrorClass::Transient,
                 }),
             };
             // The actor may already be stopped (cancelled); then nobody listens.
@@ -270,6 +274,7 @@ impl Actor for JobActor {
                     None => TaskFailure {
                         message: error.to_string(),
                         caused_by_peer: false,
+                        class: ErrorClass::Transient,
                     },
                 };
                 (cell, TaskState::Failed, Some(failure))

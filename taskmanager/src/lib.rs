@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
+use rtdw_connector_core::ConnectorRegistry;
 use rtdw_proto::v1::cluster_service_client::ClusterServiceClient;
 use rtdw_proto::v1::task_service_server::TaskServiceServer;
 use tokio::net::TcpListener;
@@ -54,6 +55,8 @@ pub struct TaskManagerConfig {
     /// Address of the HTTP endpoint (`/metrics`, `/healthz`, `/readyz`),
     /// port 0 for a free one.
     pub http_addr: SocketAddr,
+    /// The connectors subtasks' sources and sinks are built from.
+    pub connectors: ConnectorRegistry,
 }
 
 /// Why a task manager could not start.
@@ -145,7 +148,12 @@ pub async fn start(config: TaskManagerConfig) -> Result<RunningTaskManager, Task
             addr: config.http_addr,
             source,
         })?;
-    let shared = Arc::new(TaskManagerShared::new(id.clone(), reporter, metrics));
+    let shared = Arc::new(TaskManagerShared::new(
+        id.clone(),
+        reporter,
+        metrics,
+        config.connectors.clone(),
+    ));
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<TaskServiceServer<TaskServiceImpl>>()

@@ -59,6 +59,22 @@ pub struct OperatorLabels {
     pub operator: String,
 }
 
+/// Labels of records a source dropped: the subtask's, the table read and
+/// why (`malformed`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DroppedLabels {
+    /// Job id.
+    pub job: String,
+    /// Vertex id.
+    pub vertex: String,
+    /// Subtask index.
+    pub subtask: String,
+    /// The table the source reads.
+    pub table: String,
+    /// Why the records were dropped.
+    pub reason: String,
+}
+
 type Seconds = Counter<f64, AtomicU64>;
 
 /// The metric families of a task manager.
@@ -75,6 +91,9 @@ pub struct TaskMetrics {
     operator_records_in: Family<OperatorLabels, Counter>,
     operator_records_out: Family<OperatorLabels, Counter>,
     late_records_dropped: Family<OperatorLabels, Counter>,
+    records_dropped: Family<DroppedLabels, Counter>,
+    /// The dropped-records series of each subtask, to remove them with it.
+    dropped_of: Arc<Mutex<HashMap<SubtaskLabels, Vec<DroppedLabels>>>>,
     /// The operator series of each subtask, to remove them with it.
     operators_of: Mutex<HashMap<SubtaskLabels, Vec<OperatorLabels>>>,
 }
@@ -139,6 +158,11 @@ impl TaskMetrics {
                 "Rows an event-time operator dropped because the watermark had passed all their windows (Flink's numLateRecordsDropped).",
                 metrics.late_records_dropped.clone(),
             );
+            r.register(
+                "records_dropped",
+                "Records a source skipped under its table's error policy (a malformed record with '<format>.ignore-parse-errors'), by table and reason.",
+                metrics.records_dropped.clone(),
+            );
             r.register_with_unit(
                 "source_lag",
                 "How far a source is behind its input (binlog seconds behind, Kafka consumer lag).",
@@ -149,8 +173,14 @@ impl TaskMetrics {
         metrics
     }
 
-    /// The metrics of one subtask whose chain holds `operators`.
-    pub fn subtask(&self, labels: &SubtaskLabels, operators: &[String]) -> SubtaskMetrics {
+    /// The metrics of one subtask whose chain holds `operators` and, for a
+    /// source vertex, reads `source_table`.
+    pub fn subtask(
+        &self,
+        labels: &SubtaskLabels,
+        operators: &[String],
+        source_table: Option<&str>,
+    ) -> SubtaskMetrics {
         let operator_labels: Vec<OperatorLabels> = operators
             .iter()
             .map(|name| OperatorLabels {
@@ -181,6 +211,12 @@ impl TaskMetrics {
             busy: self.busy.get_or_create(labels).clone(),
             backpressured: self.backpressured.get_or_create(labels).clone(),
             watermark_lag: self.watermark_lag.get_or_create(labels).clone(),
+            dropped: source_table.map(|table| DroppedRecordsMetric {
+                family: self.records_dropped.clone(),
+                subtask: labels.clone(),
+                table: table.to_string(),
+                series: self.dropped_of.clone(),
+            }),
         }
     }
 
@@ -204,6 +240,14 @@ impl TaskMetrics {
                 self.operator_records_in.remove(&o);
                 self.operator_records_out.remove(&o);
                 self.late_records_dropped.remove(&o);
+            }
+            let dropped = self
+                .dropped_of
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(l);
+            for d in dropped.unwrap_or_default() {
+                self.records_dropped.remove(&d);
             }
         }
     }
@@ -229,9 +273,56 @@ pub struct SubtaskMetrics {
     busy: Seconds,
     backpressured: Seconds,
     watermark_lag: Gauge<f64, AtomicU64>,
+    /// For a source subtask, what its source dropped.
+    dropped: Option<DroppedRecordsMetric>,
+}
+
+/// `rtdw_records_dropped_total` of one source subtask.
+#[derive(Clone)]
+struct DroppedRecordsMetric {
+    family: Family<DroppedLabels, Counter>,
+    subtask: SubtaskLabels,
+    table: String,
+    /// Every series created, by subtask, for their removal.
+    series: Arc<Mutex<HashMap<SubtaskLabels, Vec<DroppedLabels>>>>,
 }
 
 impl SubtaskMetrics {
+    /// Takes the counts of records `source` dropped so far.
+    pub fn source_dropped(&self, source: &dyn rtdw_operators::Source) {
+        for (reason, total) in source.records_dropped() {
+            self.records_dropped(reason, total);
+        }
+    }
+
+    /// The source has dropped `total` records for `reason` so far.
+    fn records_dropped(&self, reason: &str, total: u64) {
+        let Some(dropped) = &self.dropped else {
+            return;
+        };
+        if total == 0 {
+            return;
+        }
+        let labels = DroppedLabels {
+            job: dropped.subtask.job.clone(),
+            vertex: dropped.subtask.vertex.clone(),
+            subtask: dropped.subtask.subtask.clone(),
+            table: dropped.table.clone(),
+            reason: reason.to_string(),
+        };
+        let counter = dropped.family.get_or_create(&labels).clone();
+        if counter.get() == 0 {
+            dropped
+                .series
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(dropped.subtask.clone())
+                .or_default()
+                .push(labels);
+        }
+        counter.inc_by(total.saturating_sub(counter.get()));
+    }
+
     /// A batch entered the chain.
     pub fn batch_in(&self, batch: &RecordBatch) {
         self.records_in.inc_by(batch.num_rows() as u64);

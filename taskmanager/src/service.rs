@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ractor::Actor;
+use rtdw_connector_core::ConnectorRegistry;
 use rtdw_observability::traces::follow_caller;
 use rtdw_operators::Barrier;
-use rtdw_operators::SubtaskContext;
+use rtdw_operators::{ErrorClass, SubtaskContext};
 use rtdw_proto::v1::task_service_server::TaskService;
 use rtdw_proto::v1::{
     CancelJobTasksRequest, CancelJobTasksResponse, ChannelHeader, DeployTasksRequest,
@@ -52,12 +53,20 @@ pub struct TaskManagerShared {
     pub metrics: Arc<TaskMetrics>,
     /// Connections to other task managers' Flight services, by address.
     peers: Mutex<HashMap<String, Channel>>,
+    /// The connectors sources and sinks are built from.
+    connectors: ConnectorRegistry,
 }
 
 impl TaskManagerShared {
     /// Shared state for task manager `id`.
-    pub fn new(id: String, reporter: StatusReporter, metrics: Arc<TaskMetrics>) -> Self {
+    pub fn new(
+        id: String,
+        reporter: StatusReporter,
+        metrics: Arc<TaskMetrics>,
+        connectors: ConnectorRegistry,
+    ) -> Self {
         TaskManagerShared {
+            connectors,
             id,
             registry: Arc::new(ChannelRegistry::default()),
             jobs: Arc::new(Mutex::new(HashMap::new())),
@@ -160,7 +169,7 @@ impl TaskServiceImpl {
             name: Some(request.job_name.clone()),
             options: plan.config.clone().into_iter().collect(),
         };
-        let graph = plan_job(&plan.sql, &config)
+        let graph = plan_job(&plan.sql, &config, &shared.connectors)
             .instrument(tracing::info_span!("plan"))
             .await
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
@@ -221,12 +230,16 @@ impl TaskServiceImpl {
                 parallelism: vertex.parallelism,
                 max_parallelism: graph.max_parallelism,
             };
-            let mut chain = rtdw_sql::runtime::instantiate(vertex, &ctx).map_err(|e| {
-                Status::failed_precondition(format!(
-                    "vertex {} subtask {}: {e}",
-                    vertex.id, task.subtask
-                ))
-            })?;
+            let mut chain = rtdw_sql::runtime::instantiate(vertex, &ctx, &shared.connectors)
+                .map_err(|e| {
+                    let message = format!("vertex {} subtask {}: {e}", vertex.id, task.subtask);
+                    // A user error cannot succeed on a retry: invalid
+                    // argument tells the coordinator not to restart.
+                    match e.class() {
+                        ErrorClass::User => Status::invalid_argument(message),
+                        ErrorClass::Transient => Status::failed_precondition(message),
+                    }
+                })?;
             if let Some(restore) = &request.restore {
                 let span = tracing::info_span!(
                     "restore",
@@ -259,6 +272,7 @@ impl TaskServiceImpl {
             let metrics = shared.metrics.subtask(
                 &SubtaskLabels::new(&job_id, vertex.id, task.subtask),
                 &chain.operator_names,
+                chain.source_table.as_deref(),
             );
             let (control_sender, control) = mpsc::unbounded_channel();
             controls.insert((vertex.id, task.subtask), control_sender);

@@ -2,8 +2,11 @@
 //! acknowledgements and declines.
 
 use rtdw_observability::traces::traced_request;
+use rtdw_operators::ErrorClass;
 use rtdw_proto::v1::cluster_service_client::ClusterServiceClient;
-use rtdw_proto::v1::{CheckpointAck, CheckpointDecline, SubtaskState, TaskState, TaskStatusReport};
+use rtdw_proto::v1::{
+    CheckpointAck, CheckpointDecline, FailureClass, SubtaskState, TaskState, TaskStatusReport,
+};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
@@ -108,8 +111,8 @@ impl StatusReporter {
 
     /// Reports the state of one subtask.
     pub fn report(&self, id: &SubtaskId, state: TaskState, failure: Option<TaskFailure>) {
-        let (failure, caused_by_peer) = failure
-            .map(|f| (f.message, f.caused_by_peer))
+        let (failure, caused_by_peer, failure_class) = failure
+            .map(|f| (f.message, f.caused_by_peer, failure_class(f.class)))
             .unwrap_or_default();
         self.enqueue(Report::Status(TaskStatusReport {
             job_id: id.job_id.clone(),
@@ -120,6 +123,7 @@ impl StatusReporter {
             taskmanager_id: self.taskmanager_id.clone(),
             caused_by_peer,
             attempt: id.attempt,
+            failure_class: failure_class as i32,
         }));
     }
 
@@ -162,5 +166,13 @@ impl StatusReporter {
             reason,
             taskmanager_id: self.taskmanager_id.clone(),
         }));
+    }
+}
+
+/// The wire form of an error's class.
+pub fn failure_class(class: ErrorClass) -> FailureClass {
+    match class {
+        ErrorClass::User => FailureClass::User,
+        ErrorClass::Transient => FailureClass::Transient,
     }
 }

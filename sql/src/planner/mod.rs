@@ -20,7 +20,7 @@ use datafusion::physical_expr::{PhysicalExpr, create_physical_expr};
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast;
-use rtdw_connectors::{TableDescriptor, validate_sink, validate_source};
+use rtdw_connector_core::{ConnectorRegistry, TableDescriptor};
 use rtdw_operators::aggregate::{AggregateFunction, AggregateSpec, GroupAggregate};
 use rtdw_operators::keys::DEFAULT_MAX_PARALLELISM;
 use rtdw_operators::window::WindowKind;
@@ -113,11 +113,16 @@ fn settings(
     })
 }
 
-/// Plans a SQL script into a job graph.
-pub async fn plan_job(sql: &str, config: &JobConfig) -> Result<JobGraph, SqlError> {
+/// Plans a SQL script into a job graph, checking every table against the
+/// connectors of `connectors`.
+pub async fn plan_job(
+    sql: &str,
+    config: &JobConfig,
+    connectors: &ConnectorRegistry,
+) -> Result<JobGraph, SqlError> {
     let statements = parse_script(sql)?;
     let mut set_options = BTreeMap::new();
-    let mut planner = Planner::new();
+    let mut planner = Planner::new(connectors.clone());
     // Each insert with the statement it is in, for error messages.
     let mut inserts: Vec<(Located<Insert>, String)> = Vec::new();
     for (index, located) in statements.into_iter().enumerate() {
@@ -236,6 +241,8 @@ struct KeyedStream {
 
 struct Planner {
     state: SessionState,
+    /// The connectors tables are checked against.
+    connectors: ConnectorRegistry,
     tables: HashMap<String, tables::PlannedTable>,
     /// Per table read, its source with computed columns and watermark:
     /// every query of a statement set reading the table shares it.
@@ -286,9 +293,10 @@ fn session_state() -> SessionState {
 }
 
 impl Planner {
-    fn new() -> Self {
+    fn new(connectors: ConnectorRegistry) -> Self {
         Planner {
             state: session_state(),
+            connectors,
             tables: HashMap::new(),
             scans: HashMap::new(),
             rank_limits: HashMap::new(),

@@ -12,7 +12,10 @@ impl Planner {
             .get(name)
             .map(|t| t.descriptor().clone())
             .ok_or_else(|| self.unsupported(format!("table '{name}' is not declared")))?;
-        let capabilities = validate_sink(&table).map_err(|e| self.unsupported(e.to_string()))?;
+        let capabilities = self
+            .connectors
+            .validate_sink(&table)
+            .map_err(|e| self.unsupported(e.to_string()))?;
         if let Some(producer) = &stream.updated_by
             && !capabilities.accepts_updates
         {
@@ -126,7 +129,7 @@ impl Planner {
 /// other changelog reaches it in full (retract mode).
 fn takes_upserts(
     table: &TableDescriptor,
-    capabilities: &rtdw_connectors::SinkCapabilities,
+    capabilities: &rtdw_connector_core::SinkCapabilities,
     stream: &Stream,
 ) -> bool {
     let Some(key) = &stream.upsert_key else {

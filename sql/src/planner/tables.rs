@@ -153,8 +153,10 @@ impl Planner {
             .columns
             .iter()
             .any(|c| matches!(c, Column::Computed { .. }));
-        let capabilities =
-            validate_source(&descriptor).map_err(|e| self.unsupported(e.to_string()))?;
+        let capabilities = self
+            .connectors
+            .validate_source(&descriptor)
+            .map_err(|e| self.unsupported(e.to_string()))?;
         let parallelism = parallelism_option(&descriptor, "source.parallelism")
             .map_err(|m| self.unsupported(m))?
             .unwrap_or(self.parallelism);

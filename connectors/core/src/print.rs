@@ -13,7 +13,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
 
 use crate::error::ConnectorError;
-use crate::options::Options;
+use crate::factory::{ConnectorFactory, Roles, SinkCapabilities};
+use crate::format::Formats;
+use crate::options::{ConnectorOption, OptionType, TableOptions};
 use crate::table::TableDescriptor;
 
 /// The process's standard output, shared by its print subtasks.
@@ -23,36 +25,96 @@ static STDOUT: LazyLock<Mutex<tokio::io::Stdout>> =
 static STDERR: LazyLock<Mutex<tokio::io::Stderr>> =
     LazyLock::new(|| Mutex::new(tokio::io::stderr()));
 
+/// Flink's `print-identifier`.
+const PRINT_IDENTIFIER: ConnectorOption = ConnectorOption::new(
+    "print-identifier",
+    OptionType::String,
+    "A prefix for every printed line, to tell sinks apart.",
+);
+
+/// Flink's `standard-error`.
+const STANDARD_ERROR: ConnectorOption = ConnectorOption::new(
+    "standard-error",
+    OptionType::Boolean,
+    "Print to standard error instead of standard output.",
+)
+.default_value("false");
+
+/// The `print` connector.
+pub(crate) struct PrintFactory;
+
+impl ConnectorFactory for PrintFactory {
+    fn name(&self) -> &'static str {
+        "print"
+    }
+
+    fn description(&self) -> &'static str {
+        "Prints every change to the task manager's standard output, as Flink prints them: +I[1, abc]."
+    }
+
+    fn roles(&self) -> Roles {
+        Roles {
+            sink: true,
+            ..Roles::default()
+        }
+    }
+
+    fn options(&self) -> &'static [ConnectorOption] {
+        &[PRINT_IDENTIFIER, STANDARD_ERROR]
+    }
+
+    fn changelog_modes(&self) -> &'static str {
+        "sink: takes inserts, updates and deletes (upserts too)"
+    }
+
+    fn validate_sink(
+        &self,
+        table: &TableDescriptor,
+        _formats: &Formats,
+    ) -> Result<SinkCapabilities, ConnectorError> {
+        PrintConfig::parse(table)?;
+        Ok(SinkCapabilities {
+            accepts_updates: true,
+            accepts_upserts: true,
+        })
+    }
+
+    fn create_sink(
+        &self,
+        table: &TableDescriptor,
+        _formats: &Formats,
+        ctx: &SubtaskContext,
+    ) -> Result<Box<dyn Sink>, ConnectorError> {
+        Ok(Box::new(PrintSink::new(PrintConfig::parse(table)?, ctx)))
+    }
+}
+
 /// The validated options of a print table.
 #[derive(Debug, Clone)]
-pub(crate) struct PrintConfig {
+struct PrintConfig {
     identifier: Option<String>,
     standard_error: bool,
 }
 
 impl PrintConfig {
-    /// Validates a print table's options.
-    pub fn parse(table: &TableDescriptor) -> Result<Self, ConnectorError> {
-        let mut options = Options::sink(table);
-        let identifier = options.get("print-identifier").map(str::to_string);
-        let standard_error = options.flag("standard-error", false)?;
-        options.finish()?;
+    fn parse(table: &TableDescriptor) -> Result<Self, ConnectorError> {
+        let options = TableOptions::new(table);
         Ok(PrintConfig {
-            identifier,
-            standard_error,
+            identifier: options.string(&PRINT_IDENTIFIER).map(str::to_string),
+            standard_error: options.boolean(&STANDARD_ERROR)?,
         })
     }
 }
 
 /// One subtask of a print sink.
-pub(crate) struct PrintSink {
+struct PrintSink {
     config: PrintConfig,
     prefix: String,
 }
 
 impl PrintSink {
     /// The sink of subtask `ctx.subtask_index`.
-    pub fn new(config: PrintConfig, ctx: &SubtaskContext) -> Self {
+    fn new(config: PrintConfig, ctx: &SubtaskContext) -> Self {
         let subtask = (ctx.parallelism > 1).then(|| format!("{}> ", ctx.subtask_index + 1));
         let prefix = match (&config.identifier, subtask) {
             (Some(id), Some(s)) => format!("{id}:{s}"),
@@ -65,7 +127,7 @@ impl PrintSink {
 }
 
 /// Renders each row as Flink prints it: `+I[v1, v2, ...]`.
-pub(crate) fn format_rows(batch: &RecordBatch) -> Result<Vec<String>> {
+fn format_rows(batch: &RecordBatch) -> Result<Vec<String>> {
     let (data, kinds) = split_row_kinds(batch)?;
     let options = FormatOptions::default().with_null("null");
     let formatters = data

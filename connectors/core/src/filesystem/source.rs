@@ -4,27 +4,25 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
-use arrow::datatypes::SchemaRef;
-use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
-use rtdw_operators::{Result, Source, StreamError, SubtaskContext};
+use rtdw_operators::{ErrorClass, Result, Source, StreamError, SubtaskContext};
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::debezium::{ChangeDecoder, ChangeError};
-use super::{Format, SourceConfig, is_hidden};
+use super::is_hidden;
 use crate::error::ConnectorError;
+use crate::format::{DecodePolicy, MALFORMED, RecordDecoder};
+use crate::table::TableDescriptor;
 
 /// Lines decoded into one batch.
 const LINES_PER_BATCH: usize = 8192;
 
 /// One subtask of a filesystem source.
-pub(crate) struct FileSource {
-    config: SourceConfig,
-    decoder: LineDecoder,
+pub(super) struct FileSource {
+    decoder: Box<dyn RecordDecoder>,
+    policy: DecodePolicy,
     files: VecDeque<PathBuf>,
     current: Option<OpenFile>,
-    skipped: u64,
     /// Files read to their end, for the position.
     done: Vec<PathBuf>,
     /// Where to continue in a file when it is opened (after a restore):
@@ -47,68 +45,6 @@ struct OpenFile {
     reader: BufReader<tokio::fs::File>,
     line_number: u64,
     byte_offset: u64,
-}
-
-/// Turns a chunk of lines into one batch, as the format says.
-enum LineDecoder {
-    Csv { schema: SchemaRef, delimiter: u8 },
-    Json { schema: SchemaRef },
-    DebeziumJson(ChangeDecoder),
-}
-
-/// Why a chunk of lines cannot be decoded.
-#[derive(Debug, thiserror::Error)]
-enum DecodeError {
-    #[error(transparent)]
-    Arrow(#[from] ArrowError),
-    #[error(transparent)]
-    Change(#[from] ChangeError),
-}
-
-impl LineDecoder {
-    fn new(config: &SourceConfig, schema: SchemaRef) -> Self {
-        match config.format {
-            Format::Csv { delimiter } => LineDecoder::Csv { schema, delimiter },
-            Format::Json => LineDecoder::Json { schema },
-            Format::DebeziumJson => LineDecoder::DebeziumJson(ChangeDecoder::new(
-                &schema,
-                config.schema_include,
-                LINES_PER_BATCH,
-            )),
-        }
-    }
-
-    /// The schema of the batches: the table's columns, and for a changelog
-    /// format the row-kind column.
-    fn schema(&self) -> &SchemaRef {
-        match self {
-            LineDecoder::Csv { schema, .. } | LineDecoder::Json { schema } => schema,
-            LineDecoder::DebeziumJson(changes) => changes.schema(),
-        }
-    }
-
-    /// Decodes at most [`LINES_PER_BATCH`] newline-terminated lines.
-    fn decode(&self, text: &str) -> std::result::Result<Option<RecordBatch>, DecodeError> {
-        match self {
-            LineDecoder::Csv { schema, delimiter } => {
-                let mut decoder = arrow::csv::ReaderBuilder::new(schema.clone())
-                    .with_header(false)
-                    .with_delimiter(*delimiter)
-                    .with_batch_size(LINES_PER_BATCH)
-                    .build_decoder();
-                decoder.decode(text.as_bytes())?;
-                Ok(decoder.flush()?)
-            }
-            LineDecoder::Json { schema } => {
-                let mut decoder = arrow::json::ReaderBuilder::new(schema.clone())
-                    .with_batch_size(LINES_PER_BATCH)
-                    .build_decoder()?;
-                decoder.decode(text.as_bytes())?;
-                Ok(decoder.flush()?)
-            }
-            LineDecoder::DebeziumJson(changes) => Ok(changes.decode(text)?),
-        }
-    }
 }
 
 /// A line with where it starts.
@@ -143,15 +79,22 @@ fn list_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 impl FileSource {
-    /// The source of subtask `ctx.subtask_index`: the files whose path hashes to it.
+    /// The source of subtask `ctx.subtask_index` of `table`: the files
+    /// under `path` whose path hashes to it, decoded by `decoder`.
     pub fn new(
-        config: SourceConfig,
-        schema: SchemaRef,
+        table: &TableDescriptor,
+        path: PathBuf,
+        decoder: Box<dyn RecordDecoder>,
+        policy: DecodePolicy,
         ctx: &SubtaskContext,
     ) -> Result<Self, ConnectorError> {
-        let files = list_files(&config.path).map_err(|e| ConnectorError::Io {
-            table: config.table.clone(),
-            message: format!("cannot list {}: {e}", config.path.display()),
+        let files = list_files(&path).map_err(|e| {
+            ConnectorError::external(
+                &table.name,
+                format!("cannot list {}", path.display()),
+                ErrorClass::User,
+                e,
+            )
         })?;
         // By a hash of the path, not its place in the listing: a file added
         // or removed between runs moves no other file to another subtask,
@@ -165,51 +108,30 @@ impl FileSource {
             })
             .collect();
         Ok(FileSource {
-            decoder: LineDecoder::new(&config, schema),
-            config,
+            decoder,
+            policy,
             files,
             current: None,
-            skipped: 0,
             done: Vec::new(),
             resume: None,
         })
     }
 
-    /// Decodes a chunk; when it holds a bad record, decodes line by line to
-    /// find it and fails or skips it as the error policy says.
+    /// Decodes a chunk of lines of `path`; a malformed line is named by
+    /// file, line number and byte offset.
     fn decode_chunk(&mut self, path: &Path, lines: &[Line]) -> Result<Option<RecordBatch>> {
-        let joined: String = lines.iter().flat_map(|l| [l.text.as_str(), "\n"]).collect();
-        if let Ok(batch) = self.decoder.decode(&joined) {
-            return Ok(batch);
-        }
-        let mut good = Vec::new();
-        for line in lines {
-            match self.decoder.decode(&format!("{}\n", line.text)) {
-                Ok(Some(batch)) => good.push(batch),
-                Ok(None) => {}
-                Err(e) => {
-                    let message = format!(
-                        "malformed {} record in {} at line {} (byte offset {}): {e}",
-                        self.config.format.name(),
-                        path.display(),
-                        line.number,
-                        line.offset
-                    );
-                    if !self.config.ignore_parse_errors {
-                        return Err(StreamError::MalformedRecord(message));
-                    }
-                    self.skipped += 1;
-                    tracing::warn!(skipped_total = self.skipped, "{message}; skipped");
-                }
-            }
-        }
-        if good.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(arrow::compute::concat_batches(
-            self.decoder.schema(),
-            &good,
-        )?))
+        let records: Vec<&[u8]> = lines.iter().map(|l| l.text.as_bytes()).collect();
+        let position = |i: usize| {
+            let line = &lines[i];
+            format!(
+                "{} at line {} (byte offset {})",
+                path.display(),
+                line.number,
+                line.offset
+            )
+        };
+        self.policy
+            .decode(self.decoder.as_mut(), &records, &position)
     }
 
     async fn next_lines(&mut self) -> Result<Option<(PathBuf, Vec<Line>)>> {
@@ -299,6 +221,10 @@ impl Source for FileSource {
         serde_json::to_string(&position).map_err(|e| {
             StreamError::Failed(format!("cannot encode the file source position: {e}"))
         })
+    }
+
+    fn records_dropped(&self) -> Vec<(&'static str, u64)> {
+        vec![(MALFORMED, self.policy.dropped().total())]
     }
 
     fn restore_position(&mut self, position: &str) -> Result<()> {

@@ -10,7 +10,29 @@ use rtdw_operators::row_kind::{row_kind_at, split_row_kinds, with_row_kinds};
 use rtdw_operators::{Source, StreamError, SubtaskContext};
 
 use crate::table::TableDescriptor;
-use crate::{create_sink, create_source, validate_sink, validate_source};
+use crate::{ConnectorError, ConnectorRegistry, SinkCapabilities, SourceCapabilities};
+
+fn create_source(
+    table: &TableDescriptor,
+    ctx: &SubtaskContext,
+) -> Result<Box<dyn Source>, ConnectorError> {
+    ConnectorRegistry::builtin().create_source(table, ctx)
+}
+
+fn create_sink(
+    table: &TableDescriptor,
+    ctx: &SubtaskContext,
+) -> Result<Box<dyn rtdw_operators::Sink>, ConnectorError> {
+    ConnectorRegistry::builtin().create_sink(table, ctx)
+}
+
+fn validate_source(table: &TableDescriptor) -> Result<SourceCapabilities, ConnectorError> {
+    ConnectorRegistry::builtin().validate_source(table)
+}
+
+fn validate_sink(table: &TableDescriptor) -> Result<SinkCapabilities, ConnectorError> {
+    ConnectorRegistry::builtin().validate_sink(table)
+}
 
 fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -381,7 +403,7 @@ async fn an_update_without_before_fails_naming_its_line_and_offset() {
     );
     let message = error.to_string();
     let place = format!(
-        "malformed debezium-json record in {} at line 2 (byte offset {})",
+        "malformed debezium-json record of table 't' in {} at line 2 (byte offset {})",
         dir.path().join("events.json").display(),
         first.len()
     );
@@ -463,6 +485,7 @@ async fn ignore_parse_errors_skips_and_counts_malformed_events() {
     let lenient = changelog_table(dir.path(), &[("debezium-json.ignore-parse-errors", "true")]);
     let mut lenient = create_source(&lenient, &ctx()).unwrap();
     assert_eq!(read_changes(&mut lenient).await, ["+I(1, a)", "-D(1, a)"]);
+    assert_eq!(lenient.records_dropped(), [("malformed", 5)]);
     let warnings: Vec<String> = logs
         .lines()
         .into_iter()
@@ -486,7 +509,7 @@ async fn ignore_parse_errors_skips_and_counts_malformed_events() {
         assert!(warning.contains(reason), "{warning}");
         assert!(warning.contains("; skipped"), "{warning}");
         assert!(
-            warning.contains(&format!("skipped_total={}", i + 1)),
+            warning.contains(&format!("dropped_total={}", i + 1)),
             "{warning}"
         );
     }
@@ -566,5 +589,5 @@ async fn schema_include_reads_the_kafka_connect_envelope() {
     csv.options
         .insert("debezium-json.schema-include".into(), "true".into());
     let error = validate_source(&csv).unwrap_err().to_string();
-    assert!(error.contains("unsupported options"), "{error}");
+    assert!(error.contains("unsupported source options"), "{error}");
 }

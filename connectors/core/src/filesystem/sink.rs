@@ -9,16 +9,12 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use rtdw_operators::row_kind::{RowKind, row_kind_at, split_row_kinds};
-use rtdw_operators::{Result, Sink, StreamError, SubtaskContext};
+use rtdw_operators::{ErrorClass, Result, Sink, StreamError, SubtaskContext};
 
-use super::{Format, SinkConfig};
 use crate::error::ConnectorError;
-
-/// Timestamps as Flink's CSV and JSON formats write them.
-const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f";
+use crate::format::RecordEncoder;
+use crate::table::TableDescriptor;
 
 /// A closed file waiting for its checkpoint to complete.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -47,8 +43,8 @@ struct SinkState {
 /// checkpoint's, so in name order a key's changes come in the order they
 /// were made, also across restarts, rescaling, and a job resubmitted from a
 /// savepoint.
-pub(crate) struct FileSink {
-    format: Format,
+pub(super) struct FileSink {
+    encoder: Box<dyn RecordEncoder>,
     dir: PathBuf,
     /// The job, as it appears in file names.
     job_id: String,
@@ -61,19 +57,25 @@ pub(crate) struct FileSink {
 }
 
 impl FileSink {
-    /// The sink of subtask `ctx.subtask_index`, writing under `config.path`.
+    /// The sink of subtask `ctx.subtask_index` of `table`, writing records
+    /// of `encoder` under `dir`, one per line.
     pub fn new(
-        config: SinkConfig,
-        _schema: SchemaRef,
+        table: &TableDescriptor,
+        dir: PathBuf,
+        encoder: Box<dyn RecordEncoder>,
         ctx: &SubtaskContext,
     ) -> Result<Self, ConnectorError> {
-        std::fs::create_dir_all(&config.path).map_err(|e| ConnectorError::Io {
-            table: config.table.clone(),
-            message: format!("cannot create {}: {e}", config.path.display()),
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            ConnectorError::external(
+                &table.name,
+                format!("cannot create {}", dir.display()),
+                ErrorClass::User,
+                e,
+            )
         })?;
         Ok(FileSink {
-            format: config.format,
-            dir: config.path,
+            encoder,
+            dir,
             job_id: ctx.job_id.clone(),
             sequence: 0,
             writer: None,
@@ -211,53 +213,22 @@ impl FileSink {
             .ok_or_else(|| StreamError::Failed("file sink writer missing".into()))
     }
 
-    fn encode(&self, batch: &RecordBatch) -> Result<Vec<u8>> {
-        let (data, kinds) = split_row_kinds(batch)?;
-        let mut buffer = Vec::new();
-        match self.format {
-            Format::Csv { delimiter } => {
-                let mut writer = arrow::csv::WriterBuilder::new()
-                    .with_header(false)
-                    .with_delimiter(delimiter)
-                    .with_timestamp_format(TIMESTAMP_FORMAT.into())
-                    .with_null(String::new())
-                    .build(&mut buffer);
-                writer.write(&data)?;
-            }
-            Format::Json => json_lines(&data, &mut buffer)?,
-            Format::DebeziumJson => {
-                let mut lines = Vec::new();
-                json_lines(&data, &mut lines)?;
-                for (i, line) in lines
-                    .split(|&b| b == b'\n')
-                    .filter(|l| !l.is_empty())
-                    .enumerate()
-                {
-                    let kind = row_kind_at(kinds.as_ref(), i)?;
-                    let (before, after, op): (&[u8], &[u8], &str) = match kind {
-                        RowKind::Insert | RowKind::UpdateAfter => (b"null", line, "c"),
-                        RowKind::UpdateBefore | RowKind::Delete => (line, b"null", "d"),
-                    };
-                    buffer.extend_from_slice(b"{\"before\":");
-                    buffer.extend_from_slice(before);
-                    buffer.extend_from_slice(b",\"after\":");
-                    buffer.extend_from_slice(after);
-                    buffer.extend_from_slice(format!(",\"op\":\"{op}\"}}\n").as_bytes());
-                }
-            }
+    /// The batch's rows as lines of the format.
+    fn encode(&mut self, batch: &RecordBatch) -> Result<Vec<u8>> {
+        let mut records = Vec::with_capacity(batch.num_rows());
+        self.encoder.encode(batch, &mut records).map_err(|e| {
+            StreamError::Failed(format!(
+                "cannot encode rows for {}: {e}",
+                self.dir.display()
+            ))
+        })?;
+        let mut bytes = Vec::with_capacity(records.iter().map(|r| r.len() + 1).sum());
+        for record in records {
+            bytes.extend_from_slice(&record);
+            bytes.push(b'\n');
         }
-        Ok(buffer)
+        Ok(bytes)
     }
-}
-
-/// Writes each row as one JSON object per line, NULLs included.
-fn json_lines(data: &RecordBatch, out: &mut Vec<u8>) -> Result<()> {
-    let mut writer = arrow::json::WriterBuilder::new()
-        .with_explicit_nulls(true)
-        .build::<_, arrow::json::writer::LineDelimited>(out);
-    writer.write(data)?;
-    writer.finish()?;
-    Ok(())
 }
 
 #[async_trait::async_trait]

@@ -1,11 +1,13 @@
-//! Reading Flink's `debezium-json` format: one Debezium change event per
-//! line, `{"before":{..},"after":{..},"op":".."}` (inside `"payload"` when
-//! the Kafka Connect envelope with its `"schema"` is included), decoded into
+//! `debezium-json`: one Debezium change event per record,
+//! `{"before":{..},"after":{..},"op":".."}` (inside `"payload"` when the
+//! Kafka Connect envelope with its `"schema"` is included), decoded into
 //! changelog batches: the table's columns and the row-kind column.
 //!
 //! `op` `c` (create) and `r` (snapshot read) become `+I` of `after`, `u`
 //! becomes `-U` of `before` then `+U` of `after`, `d` becomes `-D` of
-//! `before`. Other fields (`source`, `ts_ms`, ...) are ignored.
+//! `before`. Other fields (`source`, `ts_ms`, ...) are ignored. Written
+//! as Flink writes it: `+I`/`+U` as `c` events with `after`, `-U`/`-D` as
+//! `d` events with `before`.
 
 use std::sync::Arc;
 
@@ -16,6 +18,61 @@ use arrow::error::ArrowError;
 use arrow::json::ReaderBuilder;
 use arrow::record_batch::RecordBatch;
 use rtdw_operators::row_kind::{RowKind, changelog_schema};
+
+use super::change::{encode_changes, json_object};
+use super::policy::IGNORE_PARSE_ERRORS;
+use super::{FormatError, FormatFactory, FormatOptions, RecordDecoder, RecordEncoder};
+use crate::error::ConnectorError;
+use crate::options::{ConnectorOption, OptionType};
+
+/// Flink's `debezium-json.schema-include`.
+const SCHEMA_INCLUDE: ConnectorOption = ConnectorOption::new(
+    "schema-include",
+    OptionType::Boolean,
+    "Events come in Kafka Connect's envelope, {\"schema\":..,\"payload\":{..}}.",
+)
+.default_value("false")
+.source_only();
+
+/// The `debezium-json` format.
+pub(super) struct DebeziumJsonFormat;
+
+impl FormatFactory for DebeziumJsonFormat {
+    fn name(&self) -> &'static str {
+        "debezium-json"
+    }
+
+    fn description(&self) -> &'static str {
+        "Debezium change events with before and after images."
+    }
+
+    fn options(&self) -> &'static [ConnectorOption] {
+        &[SCHEMA_INCLUDE, IGNORE_PARSE_ERRORS]
+    }
+
+    fn changelog(&self) -> bool {
+        true
+    }
+
+    fn create_decoder(
+        &self,
+        schema: &SchemaRef,
+        options: &FormatOptions<'_>,
+    ) -> Result<Box<dyn RecordDecoder>, ConnectorError> {
+        Ok(Box::new(ChangeDecoder::new(
+            schema,
+            options.boolean(&SCHEMA_INCLUDE)?,
+        )))
+    }
+
+    fn create_encoder(
+        &self,
+        _schema: &SchemaRef,
+        _options: &FormatOptions<'_>,
+    ) -> Result<Box<dyn RecordEncoder>, ConnectorError> {
+        Ok(Box::new(DebeziumEncoder))
+    }
+}
 
 /// Why a change event cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -66,24 +123,21 @@ fn envelope_hint(enveloped: bool) -> &'static str {
 const BEFORE: usize = 0;
 const AFTER: usize = 1;
 
-/// Decodes lines of Debezium change events into changelog batches.
+/// Decodes Debezium change events into changelog batches.
 #[derive(Debug)]
-pub(crate) struct ChangeDecoder {
+struct ChangeDecoder {
     /// What a line is read as: `before`, `after` and `op`, inside `payload`
     /// when enveloped.
     events: SchemaRef,
     enveloped: bool,
     /// The table's columns and the row-kind column.
     output: SchemaRef,
-    /// The most lines one call decodes.
-    max_lines: usize,
 }
 
 impl ChangeDecoder {
-    /// A decoder for a table with columns `data`; `enveloped` when each line
-    /// is `{"schema":..,"payload":{..}}`; `max_lines` bounds the lines of
-    /// one [`ChangeDecoder::decode`] call.
-    pub fn new(data: &Schema, enveloped: bool, max_lines: usize) -> Self {
+    /// A decoder for a table with columns `data`; `enveloped` when each
+    /// event is `{"schema":..,"payload":{..}}`.
+    fn new(data: &Schema, enveloped: bool) -> Self {
         let row = DataType::Struct(data.fields().clone());
         let event = Fields::from(vec![
             Field::new("before", row.clone(), true),
@@ -99,22 +153,18 @@ impl ChangeDecoder {
             events: Arc::new(events),
             enveloped,
             output: changelog_schema(data),
-            max_lines,
         }
     }
 
-    /// The schema of the batches [`ChangeDecoder::decode`] returns.
-    pub fn schema(&self) -> &SchemaRef {
-        &self.output
-    }
-
-    /// Decodes newline-separated events into their changes, in order.
-    /// Fails, without saying which, when any line is malformed.
-    pub fn decode(&self, text: &str) -> Result<Option<RecordBatch>, ChangeError> {
+    /// Decodes events into their changes, in order.
+    fn decode_events(&self, records: &[&[u8]]) -> Result<Option<RecordBatch>, ChangeError> {
         let mut decoder = ReaderBuilder::new(self.events.clone())
-            .with_batch_size(self.max_lines)
+            .with_batch_size(records.len().max(1))
             .build_decoder()?;
-        decoder.decode(text.as_bytes())?;
+        for record in records {
+            decoder.decode(record)?;
+            decoder.decode(b"\n")?;
+        }
         let Some(lines) = decoder.flush()? else {
             return Ok(None);
         };
@@ -177,5 +227,38 @@ impl ChangeDecoder {
         };
         columns.push(Arc::new(Int8Array::from(kinds)));
         Ok(Some(RecordBatch::try_new(self.output.clone(), columns)?))
+    }
+}
+
+impl RecordDecoder for ChangeDecoder {
+    fn schema(&self) -> &SchemaRef {
+        &self.output
+    }
+
+    fn decode(&mut self, records: &[&[u8]]) -> Result<Option<RecordBatch>, FormatError> {
+        self.decode_events(records).map_err(|e| match e {
+            ChangeError::Arrow(e) => FormatError::Arrow(e),
+            other => FormatError::Invalid(other.to_string()),
+        })
+    }
+}
+
+/// Writes changes as Debezium events.
+struct DebeziumEncoder;
+
+impl RecordEncoder for DebeziumEncoder {
+    fn encode(
+        &mut self,
+        batch: &RecordBatch,
+        records: &mut Vec<Vec<u8>>,
+    ) -> Result<(), FormatError> {
+        encode_changes(batch, records, |kind, row| {
+            let (before, after, op): (&[u8], &[u8], &[u8]) = if kind.is_retraction() {
+                (row, b"null", b"\"d\"")
+            } else {
+                (b"null", row, b"\"c\"")
+            };
+            json_object(&[("before", before), ("after", after), ("op", op)])
+        })
     }
 }

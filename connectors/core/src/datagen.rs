@@ -25,7 +25,9 @@ use rtdw_operators::time::now_millis;
 use rtdw_operators::{Result, Source, StreamError, SubtaskContext};
 
 use crate::error::ConnectorError;
-use crate::options::Options;
+use crate::factory::{ConnectorFactory, Roles, SourceCapabilities};
+use crate::format::Formats;
+use crate::options::{ConnectorOption, OptionType, TableOptions};
 use crate::table::TableDescriptor;
 
 /// Largest batch a datagen subtask emits at once.
@@ -49,7 +51,7 @@ struct FieldSpec {
 
 /// The validated options of a datagen table.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct DatagenConfig {
+struct DatagenConfig {
     rows_per_second: f64,
     number_of_rows: Option<u64>,
     fields: Vec<FieldSpec>,
@@ -87,21 +89,161 @@ fn supported_type(data_type: &DataType) -> bool {
     )
 }
 
+/// Flink's `rows-per-second`.
+const ROWS_PER_SECOND: ConnectorOption = ConnectorOption::new(
+    "rows-per-second",
+    OptionType::Double,
+    "Rows generated per second by the whole source.",
+)
+.default_value("10000");
+
+/// Flink's `number-of-rows`.
+const NUMBER_OF_ROWS: ConnectorOption = ConnectorOption::new(
+    "number-of-rows",
+    OptionType::Integer,
+    "Rows to generate in all; the source is unbounded without it (or a sequence field).",
+);
+
+/// Flink's `fields.#.kind`.
+const KIND: ConnectorOption = ConnectorOption::new(
+    "fields.#.kind",
+    OptionType::Enum(&["sequence", "random"]),
+    "How the column's values are generated.",
+)
+.default_value("random");
+
+/// Flink's `fields.#.min`.
+const MIN: ConnectorOption = ConnectorOption::new(
+    "fields.#.min",
+    OptionType::Double,
+    "Smallest random value of a numeric column (the type's smallest by default).",
+);
+
+/// Flink's `fields.#.max`.
+const MAX: ConnectorOption = ConnectorOption::new(
+    "fields.#.max",
+    OptionType::Double,
+    "Largest random value of a numeric column (the type's largest by default).",
+);
+
+/// Flink's `fields.#.length`.
+const LENGTH: ConnectorOption = ConnectorOption::new(
+    "fields.#.length",
+    OptionType::Integer,
+    "Length of random strings.",
+)
+.default_value("100");
+
+/// Flink's `fields.#.start`.
+const START: ConnectorOption = ConnectorOption::new(
+    "fields.#.start",
+    OptionType::Integer,
+    "First value of a sequence column (required with kind 'sequence').",
+);
+
+/// Flink's `fields.#.end`.
+const END: ConnectorOption = ConnectorOption::new(
+    "fields.#.end",
+    OptionType::Integer,
+    "Last value of a sequence column (required with kind 'sequence'); the source ends after it.",
+);
+
+/// Flink's `fields.#.null-rate`.
+const NULL_RATE: ConnectorOption = ConnectorOption::new(
+    "fields.#.null-rate",
+    OptionType::Double,
+    "Share of NULL values, between 0 and 1.",
+)
+.default_value("0");
+
+/// The `datagen` connector.
+pub(crate) struct DatagenFactory;
+
+impl ConnectorFactory for DatagenFactory {
+    fn name(&self) -> &'static str {
+        "datagen"
+    }
+
+    fn description(&self) -> &'static str {
+        "Generates rows: random values or sequences, at a given rate."
+    }
+
+    fn roles(&self) -> Roles {
+        Roles {
+            source: true,
+            ..Roles::default()
+        }
+    }
+
+    fn options(&self) -> &'static [ConnectorOption] {
+        &[
+            ROWS_PER_SECOND,
+            NUMBER_OF_ROWS,
+            KIND,
+            MIN,
+            MAX,
+            LENGTH,
+            START,
+            END,
+            NULL_RATE,
+        ]
+    }
+
+    fn changelog_modes(&self) -> &'static str {
+        "source: inserts only"
+    }
+
+    fn validate_source(
+        &self,
+        table: &TableDescriptor,
+        _formats: &Formats,
+    ) -> Result<SourceCapabilities, ConnectorError> {
+        let config = DatagenConfig::parse(table)?;
+        Ok(SourceCapabilities {
+            bounded: config.is_bounded(),
+            changelog: false,
+        })
+    }
+
+    fn create_source(
+        &self,
+        table: &TableDescriptor,
+        _formats: &Formats,
+        ctx: &SubtaskContext,
+    ) -> Result<Box<dyn Source>, ConnectorError> {
+        Ok(Box::new(DatagenSource::new(
+            DatagenConfig::parse(table)?,
+            table.schema.clone(),
+            ctx,
+        )?))
+    }
+}
+
 impl DatagenConfig {
-    /// Validates a datagen table's options.
-    pub fn parse(table: &TableDescriptor) -> Result<Self, ConnectorError> {
-        let mut options = Options::source(table);
-        let rows_per_second: f64 = options
-            .parse("rows-per-second", "must be a positive number")?
-            .unwrap_or(10000.0);
-        if rows_per_second <= 0.0 || !rows_per_second.is_finite() {
+    /// Reads a datagen table's options and checks what their types cannot
+    /// say: ranges, and that every column can be generated.
+    fn parse(table: &TableDescriptor) -> Result<Self, ConnectorError> {
+        let options = TableOptions::new(table);
+        let rows_per_second = options.double(&ROWS_PER_SECOND)?.unwrap_or(10000.0);
+        if rows_per_second <= 0.0 {
             return Err(options.invalid(
-                "rows-per-second",
+                ROWS_PER_SECOND.key,
                 &rows_per_second.to_string(),
                 "must be a positive number",
             ));
         }
-        let number_of_rows = options.parse("number-of-rows", "must be a non-negative integer")?;
+        let number_of_rows = options
+            .integer(&NUMBER_OF_ROWS)?
+            .map(|n| {
+                u64::try_from(n).map_err(|_| {
+                    options.invalid(
+                        NUMBER_OF_ROWS.key,
+                        &n.to_string(),
+                        "must be a non-negative integer",
+                    )
+                })
+            })
+            .transpose()?;
         let mut fields = Vec::new();
         for field in table.schema.fields() {
             let name = field.name();
@@ -114,34 +256,30 @@ impl DatagenConfig {
                     reason: "datagen cannot generate this type".into(),
                 });
             }
-            let key = |suffix: &str| format!("fields.{name}.{suffix}");
-            let kind = options.choice(&key("kind"), &["sequence", "random"], "random")?;
-            let null_rate: f64 = options
-                .parse(&key("null-rate"), "must be a number between 0 and 1")?
+            let key = |option: &ConnectorOption| TableOptions::family_key(option, name);
+            let null_rate = options
+                .double_at(&key(&NULL_RATE), &NULL_RATE)?
                 .unwrap_or(0.0);
             if !(0.0..=1.0).contains(&null_rate) {
                 return Err(options.invalid(
-                    &key("null-rate"),
+                    &key(&NULL_RATE),
                     &null_rate.to_string(),
                     "must be a number between 0 and 1",
                 ));
             }
-            let kind = if kind == "sequence" {
-                let start = options
-                    .parse(&key("start"), "must be an integer")?
-                    .ok_or_else(|| ConnectorError::MissingOption {
+            let required = |option: &ConnectorOption| -> Result<i64, ConnectorError> {
+                options.integer_at(&key(option), option)?.ok_or_else(|| {
+                    ConnectorError::MissingOption {
                         table: table.name.clone(),
-                        key: key("start"),
-                    })?;
-                let end: i64 = options
-                    .parse(&key("end"), "must be an integer")?
-                    .ok_or_else(|| ConnectorError::MissingOption {
-                        table: table.name.clone(),
-                        key: key("end"),
-                    })?;
+                        key: key(option),
+                    }
+                })
+            };
+            let kind = if options.choice_at(&key(&KIND), &KIND)? == Some("sequence") {
+                let (start, end) = (required(&START)?, required(&END)?);
                 if end < start {
                     return Err(options.invalid(
-                        &key("end"),
+                        &key(&END),
                         &end.to_string(),
                         &format!("must not be less than fields.{name}.start ({start})"),
                     ));
@@ -149,27 +287,30 @@ impl DatagenConfig {
                 FieldKind::Sequence { start, end }
             } else {
                 let (default_min, default_max) = default_range(data_type);
-                let min = options
-                    .parse(&key("min"), "must be a number")?
-                    .unwrap_or(default_min);
-                let max = options
-                    .parse(&key("max"), "must be a number")?
-                    .unwrap_or(default_max);
+                let min = options.double_at(&key(&MIN), &MIN)?.unwrap_or(default_min);
+                let max = options.double_at(&key(&MAX), &MAX)?.unwrap_or(default_max);
                 if max < min {
                     return Err(options.invalid(
-                        &key("max"),
+                        &key(&MAX),
                         &max.to_string(),
                         &format!("must not be less than fields.{name}.min ({min})"),
                     ));
                 }
-                let length = options
-                    .parse(&key("length"), "must be a positive integer")?
-                    .unwrap_or(100);
+                let length = options.integer_at(&key(&LENGTH), &LENGTH)?.unwrap_or(100);
+                let length = usize::try_from(length)
+                    .ok()
+                    .filter(|l| *l > 0)
+                    .ok_or_else(|| {
+                        options.invalid(
+                            &key(&LENGTH),
+                            &length.to_string(),
+                            "must be a positive integer",
+                        )
+                    })?;
                 FieldKind::Random { min, max, length }
             };
             fields.push(FieldSpec { kind, null_rate });
         }
-        options.finish()?;
         Ok(DatagenConfig {
             rows_per_second,
             number_of_rows,
@@ -178,7 +319,7 @@ impl DatagenConfig {
     }
 
     /// True when the source ends: a row limit or a sequence field.
-    pub fn is_bounded(&self) -> bool {
+    fn is_bounded(&self) -> bool {
         self.number_of_rows.is_some()
             || self
                 .fields
@@ -194,7 +335,7 @@ fn share(total: u64, index: u32, parallelism: u32) -> u64 {
 }
 
 /// One subtask of a datagen source.
-pub(crate) struct DatagenSource {
+struct DatagenSource {
     config: DatagenConfig,
     schema: SchemaRef,
     subtask: u32,
@@ -211,7 +352,7 @@ pub(crate) struct DatagenSource {
 
 impl DatagenSource {
     /// The source of subtask `ctx.subtask_index`.
-    pub fn new(
+    fn new(
         config: DatagenConfig,
         schema: SchemaRef,
         ctx: &SubtaskContext,
@@ -566,22 +707,36 @@ mod tests {
 
     #[test]
     fn bad_options_name_the_key_and_what_was_expected() {
-        let err = DatagenConfig::parse(&table(&[("fields.id.kind", "sequense")])).unwrap_err();
+        let registry = crate::ConnectorRegistry::builtin();
+        let err = registry
+            .validate_source(&table(&[("fields.id.kind", "sequense")]))
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "table 'gen': option 'fields.id.kind' must be 'sequence' or 'random', got 'sequense'"
         );
-        let err = DatagenConfig::parse(&table(&[("rows-per-secnd", "5")])).unwrap_err();
+        let err = registry
+            .validate_source(&table(&[("rows-per-secnd", "5")]))
+            .unwrap_err();
         assert!(
-            err.to_string()
-                .contains("unsupported options for connector 'datagen': rows-per-secnd"),
+            err.to_string().contains(
+                "unsupported source options for connector 'datagen': rows-per-secnd (did you mean 'rows-per-second'?)"
+            ),
             "{err}"
         );
-        let err = DatagenConfig::parse(&table(&[
-            ("fields.id.kind", "sequence"),
-            ("fields.id.end", "5"),
-        ]))
-        .unwrap_err();
+        let err = registry
+            .validate_source(&table(&[("rows-per-second", "fast")]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "table 'gen': option 'rows-per-second' must be a number, got 'fast'"
+        );
+        let err = registry
+            .validate_source(&table(&[
+                ("fields.id.kind", "sequence"),
+                ("fields.id.end", "5"),
+            ]))
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "table 'gen': missing required option 'fields.id.start'"

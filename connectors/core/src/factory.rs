@@ -1,0 +1,176 @@
+//! The connector factory (Flink's `DynamicTableFactory`): what a connector
+//! declares about itself, and how it builds one subtask's source or sink.
+
+use rtdw_operators::{Sink, Source, SubtaskContext};
+
+use crate::error::ConnectorError;
+use crate::format::Formats;
+use crate::options::ConnectorOption;
+use crate::table::TableDescriptor;
+
+/// The roles a connector can play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Roles {
+    /// Read as a scan source.
+    pub source: bool,
+    /// Written as a sink.
+    pub sink: bool,
+    /// Queried by key as the dimension side of a lookup join.
+    pub lookup: bool,
+}
+
+impl Roles {
+    /// The roles' names, for listings: `source, sink`.
+    pub fn describe(self) -> String {
+        let names: Vec<&str> = [
+            (self.source, "source"),
+            (self.sink, "sink"),
+            (self.lookup, "lookup"),
+        ]
+        .into_iter()
+        .filter_map(|(has, name)| has.then_some(name))
+        .collect();
+        names.join(", ")
+    }
+}
+
+/// An option whose value names a format, and the prefix of that format's
+/// options: `format` with prefix `""` gives `json.ignore-parse-errors`;
+/// Kafka's `key.format` with prefix `"key."` gives
+/// `key.json.ignore-parse-errors`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FormatSlot {
+    /// The option naming the format.
+    pub option: &'static ConnectorOption,
+    /// Put before `<format>.<key>` for the format's options.
+    pub prefix: &'static str,
+}
+
+/// A column a connector offers besides the data (`METADATA FROM 'key'`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetadataColumn {
+    /// The key in `METADATA FROM 'key'`.
+    pub key: &'static str,
+    /// Its SQL type, as Flink's docs write it.
+    pub sql_type: &'static str,
+    /// Whether a sink can write it (else read-only: `METADATA VIRTUAL`).
+    pub writable: bool,
+    /// What it holds.
+    pub doc: &'static str,
+}
+
+/// What the planner needs to know about a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceCapabilities {
+    /// True when the source ends by itself.
+    pub bounded: bool,
+    /// True when the source emits updates and deletes: a row-kind column
+    /// ([`rtdw_operators::row_kind::ROW_KIND_COLUMN`]) follows the data
+    /// columns of its batches.
+    pub changelog: bool,
+}
+
+/// What the planner needs to know about a sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SinkCapabilities {
+    /// True when the sink can consume updates and deletes, not only inserts.
+    pub accepts_updates: bool,
+    /// True when, given a primary key, the sink can consume upserts: the new
+    /// content of each changed row without the old (`+I`, `+U`, `-D`).
+    /// Formats that write before-images (debezium-json) cannot.
+    pub accepts_upserts: bool,
+}
+
+/// One connector: its declaration, its checks, and its instances.
+///
+/// The registry validates a table's options against [`options`] (and the
+/// options of the formats its [`format_slots`] name) before it calls
+/// [`validate_source`] / [`validate_sink`], which check what a table of
+/// options cannot say (ranges, combinations, column types).
+///
+/// [`options`]: ConnectorFactory::options
+/// [`format_slots`]: ConnectorFactory::format_slots
+/// [`validate_source`]: ConnectorFactory::validate_source
+/// [`validate_sink`]: ConnectorFactory::validate_sink
+pub trait ConnectorFactory: Send + Sync {
+    /// The `connector` option's value that selects it.
+    fn name(&self) -> &'static str;
+
+    /// One line saying what it connects to.
+    fn description(&self) -> &'static str;
+
+    /// The roles it can play.
+    fn roles(&self) -> Roles;
+
+    /// Its own options (the framework's [`crate::options::COMMON_OPTIONS`]
+    /// and the formats' come on top).
+    fn options(&self) -> &'static [ConnectorOption];
+
+    /// The options that name formats.
+    fn format_slots(&self) -> &'static [FormatSlot] {
+        &[]
+    }
+
+    /// The metadata columns it offers.
+    fn metadata_columns(&self) -> &'static [MetadataColumn] {
+        &[]
+    }
+
+    /// How it reads and writes changes, for `rtdw connectors describe`.
+    fn changelog_modes(&self) -> &'static str;
+
+    /// Checks a source table (options already validated) and says what it
+    /// produces.
+    fn validate_source(
+        &self,
+        table: &TableDescriptor,
+        formats: &Formats,
+    ) -> Result<SourceCapabilities, ConnectorError> {
+        let _ = (table, formats);
+        Err(self.unsupported_role(table, "source"))
+    }
+
+    /// Checks a sink table (options already validated) and says what it
+    /// takes.
+    fn validate_sink(
+        &self,
+        table: &TableDescriptor,
+        formats: &Formats,
+    ) -> Result<SinkCapabilities, ConnectorError> {
+        let _ = formats;
+        Err(self.unsupported_role(table, "sink"))
+    }
+
+    /// Builds the source of one subtask.
+    fn create_source(
+        &self,
+        table: &TableDescriptor,
+        formats: &Formats,
+        ctx: &SubtaskContext,
+    ) -> Result<Box<dyn Source>, ConnectorError> {
+        let _ = (formats, ctx);
+        Err(self.unsupported_role(table, "source"))
+    }
+
+    /// Builds the sink of one subtask.
+    fn create_sink(
+        &self,
+        table: &TableDescriptor,
+        formats: &Formats,
+        ctx: &SubtaskContext,
+    ) -> Result<Box<dyn Sink>, ConnectorError> {
+        let _ = (formats, ctx);
+        Err(self.unsupported_role(table, "sink"))
+    }
+
+    /// The error for a role the connector does not play.
+    fn unsupported_role(&self, table: &TableDescriptor, role: &'static str) -> ConnectorError {
+        ConnectorError::UnknownConnector {
+            table: table.name.clone(),
+            connector: self.name().to_string(),
+            role,
+            suggestion: format!(" ('{}' cannot be a {role})", self.name()),
+            available: String::new(),
+        }
+    }
+}

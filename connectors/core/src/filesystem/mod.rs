@@ -1,0 +1,160 @@
+//! `filesystem`: reads and writes files in a directory, with Flink's options
+//! `path` and `format` (any format of [`crate::format`], one record per
+//! line) and the format's own options under its name.
+//!
+//! Files whose names start with `.` or `_` are hidden from readers; a sink
+//! writes into such a hidden in-progress file and renames it to its final
+//! `part-<job>-<subtask>-<n>` name when its input ends, so a reader never sees
+//! a partial file.
+
+mod sink;
+mod source;
+
+use std::path::PathBuf;
+
+use rtdw_operators::{Sink, Source, SubtaskContext};
+
+use crate::error::ConnectorError;
+use crate::factory::{ConnectorFactory, FormatSlot, Roles, SinkCapabilities, SourceCapabilities};
+use crate::format::Formats;
+use crate::options::{ConnectorOption, OptionType, TableOptions};
+use crate::table::TableDescriptor;
+
+/// Flink's `path`.
+const PATH: ConnectorOption = ConnectorOption::new(
+    "path",
+    OptionType::String,
+    "The directory (or, for a source, the single file) read or written.",
+)
+.required();
+
+/// Flink's `format`.
+const FORMAT: ConnectorOption = ConnectorOption::new(
+    "format",
+    OptionType::String,
+    "The format of the files' records, one per line.",
+)
+.required();
+
+/// The format slot: `format`, its options under `<format>.`.
+const FORMAT_SLOT: FormatSlot = FormatSlot {
+    option: &FORMAT,
+    prefix: "",
+};
+
+/// The `filesystem` connector.
+pub(crate) struct FilesystemFactory;
+
+impl ConnectorFactory for FilesystemFactory {
+    fn name(&self) -> &'static str {
+        "filesystem"
+    }
+
+    fn description(&self) -> &'static str {
+        "Reads the files under a directory, one record per line; writes files exactly once (two-phase, committed with checkpoints)."
+    }
+
+    fn roles(&self) -> Roles {
+        Roles {
+            source: true,
+            sink: true,
+            lookup: false,
+        }
+    }
+
+    fn options(&self) -> &'static [ConnectorOption] {
+        &[PATH, FORMAT]
+    }
+
+    fn format_slots(&self) -> &'static [FormatSlot] {
+        std::slice::from_ref(&FORMAT_SLOT)
+    }
+
+    fn changelog_modes(&self) -> &'static str {
+        "source and sink: inserts only, or every change with a changelog format (debezium-json, canal-json, maxwell-json)"
+    }
+
+    fn validate_source(
+        &self,
+        table: &TableDescriptor,
+        formats: &Formats,
+    ) -> Result<SourceCapabilities, ConnectorError> {
+        let format = formats.resolve(table, &FORMAT_SLOT)?;
+        format.factory.validate(table, &table.schema)?;
+        format
+            .factory
+            .create_decoder(&table.schema, &format.options)?;
+        Ok(SourceCapabilities {
+            bounded: true,
+            changelog: format.factory.changelog(),
+        })
+    }
+
+    fn validate_sink(
+        &self,
+        table: &TableDescriptor,
+        formats: &Formats,
+    ) -> Result<SinkCapabilities, ConnectorError> {
+        let format = formats.resolve(table, &FORMAT_SLOT)?;
+        format.factory.validate(table, &table.schema)?;
+        format
+            .factory
+            .create_encoder(&table.schema, &format.options)?;
+        Ok(SinkCapabilities {
+            accepts_updates: format.factory.changelog(),
+            accepts_upserts: format.factory.accepts_upserts(),
+        })
+    }
+
+    fn create_source(
+        &self,
+        table: &TableDescriptor,
+        formats: &Formats,
+        ctx: &SubtaskContext,
+    ) -> Result<Box<dyn Source>, ConnectorError> {
+        let format = formats.resolve(table, &FORMAT_SLOT)?;
+        let decoder = format
+            .factory
+            .create_decoder(&table.schema, &format.options)?;
+        Ok(Box::new(source::FileSource::new(
+            table,
+            path(table)?,
+            decoder,
+            format.policy()?,
+            ctx,
+        )?))
+    }
+
+    fn create_sink(
+        &self,
+        table: &TableDescriptor,
+        formats: &Formats,
+        ctx: &SubtaskContext,
+    ) -> Result<Box<dyn Sink>, ConnectorError> {
+        let format = formats.resolve(table, &FORMAT_SLOT)?;
+        let encoder = format
+            .factory
+            .create_encoder(&table.schema, &format.options)?;
+        Ok(Box::new(sink::FileSink::new(
+            table,
+            path(table)?,
+            encoder,
+            ctx,
+        )?))
+    }
+}
+
+/// The table's `path`.
+fn path(table: &TableDescriptor) -> Result<PathBuf, ConnectorError> {
+    TableOptions::new(table)
+        .require_string(&PATH)
+        .map(PathBuf::from)
+}
+
+/// True for names readers skip: in-progress and metadata files.
+pub(crate) fn is_hidden(name: &str) -> bool {
+    name.starts_with('.') || name.starts_with('_')
+}
+
+#[cfg(test)]
+mod tests;

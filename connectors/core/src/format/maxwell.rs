@@ -1,0 +1,116 @@
+//! `maxwell-json`: Maxwell's change events (Flink's `maxwell-json`):
+//! `{"database":..,"table":..,"type":"insert|update|delete","data":{..},
+//! "old":{..}}`. `old` holds the previous values of the columns an update
+//! changed.
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use rtdw_operators::RowKind;
+use rtdw_operators::row_kind::changelog_schema;
+use serde_json::Value;
+
+use super::change::{Change, before_image, decode_changes, encode_changes, json_object, object};
+use super::policy::IGNORE_PARSE_ERRORS;
+use super::{FormatError, FormatFactory, FormatOptions, RecordDecoder, RecordEncoder};
+use crate::error::ConnectorError;
+use crate::options::ConnectorOption;
+
+/// The `maxwell-json` format.
+pub(super) struct MaxwellJsonFormat;
+
+impl FormatFactory for MaxwellJsonFormat {
+    fn name(&self) -> &'static str {
+        "maxwell-json"
+    }
+
+    fn description(&self) -> &'static str {
+        "Maxwell change events: inserts, updates (with the changed columns' old values) and deletes."
+    }
+
+    fn options(&self) -> &'static [ConnectorOption] {
+        &[IGNORE_PARSE_ERRORS]
+    }
+
+    fn changelog(&self) -> bool {
+        true
+    }
+
+    fn create_decoder(
+        &self,
+        schema: &SchemaRef,
+        _options: &FormatOptions<'_>,
+    ) -> Result<Box<dyn RecordDecoder>, ConnectorError> {
+        Ok(Box::new(MaxwellDecoder {
+            data: schema.clone(),
+            output: changelog_schema(schema),
+        }))
+    }
+
+    fn create_encoder(
+        &self,
+        _schema: &SchemaRef,
+        _options: &FormatOptions<'_>,
+    ) -> Result<Box<dyn RecordEncoder>, ConnectorError> {
+        Ok(Box::new(MaxwellEncoder))
+    }
+}
+
+/// Decodes Maxwell events into changes.
+struct MaxwellDecoder {
+    data: SchemaRef,
+    output: SchemaRef,
+}
+
+fn changes(event: Value, out: &mut Vec<Change>) -> Result<(), FormatError> {
+    let kind = event
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| FormatError::Invalid("no \"type\" field".into()))?;
+    let data = object(event.get("data"), "data");
+    match kind {
+        "insert" => out.push((RowKind::Insert, data?)),
+        "delete" => out.push((RowKind::Delete, data?)),
+        "update" => {
+            let after = data?;
+            let before = before_image(&after, &object(event.get("old"), "old")?);
+            out.push((RowKind::UpdateBefore, before));
+            out.push((RowKind::UpdateAfter, after));
+        }
+        other => {
+            return Err(FormatError::Invalid(format!(
+                "unknown \"type\" value \"{other}\" (expected insert, update or delete)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl RecordDecoder for MaxwellDecoder {
+    fn schema(&self) -> &SchemaRef {
+        &self.output
+    }
+
+    fn decode(&mut self, records: &[&[u8]]) -> Result<Option<RecordBatch>, FormatError> {
+        decode_changes(&self.data, &self.output, records, changes)
+    }
+}
+
+/// Writes `+I`/`+U` as insert and `-U`/`-D` as delete events, as Flink does.
+struct MaxwellEncoder;
+
+impl RecordEncoder for MaxwellEncoder {
+    fn encode(
+        &mut self,
+        batch: &RecordBatch,
+        records: &mut Vec<Vec<u8>>,
+    ) -> Result<(), FormatError> {
+        encode_changes(batch, records, |kind, row| {
+            let kind: &[u8] = if kind.is_retraction() {
+                b"\"delete\""
+            } else {
+                b"\"insert\""
+            };
+            json_object(&[("data", row), ("type", kind)])
+        })
+    }
+}

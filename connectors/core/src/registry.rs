@@ -1,0 +1,160 @@
+//! The registry of connectors and formats one process knows: the `rtdw`
+//! binary assembles it from the connector crates and hands it to the
+//! planner (validation at submit time) and the task manager (instances).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rtdw_operators::{Sink, Source, SubtaskContext};
+
+use crate::error::ConnectorError;
+use crate::factory::{ConnectorFactory, SinkCapabilities, SourceCapabilities};
+use crate::format::Formats;
+use crate::options::{self, COMMON_OPTIONS, DeclaredOption, Role};
+use crate::table::TableDescriptor;
+
+/// Connectors and formats by name.
+#[derive(Clone, Default)]
+pub struct ConnectorRegistry {
+    connectors: BTreeMap<&'static str, Arc<dyn ConnectorFactory>>,
+    formats: Formats,
+}
+
+impl std::fmt::Debug for ConnectorRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectorRegistry")
+            .field("connectors", &self.connectors.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl ConnectorRegistry {
+    /// The connectors and formats that ship in this crate: `datagen`,
+    /// `print`, `blackhole`, `filesystem` and every built-in format.
+    pub fn builtin() -> Self {
+        let mut registry = ConnectorRegistry {
+            connectors: BTreeMap::new(),
+            formats: Formats::builtin(),
+        };
+        for connector in crate::builtin_connectors() {
+            registry.register(connector);
+        }
+        registry
+    }
+
+    /// Adds a connector (from a connector crate of its own).
+    pub fn register(&mut self, connector: Arc<dyn ConnectorFactory>) {
+        self.connectors.insert(connector.name(), connector);
+    }
+
+    /// Every connector, by name.
+    pub fn connectors(&self) -> impl Iterator<Item = &Arc<dyn ConnectorFactory>> {
+        self.connectors.values()
+    }
+
+    /// The connector called `name`.
+    pub fn connector(&self, name: &str) -> Option<&Arc<dyn ConnectorFactory>> {
+        self.connectors.get(name)
+    }
+
+    /// The formats.
+    pub fn formats(&self) -> &Formats {
+        &self.formats
+    }
+
+    /// Every option a connector declares, the framework's first, without
+    /// the options of formats (those depend on the table).
+    pub fn declared_options(connector: &dyn ConnectorFactory) -> Vec<DeclaredOption> {
+        COMMON_OPTIONS
+            .iter()
+            .chain(connector.options())
+            .map(DeclaredOption::plain)
+            .collect()
+    }
+
+    /// The connector of `table` for `role`, with every option of the table
+    /// checked against what it and its formats declare.
+    fn resolve(
+        &self,
+        table: &TableDescriptor,
+        role: Role,
+    ) -> Result<&Arc<dyn ConnectorFactory>, ConnectorError> {
+        let name = table.require_connector()?;
+        let plays = |c: &Arc<dyn ConnectorFactory>| match role {
+            Role::Source => c.roles().source,
+            Role::Sink => c.roles().sink,
+        };
+        let connector = self
+            .connectors
+            .get(name.trim())
+            .filter(|c| plays(c))
+            .ok_or_else(|| {
+                let available: Vec<&str> = self
+                    .connectors
+                    .values()
+                    .filter(|c| plays(c))
+                    .map(|c| c.name())
+                    .collect();
+                let suggestion = options::nearest(name, &available)
+                    .map(|n| format!(" (did you mean '{n}'?)"))
+                    .or_else(|| {
+                        self.connectors
+                            .contains_key(name)
+                            .then(|| format!(" ('{name}' cannot be a {})", role.name()))
+                    })
+                    .unwrap_or_default();
+                ConnectorError::UnknownConnector {
+                    table: table.name.clone(),
+                    connector: name.to_string(),
+                    role: role.name(),
+                    suggestion,
+                    available: available.join(", "),
+                }
+            })?;
+        let mut declared = Self::declared_options(connector.as_ref());
+        declared.extend(
+            self.formats
+                .declared_options(table, connector.format_slots())?,
+        );
+        options::validate(table, connector.name(), role, &declared)?;
+        Ok(connector)
+    }
+
+    /// Checks a table's options for use as a source.
+    pub fn validate_source(
+        &self,
+        table: &TableDescriptor,
+    ) -> Result<SourceCapabilities, ConnectorError> {
+        self.resolve(table, Role::Source)?
+            .validate_source(table, &self.formats)
+    }
+
+    /// Checks a table's options for use as a sink.
+    pub fn validate_sink(
+        &self,
+        table: &TableDescriptor,
+    ) -> Result<SinkCapabilities, ConnectorError> {
+        self.resolve(table, Role::Sink)?
+            .validate_sink(table, &self.formats)
+    }
+
+    /// Builds the source instance of one subtask.
+    pub fn create_source(
+        &self,
+        table: &TableDescriptor,
+        ctx: &SubtaskContext,
+    ) -> Result<Box<dyn Source>, ConnectorError> {
+        self.resolve(table, Role::Source)?
+            .create_source(table, &self.formats, ctx)
+    }
+
+    /// Builds the sink instance of one subtask.
+    pub fn create_sink(
+        &self,
+        table: &TableDescriptor,
+        ctx: &SubtaskContext,
+    ) -> Result<Box<dyn Sink>, ConnectorError> {
+        self.resolve(table, Role::Sink)?
+            .create_sink(table, &self.formats, ctx)
+    }
+}
