@@ -555,7 +555,9 @@ kafka_address() { echo "127.0.0.1:$(port_of kafka main)"; }
 etcd_ports() { echo main peer; }
 etcd_prepare() { mkdir -p "$1/data"; }
 etcd_command() {
-  local client="http://127.0.0.1:$(port_of etcd main)" peer="http://127.0.0.1:$(port_of etcd peer)"
+  local client peer
+  client="http://127.0.0.1:$(port_of etcd main)"
+  peer="http://127.0.0.1:$(port_of etcd peer)"
   printf '%s\n' etcd --name rtdw --data-dir "$1/data" \
     --listen-client-urls "$client" --advertise-client-urls "$client" \
     --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
@@ -638,6 +640,12 @@ jaeger_prepare() {
     cp "${CONFIG_OPTION[jaeger]}" "$d/jaeger.yaml"
     return
   fi
+  # The module proxy's sources carry no built UI (the query port serves a
+  # placeholder page); a folder of built jaeger-ui assets can be served.
+  local ui=""
+  if [ -n "${RTDW_JAEGER_UI_ASSETS:-}" ]; then
+    ui=$'    ui:\n      assets_path: '"$RTDW_JAEGER_UI_ASSETS"$'\n'
+  fi
   cat >"$d/jaeger.yaml" <<EOF
 service:
   extensions: [jaeger_storage, jaeger_query, healthcheckv2]
@@ -666,9 +674,12 @@ extensions:
     http:
       endpoint: 127.0.0.1:$(port_of jaeger health)
   jaeger_query:
+    # Jaeger would otherwise trace itself to 127.0.0.1:4317, whatever runs
+    # there, and wait 10 s on stopping for exports nobody takes.
+    enable_tracing: false
     storage:
       traces: memstore
-    http:
+$ui    http:
       endpoint: 127.0.0.1:$(port_of jaeger main)
     grpc:
       endpoint: 127.0.0.1:$(port_of jaeger query-grpc)
@@ -732,12 +743,12 @@ start() {
     for key in $("${name}_ports"); do choose_port "$name" "$key" "$attempt"; done
     printf '%s' "$PORTS" >"$d/ports"
     "${name}_prepare" "$d"
-    local -a command
-    mapfile -t command < <("${name}_command" "$d")
+    local -a argv
+    mapfile -t argv < <("${name}_command" "$d")
     [ -f "$d/log" ] && mv "$d/log" "$d/log.previous"
     # A session of its own: the service's processes are one process group,
     # which `down` stops as a whole.
-    setsid "${command[@]}" >"$d/log" 2>&1 </dev/null &
+    setsid "${argv[@]}" >"$d/log" 2>&1 </dev/null &
     echo $! >"$d/pid"
     local waited=0 limit
     limit=$(($(ready_timeout "$name") * 10))
@@ -871,7 +882,7 @@ usage() {
 
 main() {
   [ $# -gt 0 ] || usage
-  local command=$1
+  local action=$1
   shift
   local -a names=()
   while [ $# -gt 0 ]; do
@@ -900,12 +911,12 @@ main() {
   # The database servers run as their own users and must reach their data.
   [ "$(id -u)" -ne 0 ] || chmod a+x "$STATE"
   if [ "${#names[@]}" -eq 0 ]; then
-    case $command in
+    case $action in
       down | status) mapfile -t names < <(known_services) ;;
       *) usage ;;
     esac
   fi
-  case $command in
+  case $action in
     install) install "${names[@]}" ;;
     up) up "${names[@]}" ;;
     down) down "${names[@]}" ;;
