@@ -261,7 +261,8 @@ saved_port() {
   sed -n "s/^$2=//p" "$file"
 }
 
-# A free TCP port on 127.0.0.1 that none of this start's other ports use.
+# A free TCP port on 127.0.0.1 (the kernel's pick) that none of this
+# start's other ports (TAKEN_PORTS) uses.
 free_port() {
   local port
   while :; do
@@ -269,7 +270,6 @@ free_port() {
     case " ${TAKEN_PORTS:-} " in
       *" $port "*) ;;
       *)
-        TAKEN_PORTS="${TAKEN_PORTS:-} $port"
         echo "$port"
         return
         ;;
@@ -284,7 +284,8 @@ port_open() {
 
 # Chooses the service's port KEY (`main` for its own): the one given with
 # --port, else on the first attempt the one used last time if it is free,
-# else a free one. Records it in PORTS; sets PORT_KEY_FIXED when given.
+# else a free one. Records it in PORTS and TAKEN_PORTS; sets PORTS_FIXED
+# when given.
 choose_port() {
   local name=$1 key=$2 attempt=$3 option port
   if [ "$key" = main ]; then option="${PORT_OPTION[$name]:-}"; else option="${PORT_OPTION[$name.$key]:-}"; fi
@@ -585,10 +586,11 @@ s3_command() {
   printf '%s\n' "$(s3_binary)" --host 127.0.0.1 --port "$(port_of s3 main)" \
     --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" "$1/data"
 }
-# A signed ListBuckets request answered.
+# A signed ListBuckets request answered (S3 wants the payload's hash
+# header, which curl does not add by itself).
 s3_ready() {
   curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" \
-    "http://127.0.0.1:$(port_of s3 main)/" >/dev/null 2>&1
+    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "http://127.0.0.1:$(port_of s3 main)/" >/dev/null 2>&1
 }
 s3_env() {
   cat <<EOF
@@ -750,8 +752,8 @@ start() {
     # which `down` stops as a whole.
     setsid "${argv[@]}" >"$d/log" 2>&1 </dev/null &
     echo $! >"$d/pid"
-    local waited=0 limit
-    limit=$(($(ready_timeout "$name") * 10))
+    local deadline
+    deadline=$((SECONDS + $(ready_timeout "$name")))
     while :; do
       if ! alive "$name"; then
         break
@@ -771,11 +773,10 @@ start() {
         } >"$d/env"
         return 0
       fi
-      waited=$((waited + 1))
-      if [ "$waited" -ge "$limit" ]; then
+      if [ "$SECONDS" -ge "$deadline" ]; then
         log_tail "$name"
         stop "$name"
-        die "$name did not answer within $((limit / 10)) s"
+        die "$name did not answer within $(ready_timeout "$name") s"
       fi
       sleep 0.1
     done
