@@ -317,9 +317,13 @@ alive() {
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
 }
 
-# Whether any process of process group PGID remains.
+# Whether any process of process group PGID remains. Zombies do not count:
+# an orphaned service is reaped by PID 1 whenever it gets to it (seconds,
+# in some containers).
 group_alive() {
-  pgrep -g "$1" >/dev/null 2>&1
+  local pids
+  pids=$(pgrep -d, -g "$1") || return 1
+  ps -o stat= -p "$pids" | grep -qv '^Z'
 }
 
 log_tail() {
