@@ -252,7 +252,11 @@ fn s3_stores_objects_under_signed_requests_only() {
         (code.to_string(), body.to_string())
     };
     assert_eq!(curl(&key_pair, &["-X", "PUT"], "/bucket").0, "200");
-    let put = curl(&key_pair, &["-X", "PUT", "--data-binary", "hello"], "/bucket/a/b.txt");
+    let put = curl(
+        &key_pair,
+        &["-X", "PUT", "--data-binary", "hello"],
+        "/bucket/a/b.txt",
+    );
     assert_eq!(put.0, "200", "{put:?}");
     assert_eq!(
         curl(&key_pair, &[], "/bucket/a/b.txt"),
@@ -288,7 +292,10 @@ fn jaeger_stores_spans_sent_over_otlp() {
     let services: serde_json::Value =
         serde_json::from_str(&try_http_get(&query, "/api/services").expect("/api/services"))
             .expect("JSON");
-    assert!(services["data"].is_array() || services["data"].is_null(), "{services}");
+    assert!(
+        services["data"].is_array() || services["data"].is_null(),
+        "{services}"
+    );
 
     // One span over OTLP/HTTP (JSON), from curl.
     let trace_id = "5b8efff798038103d269b633813fc60c";

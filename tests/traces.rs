@@ -362,7 +362,10 @@ fn jaeger_process<'a>(
     let process = &trace["processes"][span["processID"].as_str().unwrap_or_default()];
     (
         process["serviceName"].as_str().unwrap_or_default(),
-        process["tags"].as_array().map(Vec::as_slice).unwrap_or_default(),
+        process["tags"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default(),
     )
 }
 
@@ -389,40 +392,40 @@ fn a_submission_is_one_trace_in_jaeger() {
     let id = cluster.submit("jaeger.sql", &sql, &["-p", "2"]);
     cluster.wait_for_state(&id, "FINISHED", Duration::from_secs(60));
 
-    // The coordinator's spans of the submission carry the job id: find
-    // their trace, and wait until both task managers' spans joined it.
+    // The coordinator's spans of the submission carry the job id (so do
+    // the logs of later spans, in traces of their own): find the trace with
+    // the submission, and wait until both task managers' spans joined it.
     let trace = wait_for(
         "one trace in Jaeger with the submission and both deployments",
         Duration::from_secs(60),
         || {
-            let traces = jaeger_traces(&query, "rtdw-coordinator", "job", &id);
-            let [trace] = traces.as_slice() else {
-                return None;
-            };
-            let spans = trace["spans"].as_array()?;
-            let deployed: BTreeSet<&str> = spans
-                .iter()
-                .filter(|s| s["operationName"] == "deploy_tasks")
-                .filter_map(|s| {
-                    let (service, tags) = jaeger_process(trace, s);
-                    (service == "rtdw-taskmanager")
-                        .then(|| jaeger_tag(tags, "rtdw.taskmanager.id"))
-                        .flatten()
+            jaeger_traces(&query, "rtdw-coordinator", "job", &id)
+                .into_iter()
+                .find(|trace| {
+                    let Some(spans) = trace["spans"].as_array() else {
+                        return false;
+                    };
+                    let deployed: BTreeSet<&str> = spans
+                        .iter()
+                        .filter(|s| s["operationName"] == "deploy_tasks")
+                        .filter_map(|s| {
+                            let (service, tags) = jaeger_process(trace, s);
+                            (service == "rtdw-taskmanager")
+                                .then(|| jaeger_tag(tags, "rtdw.taskmanager.id"))
+                                .flatten()
+                        })
+                        .collect();
+                    let submitted = spans.iter().any(|s| {
+                        s["operationName"] == "submit_job"
+                            && jaeger_process(trace, s).0 == "rtdw-coordinator"
+                    });
+                    submitted && deployed.len() == 2
                 })
-                .collect();
-            let submitted = spans.iter().any(|s| {
-                s["operationName"] == "submit_job"
-                    && jaeger_process(trace, s).0 == "rtdw-coordinator"
-            });
-            (submitted && deployed.len() == 2).then(|| trace.clone())
         },
     );
     let spans = trace["spans"].as_array().expect("spans");
     let trace_id = &trace["traceID"];
-    assert!(
-        spans.iter().all(|s| &s["traceID"] == trace_id),
-        "{trace:#}"
-    );
+    assert!(spans.iter().all(|s| &s["traceID"] == trace_id), "{trace:#}");
     assert!(
         spans.iter().any(|s| {
             jaeger_process(&trace, s).0 == "rtdw-coordinator"

@@ -503,7 +503,9 @@ fn decode_chunked(mut body: &str) -> Result<String, String> {
             return Ok(content);
         }
         content.push_str(rest.get(..size).ok_or("a truncated chunk")?);
-        body = rest[size..].strip_prefix("\r\n").ok_or("a chunk without its end")?;
+        body = rest[size..]
+            .strip_prefix("\r\n")
+            .ok_or("a chunk without its end")?;
     }
 }
 

@@ -174,7 +174,8 @@ impl Service {
     /// The service's log so far, for failure messages.
     pub fn log(&self) -> String {
         let path = self.dir().join("log");
-        fs::read_to_string(&path).unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
+        fs::read_to_string(&path)
+            .unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
     }
 
     /// Stops the service (`services.sh down NAME`), which returns once no
