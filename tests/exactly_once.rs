@@ -202,11 +202,12 @@ fn state_in_s3_and_metadata_in_etcd_survive_a_killed_task_manager() {
     });
     let rows = 20_000;
     let out = cluster.path("totals");
+    let checkpoints = format!("s3://{}/checkpoints", s3.bucket);
     let sql = totals_job(
         rows,
         4_000,
         &out,
-        "SET 'state.checkpoints.dir' = 's3://state/checkpoints';\n",
+        &format!("SET 'state.checkpoints.dir' = '{checkpoints}';\n"),
     );
     let id = cluster.submit("totals.sql", &sql, &["-p", "2"]);
     let checkpoint = wait_for_checkpoint(&cluster, &id, 0);
@@ -230,7 +231,7 @@ fn state_in_s3_and_metadata_in_etcd_survive_a_killed_task_manager() {
         .expect("run etcdctl");
     let pointer = String::from_utf8_lossy(&pointer.stdout);
     assert!(
-        pointer.contains(&format!("s3://state/checkpoints/{id}/chk-")),
+        pointer.contains(&format!("{checkpoints}/{id}/chk-")),
         "etcd points at the newest checkpoint: {pointer:?}"
     );
 

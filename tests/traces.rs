@@ -1,8 +1,8 @@
 //! End-to-end: the spans of a real coordinator and two task-manager
-//! processes, received over OTLP/gRPC by a collector inside this test (the
-//! protocol Jaeger's OTLP port speaks). One submission is one trace, whose
-//! deployment spans on both task managers are children of the
-//! coordinator's spans.
+//! processes, received over OTLP/gRPC by a collector inside this test and
+//! by a real Jaeger (read back through its query API). One submission is
+//! one trace, whose deployment spans on both task managers are children of
+//! the coordinator's spans.
 
 mod support;
 
@@ -17,6 +17,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use support::services::Service;
 use support::{Cluster, ClusterOptions, wait_for};
 
 /// One received span.
@@ -90,6 +91,19 @@ fn spans_named<'a>(spans: &'a [ReceivedSpan], service: &str, name: &str) -> Vec<
         .collect()
 }
 
+/// A checkpoint every 300 ms.
+const CHECKPOINTS: &str = "SET 'execution.checkpointing.interval' = '300 ms';\n";
+
+/// A job counting generated ids by parity into a blackhole, after `sets`,
+/// with the datagen options `generator` (its rows and rate).
+fn parity_counts(sets: &str, generator: &str) -> String {
+    format!(
+        "{sets}CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen', {generator});\n\
+         CREATE TABLE sink (k BIGINT, n BIGINT) WITH ('connector' = 'blackhole');\n\
+         INSERT INTO sink SELECT id % 2, COUNT(*) FROM gen GROUP BY id % 2;"
+    )
+}
+
 /// How many spans named `name` belong to trace `trace_id`.
 fn count_in_trace(spans: &[ReceivedSpan], trace_id: &[u8], name: &str) -> usize {
     spans
@@ -124,11 +138,11 @@ fn submissions_checkpoints_and_failovers_are_traced_across_processes() {
         ..ClusterOptions::default()
     });
     // Two seconds of input with a checkpoint every 300 ms.
-    let sql = "SET 'execution.checkpointing.interval' = '300 ms';\n\
-               CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '2000', 'rows-per-second' = '1000');\n\
-               CREATE TABLE sink (k BIGINT, n BIGINT) WITH ('connector' = 'blackhole');\n\
-               INSERT INTO sink SELECT id % 2, COUNT(*) FROM gen GROUP BY id % 2;";
-    let id = cluster.submit("traced.sql", sql, &["-p", "2"]);
+    let sql = parity_counts(
+        CHECKPOINTS,
+        "'number-of-rows' = '2000', 'rows-per-second' = '1000'",
+    );
+    let id = cluster.submit("traced.sql", &sql, &["-p", "2"]);
     cluster.wait_for_state(&id, "FINISHED", Duration::from_secs(60));
 
     let spans = wait_for(
@@ -290,12 +304,11 @@ fn submissions_checkpoints_and_failovers_are_traced_across_processes() {
 
     // A failover is a span of its own, and each restored subtask's state
     // loading a `restore` span under its task manager's deployment.
-    let unbounded = "SET 'execution.checkpointing.interval' = '300 ms';\n\
-                     SET 'restart-strategy.type' = 'fixed-delay';\n\
-                     CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '1000');\n\
-                     CREATE TABLE sink (k BIGINT, n BIGINT) WITH ('connector' = 'blackhole');\n\
-                     INSERT INTO sink SELECT id % 2, COUNT(*) FROM gen GROUP BY id % 2;";
-    let failing = cluster.submit("failover.sql", unbounded, &["-p", "2"]);
+    let unbounded = parity_counts(
+        &format!("{CHECKPOINTS}SET 'restart-strategy.type' = 'fixed-delay';\n"),
+        "'rows-per-second' = '1000'",
+    );
+    let failing = cluster.submit("failover.sql", &unbounded, &["-p", "2"]);
     wait_for("a checkpoint", Duration::from_secs(60), || {
         (cluster.job(&failing)["latest_checkpoint_id"].as_u64() > Some(0)).then_some(())
     });
@@ -316,4 +329,131 @@ fn submissions_checkpoints_and_failovers_are_traced_across_processes() {
         },
     );
     cluster.rtdw_ok(&["job", "cancel", &failing]);
+}
+
+/// The traces Jaeger's query API returns for spans of `service` carrying
+/// tag `key` = `value`, from the last hour.
+fn jaeger_traces(query: &str, service: &str, key: &str, value: &str) -> Vec<serde_json::Value> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_micros();
+    let hour = 3_600_000_000;
+    // {"key":"value"}, URL-encoded.
+    let tags = format!("%7B%22{key}%22%3A%22{value}%22%7D");
+    let path = format!(
+        "/api/traces?service={service}&tags={tags}&start={}&end={}&limit=20",
+        now - hour,
+        now + hour
+    );
+    support::try_http_get(query, &path)
+        .ok()
+        .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok())
+        .and_then(|answer| answer["data"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+/// The service name and the tags of the process that sent `span`, in a
+/// trace as Jaeger's query API returns it.
+fn jaeger_process<'a>(
+    trace: &'a serde_json::Value,
+    span: &serde_json::Value,
+) -> (&'a str, &'a [serde_json::Value]) {
+    let process = &trace["processes"][span["processID"].as_str().unwrap_or_default()];
+    (
+        process["serviceName"].as_str().unwrap_or_default(),
+        process["tags"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default(),
+    )
+}
+
+/// The string value of tag `key` among `tags`.
+fn jaeger_tag<'a>(tags: &'a [serde_json::Value], key: &str) -> Option<&'a str> {
+    tags.iter().find(|t| t["key"] == key)?["value"].as_str()
+}
+
+#[test]
+fn a_submission_is_one_trace_in_jaeger() {
+    let jaeger = Service::shared_or_own("jaeger");
+    let query = jaeger.address("RTDW_JAEGER_QUERY");
+    let cluster = Cluster::start(ClusterOptions {
+        env: vec![
+            (
+                "RTDW_TRACING__OTLP_ENDPOINT".into(),
+                jaeger.var("RTDW_JAEGER_OTLP").into(),
+            ),
+            ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
+        ],
+        ..ClusterOptions::default()
+    });
+    let sql = parity_counts("", "'number-of-rows' = '1000'");
+    let id = cluster.submit("jaeger.sql", &sql, &["-p", "2"]);
+    cluster.wait_for_state(&id, "FINISHED", Duration::from_secs(60));
+
+    // The coordinator's spans of the submission carry the job id (so do
+    // the logs of later spans, in traces of their own): find the trace with
+    // the submission, and wait until both task managers' spans joined it.
+    let trace = wait_for(
+        "one trace in Jaeger with the submission and both deployments",
+        Duration::from_secs(60),
+        || {
+            jaeger_traces(&query, "rtdw-coordinator", "job", &id)
+                .into_iter()
+                .find(|trace| {
+                    let Some(spans) = trace["spans"].as_array() else {
+                        return false;
+                    };
+                    let deployed: BTreeSet<&str> = spans
+                        .iter()
+                        .filter(|s| s["operationName"] == "deploy_tasks")
+                        .filter_map(|s| {
+                            let (service, tags) = jaeger_process(trace, s);
+                            (service == "rtdw-taskmanager")
+                                .then(|| jaeger_tag(tags, "rtdw.taskmanager.id"))
+                                .flatten()
+                        })
+                        .collect();
+                    let submitted = spans.iter().any(|s| {
+                        s["operationName"] == "submit_job"
+                            && jaeger_process(trace, s).0 == "rtdw-coordinator"
+                    });
+                    submitted && deployed.len() == 2
+                })
+        },
+    );
+    let spans = trace["spans"].as_array().expect("spans");
+    let trace_id = &trace["traceID"];
+    assert!(spans.iter().all(|s| &s["traceID"] == trace_id), "{trace:#}");
+    assert!(
+        spans.iter().any(|s| {
+            jaeger_process(&trace, s).0 == "rtdw-coordinator"
+                && jaeger_tag(s["tags"].as_array().unwrap(), "job") == Some(id.as_str())
+        }),
+        "the coordinator's spans name the job: {trace:#}"
+    );
+    // Each task manager's deployment is a child of the coordinator's call
+    // to it.
+    let coordinator_calls: BTreeSet<&str> = spans
+        .iter()
+        .filter(|s| {
+            s["operationName"] == "deploy_tasks"
+                && jaeger_process(&trace, s).0 == "rtdw-coordinator"
+        })
+        .filter_map(|s| s["spanID"].as_str())
+        .collect();
+    assert_eq!(coordinator_calls.len(), 2, "{trace:#}");
+    for span in spans.iter().filter(|s| {
+        s["operationName"] == "deploy_tasks" && jaeger_process(&trace, s).0 == "rtdw-taskmanager"
+    }) {
+        let parent = span["references"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["refType"] == "CHILD_OF"))
+            .and_then(|r| r["spanID"].as_str());
+        assert!(
+            parent.is_some_and(|p| coordinator_calls.contains(p)),
+            "a task manager's deployment continues the coordinator's call: {span:#}"
+        );
+    }
 }

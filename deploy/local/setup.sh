@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# Installs what building and testing rtdw needs on a Debian machine:
-# a C toolchain, python3, Prometheus (promtool and the server the monitoring
-# tests scrape with), etcd (the metadata store the tests run), a Rust
-# toolchain (1.90 or newer) with clippy and rustfmt, cargo-nextest, and
-# s3s-fs (the S3 API server the tests run). Idempotent: installs only what
-# is missing.
+# Installs the toolchain building and testing rtdw needs on a Debian
+# machine: a C toolchain, python3, curl, protoc, a Rust toolchain (1.90 or
+# newer) with clippy and rustfmt, and cargo-nextest. Idempotent: installs
+# only what is missing. The outside services the tests run (etcd, S3,
+# Kafka, ...) are installed by deploy/local/services.sh.
 set -euo pipefail
 
 SUDO=""
@@ -14,10 +13,6 @@ packages=()
 command -v cc >/dev/null 2>&1 || packages+=(build-essential)
 command -v python3 >/dev/null 2>&1 || packages+=(python3)
 command -v curl >/dev/null 2>&1 || packages+=(curl ca-certificates)
-command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
-# Checkpoint metadata and leader election live in etcd; the tests start
-# their own throwaway instances (etcdctl is for looking inside them).
-command -v etcd >/dev/null 2>&1 || packages+=(etcd-server etcd-client)
 # The etcd client crate generates its gRPC code with protoc at build time,
 # importing protobuf's well-known types (libprotobuf-dev ships them).
 command -v protoc >/dev/null 2>&1 || packages+=(protobuf-compiler)
@@ -41,19 +36,4 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "setup: installing cargo-nextest"
   cargo install cargo-nextest --locked
-fi
-
-# Checkpoints and lake tables are written through the S3 API; the tests run
-# a real S3 server. Debian packages no MinIO, so use s3s-fs (S3 on a local
-# directory, checks request signatures). Pinned to the tested version (later
-# ones have needed a newer rustc). Its own target directory lets an
-# interrupted build resume.
-case ":$PATH:" in
-  *":$HOME/.cargo/bin:"*) ;;
-  *) export PATH="$HOME/.cargo/bin:$PATH" ;;
-esac
-if ! command -v s3s-fs >/dev/null 2>&1; then
-  echo "setup: installing s3s-fs (a few minutes)"
-  CARGO_TARGET_DIR="$HOME/.cache/rtdw/s3s-target" \
-    cargo install s3s-fs@0.14.1 --features binary --locked
 fi

@@ -481,7 +481,32 @@ pub fn try_http_get(addr: &str, path: &str) -> Result<String, String> {
     if !head.starts_with("HTTP/1.1 200") {
         return Err(head.lines().next().unwrap_or_default().to_string());
     }
-    Ok(body.to_string())
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    if chunked {
+        decode_chunked(body)
+    } else {
+        Ok(body.to_string())
+    }
+}
+
+/// The content of an HTTP/1.1 chunked body (Go servers send one when an
+/// answer outgrows their buffer).
+fn decode_chunked(mut body: &str) -> Result<String, String> {
+    let mut content = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").ok_or("a truncated chunk")?;
+        let size = usize::from_str_radix(size.split(';').next().unwrap_or_default().trim(), 16)
+            .map_err(|e| format!("a chunk size: {e}"))?;
+        if size == 0 {
+            return Ok(content);
+        }
+        content.push_str(rest.get(..size).ok_or("a truncated chunk")?);
+        body = rest[size..]
+            .strip_prefix("\r\n")
+            .ok_or("a chunk without its end")?;
+    }
 }
 
 /// The sum of the samples of metric `name` whose labels include all of

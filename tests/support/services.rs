@@ -1,298 +1,301 @@
-//! Real outside services for end-to-end tests: a throwaway etcd and a
-//! throwaway S3 API server (s3s-fs), each its own process on free loopback
-//! ports with its own scratch directory, killed on drop.
-//! `deploy/local/setup.sh` installs both binaries.
+//! Real outside services for end-to-end tests, started and stopped through
+//! `deploy/local/services.sh`, the script users and CI run too.
+//!
+//! Sharing: nextest runs every test in a process of its own, so a service
+//! cannot live in a static "once per test binary". Instead a service that
+//! tests can share is started once for the whole run by whoever runs the
+//! tests (`deploy/local/test.sh` runs `services.sh up s3` with
+//! `RTDW_SERVICES_DIR` set, and `down` when the run ends), and
+//! [`Service::shared_or_own`] reuses it, found with `services.sh env`;
+//! each test then keeps to a bucket (topic, database) of its own. When none
+//! runs, as under a plain `cargo test`, the test starts its own instance in
+//! a temporary state directory and stops it on drop. etcd is never shared:
+//! every rtdw coordinator keeps its jobs under the same key prefix, so a
+//! coordinator would resume the jobs of other tests.
+//!
+//! A service a test started is stopped when the test ends, passing or
+//! panicking; a test process killed from outside leaves it running (its
+//! state directory names it: `services.sh down --dir DIR`).
 
+use std::collections::BTreeMap;
 use std::fs;
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// How long a service may take to become ready.
-const READY_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// How often a service is started again when it exits before it is ready
-/// because another process took one of its ports in between.
-const START_ATTEMPTS: usize = 3;
-
-/// The path of the executable `name`: on `PATH`, else in `$HOME/.cargo/bin`
-/// (where `cargo install` puts it even when that is not on `PATH`).
-fn find_binary(name: &str) -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .unwrap_or_default();
-    let in_cargo = std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo/bin"));
-    on_path
-        .into_iter()
-        .chain(in_cargo)
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
+/// `deploy/local/services.sh` of this checkout.
+pub fn services_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/services.sh")
 }
 
-/// Like [`find_binary`], failing the test with what to do when `name` is
-/// not installed.
-fn require_binary(name: &str, what: &str) -> PathBuf {
-    find_binary(name).unwrap_or_else(|| {
-        panic!(
-            "`{name}` ({what}) is not installed: it is neither on PATH nor in \
-             $HOME/.cargo/bin; run deploy/local/setup.sh"
-        )
-    })
+/// Runs `services.sh ARGS`, returning its standard output, or its standard
+/// error (where it prints a failing service's log) when it fails.
+pub fn run_script(args: &[&str]) -> Result<String, String> {
+    let output = Command::new("bash")
+        .arg(services_script())
+        .args(args)
+        .output()
+        .map_err(|e| format!("run {}: {e}", services_script().display()))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!(
+            "services.sh {} exited with {}:\n{}{}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
 }
 
-/// `count` distinct free TCP ports on 127.0.0.1. The listeners are held
-/// together so the ports differ, then released for the service to take.
-fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to find a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| {
-            l.local_addr()
-                .expect("local address of a bound listener")
-                .port()
-        })
+/// The variables of `export NAME=VALUE` lines.
+fn parse_exports(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("export ")?.split_once('='))
+        .map(|(name, value)| (name.to_string(), value.to_string()))
         .collect()
 }
 
-/// The content of a service's log file, for failure messages.
-fn read_log(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
+/// Where a service's state lives, and whether this test owns it.
+enum StateDir {
+    /// A temporary state directory: the service is this test's and is
+    /// stopped on drop.
+    Own(tempfile::TempDir),
+    /// The folder of a run-wide service someone else stops.
+    Shared(PathBuf),
 }
 
-/// Whether a log says the service lost a race for its port.
-fn lost_port_race(log: &str) -> bool {
-    log.contains("address already in use") || log.contains("Address already in use")
+/// One service run by `services.sh`.
+pub struct Service {
+    name: String,
+    state: StateDir,
+    env: BTreeMap<String, String>,
+    stopped: bool,
 }
 
-/// Kills `child` and reaps it; errors mean it already exited.
-fn stop(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
-}
+impl Service {
+    /// Starts `name` (`services.sh up NAME`) in a state directory of its
+    /// own, with `extra` options (e.g. `--config prometheus=FILE`); stopped
+    /// on drop. Fails the test, with the service's log, when it does not
+    /// start.
+    pub fn start(name: &str, extra: &[&str]) -> Service {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("rtdw-{name}-"))
+            .tempdir()
+            .expect("create a state directory");
+        let state = dir.path().to_str().expect("a UTF-8 temporary path");
+        let mut args = vec!["up", name, "--dir", state];
+        args.extend_from_slice(extra);
+        run_script(&args).unwrap_or_else(|e| panic!("{e}"));
+        let env = run_script(&["env", name, "--dir", state]).unwrap_or_else(|e| panic!("{e}"));
+        Service {
+            name: name.to_string(),
+            state: StateDir::Own(dir),
+            env: parse_exports(&env),
+            stopped: false,
+        }
+    }
 
-/// Polls `ready` every 50 ms until it is true. Returns `Err` with the
-/// service's log when the process exited first, and fails the test with
-/// the log when `READY_TIMEOUT` passes.
-fn wait_ready(
-    name: &str,
-    child: &mut Child,
-    log: &Path,
-    mut ready: impl FnMut() -> bool,
-) -> Result<(), String> {
-    let start = Instant::now();
-    loop {
-        let is_ready = ready();
-        // Checked after `ready`: a port answering while the process has
-        // exited belongs to some other process.
-        if let Some(status) = child.try_wait().expect("poll the service process") {
-            return Err(format!(
-                "{name} exited with {status} before it was ready; its log:\n{}",
-                read_log(log)
-            ));
+    /// The instance of `name` running for the whole test run (in
+    /// `$RTDW_SERVICES_DIR`, else `services.sh`'s default state directory),
+    /// else one of this test's own.
+    pub fn shared_or_own(name: &str) -> Service {
+        match run_script(&["env", name]) {
+            Ok(env) => {
+                let env = parse_exports(&env);
+                let state = format!("RTDW_{}_STATE", name.to_uppercase());
+                let dir = env
+                    .get(&state)
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| panic!("services.sh env {name} prints no {state}"));
+                Service {
+                    name: name.to_string(),
+                    state: StateDir::Shared(dir),
+                    env,
+                    stopped: false,
+                }
+            }
+            Err(_) => Service::start(name, &[]),
         }
-        if is_ready {
-            return Ok(());
+    }
+
+    /// The value of one of the service's `env` variables; fails the test
+    /// when the script does not print it.
+    pub fn var(&self, name: &str) -> &str {
+        self.env
+            .get(name)
+            .unwrap_or_else(|| panic!("services.sh env {} prints no {name}", self.name))
+    }
+
+    /// The `host:port` of the URL in variable `name`, as
+    /// [`super::try_http_get`] takes it.
+    pub fn address(&self, name: &str) -> String {
+        self.var(name).trim_start_matches("http://").to_string()
+    }
+
+    /// Every variable `services.sh env NAME` prints.
+    pub fn vars(&self) -> &BTreeMap<String, String> {
+        &self.env
+    }
+
+    /// Whether the instance is shared by the test run rather than this
+    /// test's own.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.state, StateDir::Shared(_))
+    }
+
+    /// The service's own folder in its state directory: `pid`, `ports`,
+    /// `env`, `log` and its data.
+    pub fn dir(&self) -> PathBuf {
+        match &self.state {
+            StateDir::Own(dir) => dir.path().join(&self.name),
+            StateDir::Shared(dir) => dir.clone(),
         }
-        if start.elapsed() > READY_TIMEOUT {
-            stop(child);
-            panic!(
-                "{name} was not ready after {READY_TIMEOUT:?}; its log:\n{}",
-                read_log(log)
-            );
+    }
+
+    /// The process id `services.sh` recorded (also the service's process
+    /// group).
+    pub fn pid(&self) -> u32 {
+        let text = fs::read_to_string(self.dir().join("pid"))
+            .unwrap_or_else(|e| panic!("{}'s pid file: {e}", self.name));
+        text.trim().parse().expect("a pid")
+    }
+
+    /// Port `key` of the service (`main` for its own), as recorded.
+    pub fn port(&self, key: &str) -> u16 {
+        let text = fs::read_to_string(self.dir().join("ports"))
+            .unwrap_or_else(|e| panic!("{}'s ports file: {e}", self.name));
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("{key}="))?.parse().ok())
+            .unwrap_or_else(|| panic!("{} has no port {key}: {text}", self.name))
+    }
+
+    /// The service's log so far, for failure messages.
+    pub fn log(&self) -> String {
+        let path = self.dir().join("log");
+        fs::read_to_string(&path)
+            .unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
+    }
+
+    /// Stops the service (`services.sh down NAME`), which returns once no
+    /// process of it remains. Only for a service of this test's own.
+    pub fn stop(&mut self) {
+        assert!(
+            !self.is_shared(),
+            "{} is shared by the test run: not stopping it",
+            self.name
+        );
+        self.down().unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// `services.sh down NAME` once, for a service of this test's own.
+    fn down(&mut self) -> Result<(), String> {
+        match &self.state {
+            StateDir::Own(dir) if !self.stopped => {
+                self.stopped = true;
+                let state = dir.path().to_string_lossy().into_owned();
+                run_script(&["down", &self.name, "--dir", &state]).map(drop)
+            }
+            _ => Ok(()),
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
-/// A single-member etcd cluster of its own, in a temporary data directory,
-/// killed on drop.
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Err(e) = self.down() {
+            eprintln!("{e}");
+        }
+    }
+}
+
+/// A single-member etcd cluster of this test's own (see the module doc for
+/// why it is never shared), stopped on drop.
 pub struct Etcd {
     /// The client URL, e.g. `http://127.0.0.1:PORT`.
     pub endpoint: String,
-    child: Child,
-    /// Holds the data directory and `etcd.log`.
-    dir: tempfile::TempDir,
+    service: Service,
 }
 
 impl Etcd {
-    /// Starts etcd on two free loopback ports (client and peer) and waits
-    /// until `/health` reports `"health":"true"`. Fails the test, with
-    /// etcd's log, when it is not healthy within 20 s, and with a pointer
-    /// to `deploy/local/setup.sh` when `etcd` is not installed.
+    /// Starts etcd through `services.sh up etcd` and waits until it is
+    /// healthy; fails the test with etcd's log when it is not.
     pub fn start() -> Etcd {
-        let binary = require_binary("etcd", "the etcd server, Debian package etcd-server");
-        let mut attempt = 1;
-        loop {
-            match Self::try_start(&binary) {
-                Ok(etcd) => return etcd,
-                Err(log) if attempt < START_ATTEMPTS && lost_port_race(&log) => attempt += 1,
-                Err(log) => panic!("{log}"),
-            }
+        let service = Service::start("etcd", &[]);
+        Etcd {
+            endpoint: service.var("RTDW_ETCD_ENDPOINT").to_string(),
+            service,
         }
-    }
-
-    fn try_start(binary: &Path) -> Result<Etcd, String> {
-        let dir = tempfile::Builder::new()
-            .prefix("rtdw-etcd-")
-            .tempdir()
-            .expect("create a temporary directory for etcd");
-        let ports = free_ports(2);
-        let client = format!("http://127.0.0.1:{}", ports[0]);
-        let peer = format!("http://127.0.0.1:{}", ports[1]);
-        let log = dir.path().join("etcd.log");
-        let log_file = fs::File::create(&log).expect("create etcd.log");
-        let mut child = Command::new(binary)
-            .arg("--name")
-            .arg("t")
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .arg("--listen-client-urls")
-            .arg(&client)
-            .arg("--advertise-client-urls")
-            .arg(&client)
-            .arg("--listen-peer-urls")
-            .arg(&peer)
-            .arg("--initial-advertise-peer-urls")
-            .arg(&peer)
-            .arg("--initial-cluster")
-            .arg(format!("t={peer}"))
-            .args(["--logger", "zap", "--log-level", "error"])
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("clone the etcd.log handle"))
-            .stderr(log_file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
-        let address = format!("127.0.0.1:{}", ports[0]);
-        wait_ready("etcd", &mut child, &log, || {
-            super::try_http_get(&address, "/health")
-                .is_ok_and(|body| body.contains(r#""health":"true""#))
-        })?;
-        Ok(Etcd {
-            endpoint: client,
-            child,
-            dir,
-        })
     }
 
     /// The form rtdw's `--metastore` flag takes: `etcd://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        let address = self
-            .endpoint
-            .strip_prefix("http://")
-            .unwrap_or(&self.endpoint);
-        format!("etcd://{address}")
+        self.service.var("RTDW_ETCD_URL").to_string()
     }
 
     /// etcd's log so far (errors only), for test failure messages.
     pub fn log(&self) -> String {
-        read_log(&self.dir.path().join("etcd.log"))
+        self.service.log()
     }
 }
 
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        stop(&mut self.child);
-    }
-}
-
-/// An S3 API server of its own (s3s-fs) serving one bucket from a fresh
-/// temporary directory, checking request signatures, killed on drop.
+/// A bucket of this test's own on an S3 API server (s3s-fs, checking
+/// request signatures): the run's shared server when there is one, else
+/// one of the test's own. The bucket is removed on drop.
 pub struct S3Server {
     /// The endpoint URL, `http://127.0.0.1:PORT` (path-style requests).
     pub endpoint: String,
-    /// The bucket that exists on start.
+    /// This test's bucket, named after the one asked for and made unique.
     pub bucket: String,
-    /// The only access key the server accepts.
+    /// The access key the server accepts.
     pub access_key: String,
     /// The secret key of `access_key`.
     pub secret_key: String,
-    /// Holds `data/` (the server's root, one folder per bucket) and
-    /// `s3s-fs.log`.
-    root: tempfile::TempDir,
-    /// `data/<bucket>`: where the bucket's objects are files.
+    /// `RTDW_S3_ROOT/<bucket>`: where the bucket's objects are files.
     bucket_dir: PathBuf,
-    child: Child,
+    service: Service,
 }
 
-/// The access key of every test S3 server.
-const S3_ACCESS_KEY: &str = "rtdw-test";
-/// The secret key of every test S3 server.
-const S3_SECRET_KEY: &str = "rtdw-test-secret";
+/// Buckets made by this process so far, to name each one uniquely.
+static BUCKETS: AtomicUsize = AtomicUsize::new(0);
 
 impl S3Server {
-    /// Starts s3s-fs on a free loopback port over a fresh root directory
-    /// holding the empty bucket `bucket`, and waits until it accepts TCP
-    /// connections. Fails the test, with the server's log, when it is not
-    /// listening within 20 s, and with a pointer to `deploy/local/setup.sh`
-    /// when `s3s-fs` is not installed.
+    /// A new, empty bucket named `<bucket>-<process id>-<n>` on the run's
+    /// S3 server or one of this test's own; fails the test, with the
+    /// server's log, when none can be started.
     pub fn start(bucket: &str) -> S3Server {
-        let binary = require_binary("s3s-fs", "the S3 API server, `cargo install s3s-fs`");
-        let mut attempt = 1;
-        loop {
-            match Self::try_start(&binary, bucket) {
-                Ok(server) => return server,
-                Err(log) if attempt < START_ATTEMPTS && lost_port_race(&log) => attempt += 1,
-                Err(log) => panic!("{log}"),
-            }
-        }
-    }
-
-    fn try_start(binary: &Path, bucket: &str) -> Result<S3Server, String> {
-        let root = tempfile::Builder::new()
-            .prefix("rtdw-s3-")
-            .tempdir()
-            .expect("create a temporary directory for s3s-fs");
-        let data = root.path().join("data");
-        let bucket_dir = data.join(bucket);
+        let service = Service::shared_or_own("s3");
+        let bucket = format!(
+            "{bucket}-{}-{}",
+            std::process::id(),
+            BUCKETS.fetch_add(1, Ordering::Relaxed)
+        );
+        // s3s-fs serves each folder of its root as a bucket.
+        let bucket_dir = Path::new(service.var("RTDW_S3_ROOT")).join(&bucket);
         fs::create_dir_all(&bucket_dir)
             .unwrap_or_else(|e| panic!("create the bucket folder {}: {e}", bucket_dir.display()));
-        let port = free_ports(1)[0];
-        let log = root.path().join("s3s-fs.log");
-        let log_file = fs::File::create(&log).expect("create s3s-fs.log");
-        let mut child = Command::new(binary)
-            .args(["--host", "127.0.0.1", "--port"])
-            .arg(port.to_string())
-            .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
-            .arg(&data)
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("clone the s3s-fs.log handle"))
-            .stderr(log_file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
-        let address = SocketAddr::from(([127, 0, 0, 1], port));
-        wait_ready("s3s-fs", &mut child, &log, || {
-            TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok()
-        })?;
-        Ok(S3Server {
-            endpoint: format!("http://{address}"),
-            bucket: bucket.to_string(),
-            access_key: S3_ACCESS_KEY.to_string(),
-            secret_key: S3_SECRET_KEY.to_string(),
-            root,
+        S3Server {
+            endpoint: service.var("RTDW_S3_ENDPOINT").to_string(),
+            access_key: service.var("AWS_ACCESS_KEY_ID").to_string(),
+            secret_key: service.var("AWS_SECRET_ACCESS_KEY").to_string(),
+            bucket,
             bucket_dir,
-            child,
-        })
+            service,
+        }
     }
 
     /// The environment variables `object_store`'s
     /// `AmazonS3Builder::from_env()` reads to reach this server: keys,
-    /// region `us-east-1`, endpoint, plain HTTP and path-style requests.
-    /// The bucket is not among them.
+    /// region, endpoint, plain HTTP and path-style requests. The bucket is
+    /// not among them.
     pub fn env(&self) -> Vec<(String, String)> {
-        [
-            ("AWS_ACCESS_KEY_ID", self.access_key.as_str()),
-            ("AWS_SECRET_ACCESS_KEY", self.secret_key.as_str()),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ENDPOINT", self.endpoint.as_str()),
-            ("AWS_ALLOW_HTTP", "true"),
-            ("AWS_VIRTUAL_HOSTED_STYLE_REQUEST", "false"),
-        ]
-        .into_iter()
-        .map(|(name, value)| (name.to_string(), value.to_string()))
-        .collect()
+        self.service
+            .vars()
+            .iter()
+            .filter(|(name, _)| name.starts_with("AWS_"))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect()
     }
 
     /// The keys of the bucket's objects that start with `prefix` (as S3
@@ -313,7 +316,15 @@ impl S3Server {
 
     /// The server's log so far, for test failure messages.
     pub fn log(&self) -> String {
-        read_log(&self.root.path().join("s3s-fs.log"))
+        self.service.log()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        if self.service.is_shared() {
+            let _ = fs::remove_dir_all(&self.bucket_dir);
+        }
     }
 }
 
@@ -336,11 +347,5 @@ fn collect_files(dir: &Path, prefix: &str, out: &mut Vec<String>) {
         } else if path.is_file() {
             out.push(key);
         }
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        stop(&mut self.child);
     }
 }
