@@ -717,3 +717,128 @@ fn two_phase_mini_batch_aggregation_of_a_skewed_key_is_exact_through_a_kill() {
     assert_eq!(folded_totals(&out), expected, "{}", cluster.logs());
     assert!(hidden_files(&out).is_empty());
 }
+
+/// Writes `count` JSON-lines files of `lines` orders each into `dir`,
+/// ids from `first_id` on; returns the ids written.
+fn write_order_files(
+    dir: &Path,
+    name: &str,
+    count: usize,
+    lines: usize,
+    first_id: u64,
+) -> Vec<u64> {
+    std::fs::create_dir_all(dir).expect("input directory");
+    let mut ids = Vec::new();
+    let mut id = first_id;
+    for file in 0..count {
+        let mut text = String::new();
+        for _ in 0..lines {
+            text.push_str(&format!(
+                "{{\"order_id\": {id}, \"amount\": {}}}\n",
+                id % 97
+            ));
+            ids.push(id);
+            id += 1;
+        }
+        // Written aside and renamed, so a listing never sees half a file.
+        let hidden = dir.join(format!(".{name}-{file}"));
+        std::fs::write(&hidden, text).expect("write input file");
+        std::fs::rename(&hidden, dir.join(format!("{name}-{file}.json")))
+            .expect("publish input file");
+    }
+    ids
+}
+
+/// The order ids of the committed output, counted; none before the sink
+/// committed its first file.
+fn committed_ids(out: &Path) -> BTreeMap<u64, usize> {
+    let mut ids = BTreeMap::new();
+    let committed = std::fs::read_dir(out).is_ok_and(|mut entries| {
+        entries.any(|e| e.is_ok_and(|e| !e.file_name().to_string_lossy().starts_with('.')))
+    });
+    if !committed {
+        return ids;
+    }
+    for line in support::committed_lines(out) {
+        let row: Value = serde_json::from_str(&line).expect("a JSON output line");
+        *ids.entry(row["order_id"].as_u64().expect("an order id"))
+            .or_default() += 1;
+    }
+    ids
+}
+
+/// Stops the job with a savepoint into `dir`; returns the savepoint.
+fn stop_with_savepoint(cluster: &Cluster, id: &str, dir: &Path) -> String {
+    let dir = format!("file://{}", dir.display());
+    let stopped = cluster.rtdw_ok(&["job", "stop", id, "--savepoint", "--dir", &dir]);
+    stopped
+        .lines()
+        .next()
+        .expect("the savepoint's directory")
+        .to_string()
+}
+
+#[test]
+fn a_file_source_keeps_its_splits_through_savepoints_at_parallelism_1_2_and_3() {
+    let cluster = Cluster::start(ClusterOptions {
+        taskmanagers: 2,
+        slots: 3,
+        ..ClusterOptions::default()
+    });
+    let input = cluster.path("orders");
+    let out = cluster.path("out");
+    let savepoints = cluster.path("savepoints");
+    let sql = format!(
+        "SET 'execution.checkpointing.interval' = '500 ms';\n\
+         CREATE TABLE orders (order_id BIGINT, amount BIGINT) WITH (\n\
+           'connector' = 'filesystem', 'path' = '{}', 'format' = 'json',\n\
+           'source.monitor-interval' = '200 ms');\n\
+         CREATE TABLE copy (order_id BIGINT, amount BIGINT) WITH (\n\
+           'connector' = 'filesystem', 'path' = '{}', 'format' = 'json');\n\
+         INSERT INTO copy SELECT order_id, amount FROM orders;\n",
+        input.display(),
+        out.display()
+    );
+    let path = cluster.write("copy.sql", &sql);
+    let path = path.to_str().expect("utf-8");
+
+    let mut expected: Vec<u64> = write_order_files(&input, "a", 8, 2_000, 0);
+    let mut savepoint: Option<String> = None;
+    for (round, parallelism) in [1u32, 2, 3].into_iter().enumerate() {
+        let p = parallelism.to_string();
+        let mut args = vec!["job", "submit", path, "-p", &p];
+        if let Some(savepoint) = &savepoint {
+            args.extend(["--from-savepoint", savepoint.as_str()]);
+        }
+        let id = cluster.rtdw_ok(&args).trim().to_string();
+        cluster.wait_for_state(&id, "RUNNING", MINUTES);
+        // Files that appear while the job runs are discovered and read.
+        expected.extend(write_order_files(
+            &input,
+            &format!("new{round}"),
+            3,
+            1_000,
+            100_000 * (round as u64 + 1),
+        ));
+        wait_for("every file read and committed", MINUTES, || {
+            let ids = committed_ids(&out);
+            (ids.len() == expected.len()).then_some(())
+        });
+        let job = cluster.job(&id);
+        let source = &job["vertices"][0];
+        assert_eq!(source["parallelism"], parallelism, "{job}");
+        let assigned: usize = source["subtasks"]
+            .as_array()
+            .expect("subtasks")
+            .iter()
+            .map(|s| s["splits"].as_array().map_or(0, Vec::len))
+            .sum();
+        assert!(assigned > 0, "the source's splits are shown: {job}");
+        savepoint = Some(stop_with_savepoint(&cluster, &id, &savepoints));
+    }
+    let ids = committed_ids(&out);
+    let duplicated: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(duplicated.is_empty(), "read twice: {duplicated:?}");
+    let want: BTreeMap<u64, usize> = expected.iter().map(|id| (*id, 1)).collect();
+    assert_eq!(ids, want, "{}", cluster.logs());
+}

@@ -52,6 +52,7 @@ pub fn job_details_json(details: &JobDetails) -> Value {
                     "taskmanager_id": s.taskmanager_id,
                     "taskmanager_host": s.taskmanager_host,
                     "failure": s.failure,
+                    "splits": s.splits,
                 })).collect::<Vec<_>>(),
             })
         })
@@ -130,8 +131,17 @@ pub fn print_job_details(details: &JobDetails) {
             } else {
                 format!("  {}", subtask.failure)
             };
+            let splits = match subtask.splits.len() {
+                0 => String::new(),
+                n => {
+                    let shown: Vec<&str> =
+                        subtask.splits.iter().take(3).map(String::as_str).collect();
+                    let more = if n > shown.len() { ", ..." } else { "" };
+                    format!("  {n} split(s): {}{more}", shown.join(", "))
+                }
+            };
             println!(
-                "      subtask {}/{}  {:<9}  on {} ({}){failure}",
+                "      subtask {}/{}  {:<9}  on {} ({}){splits}{failure}",
                 subtask.index + 1,
                 vertex.parallelism,
                 task_state_name(subtask.state),

@@ -350,11 +350,21 @@ impl Coordinator {
         if checkpointing {
             tokio::spawn(self.clone().run_checkpoints(id.clone()));
         }
+        tokio::spawn(self.clone().run_split_discovery(id.clone()));
         Ok(id)
     }
 
-    /// Sends every task manager its subtasks of the job.
+    /// Sends every task manager its subtasks of the job, split-based
+    /// sources with their splits.
     pub(crate) async fn deploy(self: &Arc<Self>, job_id: &str) {
+        let mut splits = match self.assign_splits(job_id).await {
+            Ok(splits) => splits,
+            Err(failure) => {
+                let attempt = self.lock().jobs.get(job_id).map(|j| j.attempt).unwrap_or(0);
+                self.deployment_failed(job_id, attempt, failure).await;
+                return;
+            }
+        };
         let requests = {
             let mut state = self.lock();
             let State { cluster, jobs } = &mut *state;
@@ -375,10 +385,20 @@ impl Coordinator {
                     taskmanager_id: task.taskmanager_id.clone(),
                     data_addr,
                 });
+                let assigned = splits
+                    .by_subtask
+                    .remove(&(vertex_id, subtask))
+                    .unwrap_or_default();
+                task.splits = assigned.iter().map(|s| s.id.clone()).collect();
                 by_tm
                     .entry(task.taskmanager_id.clone())
                     .or_default()
-                    .push(TaskToDeploy { vertex_id, subtask });
+                    .push(TaskToDeploy {
+                        vertex_id,
+                        subtask,
+                        split_based: splits.vertices.contains(&vertex_id),
+                        splits: assigned,
+                    });
             }
             by_tm
                 .into_iter()

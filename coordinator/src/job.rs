@@ -2,11 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use rtdw_connector_core::TableDescriptor;
 use rtdw_proto::v1::{
     EdgeDetails, FailureClass, JobDetails, JobPlan, JobRecord, JobState, JobSummary, RestoreState,
     SubtaskDetails, TaskState, VertexDetails,
 };
-use rtdw_sql::JobGraph;
+use rtdw_sql::{JobGraph, OperatorNode};
 
 use crate::checkpoints::{CheckpointTracker, TaskKey};
 use crate::cluster::Cluster;
@@ -22,6 +23,8 @@ pub struct TaskEntry {
     pub state: TaskState,
     /// Why it failed.
     pub failure: String,
+    /// For a split-based source subtask, the ids of the splits it was given.
+    pub splits: Vec<String>,
 }
 
 /// A vertex as listed to users.
@@ -120,6 +123,8 @@ pub struct JobEntry {
     pub restore: Option<RestoreState>,
     /// The root span of each checkpoint's trace while it is in flight.
     pub checkpoint_spans: std::collections::HashMap<u64, tracing::Span>,
+    /// The table each source vertex reads, by vertex id.
+    pub source_tables: BTreeMap<u32, TableDescriptor>,
 }
 
 /// True for FINISHED, CANCELED and FAILED.
@@ -181,6 +186,14 @@ impl JobEntry {
             checkpoints,
             restore: None,
             checkpoint_spans: std::collections::HashMap::new(),
+            source_tables: graph
+                .vertices
+                .iter()
+                .filter_map(|v| match v.chain.first() {
+                    Some(OperatorNode::Source { table }) => Some((v.id, table.clone())),
+                    _ => None,
+                })
+                .collect(),
             id,
         };
         if !slots.is_empty() {
@@ -201,6 +214,7 @@ impl JobEntry {
                         taskmanager_id: slots[subtask as usize].clone(),
                         state: TaskState::Scheduled,
                         failure: String::new(),
+                        splits: Vec::new(),
                     },
                 );
             }
@@ -324,6 +338,7 @@ impl JobEntry {
                             .map(|tm| tm.host.clone())
                             .unwrap_or_default(),
                         failure: t.failure.clone(),
+                        splits: t.splits.clone(),
                     })
                     .collect(),
             })

@@ -14,6 +14,7 @@ pub mod savepoints;
 pub mod scheduler;
 mod service;
 pub mod settings;
+mod splits;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

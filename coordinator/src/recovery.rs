@@ -41,6 +41,7 @@ impl Coordinator {
                     resumed += 1;
                     let job_id = record.job_id.clone();
                     tokio::spawn(self.clone().redeploy(job_id.clone()));
+                    tokio::spawn(self.clone().run_split_discovery(job_id.clone()));
                     if checkpointing {
                         tokio::spawn(self.clone().run_checkpoints(job_id));
                     }

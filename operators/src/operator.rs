@@ -106,6 +106,21 @@ pub trait Operator: Send {
     }
 }
 
+/// A unit of a split-based source's input (Flink's FLIP-27 split: a file, a
+/// Kafka partition, a snapshot chunk), handed to a source subtask by the
+/// coordinator's split assignment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceSplit {
+    /// Unique within the source, stable across runs (a path, a partition).
+    pub id: String,
+    /// Where reading it stands (connector-defined JSON); empty for a split
+    /// not started.
+    pub state: String,
+    /// Read to its end: kept only so that the source remembers it and the
+    /// split is not read again when the input is listed anew.
+    pub finished: bool,
+}
+
 /// Reads the outside world into batches.
 #[async_trait::async_trait]
 pub trait Source: Send {
@@ -123,6 +138,18 @@ pub trait Source: Send {
     /// Continues from a position [`Source::snapshot_position`] returned;
     /// called before the first batch.
     fn restore_position(&mut self, position: &str) -> Result<()>;
+
+    /// Hands a split-based source splits to read, before the first batch
+    /// (its assignment, restored positions included) and while it runs
+    /// (splits discovered since). A split-based source's
+    /// [`Source::snapshot_position`] describes every split it holds, so the
+    /// coordinator can assign them anew at another parallelism.
+    fn add_splits(&mut self, splits: Vec<SourceSplit>) -> Result<()> {
+        let _ = splits;
+        Err(crate::StreamError::Failed(
+            "this source reads no splits".into(),
+        ))
+    }
 
     /// Records skipped so far under a skipping error policy, by reason
     /// (`malformed`): the runtime exports them as

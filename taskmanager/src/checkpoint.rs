@@ -153,7 +153,9 @@ pub enum RestoreError {
 }
 
 /// Loads the part of `restore` that subtask `subtask` of `vertex_id` (of
-/// `parallelism`) takes over, with its chain of `operators` operators.
+/// `parallelism`) takes over, with its chain of `operators` operators. The
+/// position of a split-based source is not loaded: the coordinator hands
+/// its splits out anew.
 pub async fn load(
     restore: &RestoreState,
     vertex_id: u32,
@@ -161,6 +163,7 @@ pub async fn load(
     parallelism: u32,
     max_parallelism: u32,
     operators: usize,
+    split_based: bool,
 ) -> Result<Restored, RestoreError> {
     let states: Vec<&SubtaskState> = restore
         .subtasks
@@ -171,7 +174,9 @@ pub async fn load(
         keyed: vec![Vec::new(); operators],
         ..Restored::default()
     };
-    if let Some(old) = states.iter().find(|s| !s.source_state.is_empty()) {
+    if let Some(old) = states.iter().find(|s| !s.source_state.is_empty())
+        && !split_based
+    {
         if old.parallelism != parallelism {
             return Err(RestoreError::Incompatible(format!(
                 "the source of vertex {vertex_id} ran with parallelism {} in checkpoint {}; its read positions cannot be split over {parallelism} subtasks (keep the source's parallelism, e.g. with the table option 'source.parallelism')",

@@ -8,12 +8,13 @@ use ractor::Actor;
 use rtdw_connector_core::ConnectorRegistry;
 use rtdw_observability::traces::follow_caller;
 use rtdw_operators::Barrier;
-use rtdw_operators::{ErrorClass, SubtaskContext};
+use rtdw_operators::{ErrorClass, SourceSplit, SubtaskContext};
 use rtdw_proto::v1::task_service_server::TaskService;
 use rtdw_proto::v1::{
-    CancelJobTasksRequest, CancelJobTasksResponse, ChannelHeader, DeployTasksRequest,
-    DeployTasksResponse, NotifyCheckpointCompleteRequest, NotifyCheckpointCompleteResponse,
-    TriggerCheckpointRequest, TriggerCheckpointResponse, WatchEvent, WatchRequest,
+    AddSplitsRequest, AddSplitsResponse, CancelJobTasksRequest, CancelJobTasksResponse,
+    ChannelHeader, DeployTasksRequest, DeployTasksResponse, NotifyCheckpointCompleteRequest,
+    NotifyCheckpointCompleteResponse, TriggerCheckpointRequest, TriggerCheckpointResponse,
+    WatchEvent, WatchRequest,
 };
 use rtdw_sql::{Edge, JobConfig, Partitioning, Vertex, plan_job};
 use tokio::sync::mpsc;
@@ -110,11 +111,14 @@ impl TaskServiceImpl {
     }
 }
 
-/// Loads a restored checkpoint's part for the subtask `ctx` into its chain.
+/// Loads a restored checkpoint's part for the subtask `ctx` into its chain;
+/// a split-based source gets its restored splits with its assignment
+/// instead.
 async fn restore_chain(
     chain: &mut rtdw_sql::runtime::SubtaskChain,
     restore: &rtdw_proto::v1::RestoreState,
     ctx: &SubtaskContext,
+    split_based: bool,
 ) -> Result<(), Status> {
     let restored = load(
         restore,
@@ -123,6 +127,7 @@ async fn restore_chain(
         ctx.parallelism,
         ctx.max_parallelism,
         chain.operators.len(),
+        split_based,
     )
     .await
     .map_err(|e| {
@@ -247,9 +252,21 @@ impl TaskServiceImpl {
                     vertex = vertex.id,
                     subtask = task.subtask
                 );
-                restore_chain(&mut chain, restore, &ctx)
+                restore_chain(&mut chain, restore, &ctx, task.split_based)
                     .instrument(span)
                     .await?;
+            }
+            if task.split_based
+                && let Some(source) = chain.source.as_mut()
+            {
+                source
+                    .add_splits(task.splits.iter().map(split_from_proto).collect())
+                    .map_err(|e| {
+                        Status::failed_precondition(format!(
+                            "vertex {} subtask {}: {e}",
+                            vertex.id, task.subtask
+                        ))
+                    })?;
             }
             let mut edges = Vec::new();
             for edge in graph.outputs(vertex.id) {
@@ -439,6 +456,20 @@ impl TaskService for TaskServiceImpl {
         Ok(Response::new(TriggerCheckpointResponse {}))
     }
 
+    async fn add_splits(
+        &self,
+        request: Request<AddSplitsRequest>,
+    ) -> Result<Response<AddSplitsResponse>, Status> {
+        let request = request.into_inner();
+        let job = self.current(&request.job_id, request.attempt)?;
+        let splits = request.splits.iter().map(split_from_proto).collect();
+        job.send(
+            &[(request.vertex_id, request.subtask)],
+            &Control::AddSplits(splits),
+        );
+        Ok(Response::new(AddSplitsResponse {}))
+    }
+
     async fn notify_checkpoint_complete(
         &self,
         request: Request<NotifyCheckpointCompleteRequest>,
@@ -483,5 +514,14 @@ impl TaskService for TaskServiceImpl {
         self.shared.registry.remove_job(&job_id);
         tracing::info!(job = %job_id, "cancel requested");
         Ok(Response::new(CancelJobTasksResponse {}))
+    }
+}
+
+/// A split as the coordinator sent it.
+fn split_from_proto(split: &rtdw_proto::v1::SourceSplit) -> SourceSplit {
+    SourceSplit {
+        id: split.id.clone(),
+        state: split.state.clone(),
+        finished: split.finished,
     }
 }

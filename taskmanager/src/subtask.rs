@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
 use rtdw_observability::traces::follow_trace_parent;
-use rtdw_operators::{Barrier, Element, Result, StreamError, SubtaskContext};
+use rtdw_operators::{Barrier, Element, Result, SourceSplit, StreamError, SubtaskContext};
 use rtdw_sql::runtime::SubtaskChain;
 use tokio::sync::mpsc;
 
@@ -63,6 +63,8 @@ pub enum Control {
         /// It is the job's final checkpoint.
         is_final: bool,
     },
+    /// Splits discovered since deployment, for a split-based source.
+    AddSplits(Vec<SourceSplit>),
 }
 
 /// The next tick of a flush timer; never, without one.
@@ -142,6 +144,7 @@ impl SubtaskRuntime {
                             trace_parent,
                             ..
                         } => self.commit(checkpoint_id, &trace_parent).await?,
+                        Control::AddSplits(splits) => source.add_splits(splits)?,
                     }
                 }
                 match source.next_batch().await? {
@@ -182,6 +185,9 @@ impl SubtaskRuntime {
                         Control::Trigger { barrier, .. } => tracing::warn!(
                             checkpoint = barrier.checkpoint_id,
                             "trigger for a subtask that is not a source ignored"
+                        ),
+                        Control::AddSplits(_) => tracing::warn!(
+                            "splits for a subtask that is not a source ignored"
                         ),
                     },
                     event = gate.next() => match event? {
@@ -427,6 +433,11 @@ impl SubtaskRuntime {
                     trace_parent,
                     ..
                 } => self.commit(checkpoint_id, &trace_parent).await?,
+                // Not in the end state: a restore discovers them again.
+                Control::AddSplits(splits) => tracing::info!(
+                    splits = splits.len(),
+                    "splits for a source that ended ignored"
+                ),
             }
         }
         Err(StreamError::Failed(

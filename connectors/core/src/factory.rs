@@ -1,7 +1,9 @@
 //! The connector factory (Flink's `DynamicTableFactory`): what a connector
 //! declares about itself, and how it builds one subtask's source or sink.
 
-use rtdw_operators::{Sink, Source, SubtaskContext};
+use std::time::Duration;
+
+use rtdw_operators::{Sink, Source, SourceSplit, SubtaskContext};
 
 use crate::error::ConnectorError;
 use crate::format::Formats;
@@ -139,6 +141,29 @@ pub trait ConnectorFactory: Send + Sync {
     ) -> Result<SinkCapabilities, ConnectorError> {
         let _ = formats;
         Err(self.unsupported_role(table, "sink"))
+    }
+
+    /// For a split-based source (FLIP-27), the splits of its input as it
+    /// is now (files, partitions): the coordinator assigns them to the
+    /// source subtasks, which then get them through
+    /// [`Source::add_splits`]. `None` for a source that reads without
+    /// splits.
+    fn discover_splits(
+        &self,
+        table: &TableDescriptor,
+    ) -> Result<Option<Vec<SourceSplit>>, ConnectorError> {
+        let _ = table;
+        Ok(None)
+    }
+
+    /// How often the coordinator looks for new splits while the job runs,
+    /// for a split-based source that is continuous.
+    fn discovery_interval(
+        &self,
+        table: &TableDescriptor,
+    ) -> Result<Option<Duration>, ConnectorError> {
+        let _ = table;
+        Ok(None)
     }
 
     /// Builds the source of one subtask.

@@ -31,7 +31,9 @@ pub mod format;
 pub mod options;
 mod print;
 pub mod registry;
+pub mod split;
 mod table;
+pub mod two_phase;
 
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rtdw_operators::{Sink, Source, SubtaskContext};
+use rtdw_operators::{Sink, Source, SourceSplit, SubtaskContext};
 
 use crate::error::ConnectorError;
 use crate::factory::{ConnectorFactory, SinkCapabilities, SourceCapabilities};
@@ -136,6 +136,22 @@ impl ConnectorRegistry {
     ) -> Result<SinkCapabilities, ConnectorError> {
         self.resolve(table, Role::Sink)?
             .validate_sink(table, &self.formats)
+    }
+
+    /// The splits of a split-based source table, `None` for other sources.
+    pub fn discover_splits(
+        &self,
+        table: &TableDescriptor,
+    ) -> Result<Option<Vec<SourceSplit>>, ConnectorError> {
+        self.resolve(table, Role::Source)?.discover_splits(table)
+    }
+
+    /// How often to look for new splits of a continuous split source.
+    pub fn discovery_interval(
+        &self,
+        table: &TableDescriptor,
+    ) -> Result<Option<std::time::Duration>, ConnectorError> {
+        self.resolve(table, Role::Source)?.discovery_interval(table)
     }
 
     /// Builds the source instance of one subtask.

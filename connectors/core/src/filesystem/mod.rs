@@ -11,14 +11,16 @@ mod sink;
 mod source;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use rtdw_operators::{Sink, Source, SubtaskContext};
+use rtdw_operators::{ErrorClass, Sink, Source, SourceSplit, SubtaskContext};
 
 use crate::error::ConnectorError;
 use crate::factory::{ConnectorFactory, FormatSlot, Roles, SinkCapabilities, SourceCapabilities};
 use crate::format::Formats;
 use crate::options::{ConnectorOption, OptionType, TableOptions};
 use crate::table::TableDescriptor;
+use crate::two_phase::TwoPhaseSink;
 
 /// Flink's `path`.
 const PATH: ConnectorOption = ConnectorOption::new(
@@ -35,6 +37,14 @@ const FORMAT: ConnectorOption = ConnectorOption::new(
     "The format of the files' records, one per line.",
 )
 .required();
+
+/// Flink's `source.monitor-interval`.
+const MONITOR_INTERVAL: ConnectorOption = ConnectorOption::new(
+    "source.monitor-interval",
+    OptionType::Duration,
+    "Look for new files this often and keep reading (an unbounded source); unset, the source reads the files there at the start and ends.",
+)
+.source_only();
 
 /// The format slot: `format`, its options under `<format>.`.
 const FORMAT_SLOT: FormatSlot = FormatSlot {
@@ -63,7 +73,7 @@ impl ConnectorFactory for FilesystemFactory {
     }
 
     fn options(&self) -> &'static [ConnectorOption] {
-        &[PATH, FORMAT]
+        &[PATH, FORMAT, MONITOR_INTERVAL]
     }
 
     fn format_slots(&self) -> &'static [FormatSlot] {
@@ -85,7 +95,7 @@ impl ConnectorFactory for FilesystemFactory {
             .factory
             .create_decoder(&table.schema, &format.options)?;
         Ok(SourceCapabilities {
-            bounded: true,
+            bounded: self.discovery_interval(table)?.is_none(),
             changelog: format.factory.changelog(),
         })
     }
@@ -110,19 +120,50 @@ impl ConnectorFactory for FilesystemFactory {
         &self,
         table: &TableDescriptor,
         formats: &Formats,
-        ctx: &SubtaskContext,
+        _ctx: &SubtaskContext,
     ) -> Result<Box<dyn Source>, ConnectorError> {
         let format = formats.resolve(table, &FORMAT_SLOT)?;
         let decoder = format
             .factory
             .create_decoder(&table.schema, &format.options)?;
+        let continuous = self.discovery_interval(table)?.is_some();
         Ok(Box::new(source::FileSource::new(
-            table,
-            path(table)?,
             decoder,
             format.policy()?,
-            ctx,
-        )?))
+            continuous,
+        )))
+    }
+
+    fn discover_splits(
+        &self,
+        table: &TableDescriptor,
+    ) -> Result<Option<Vec<SourceSplit>>, ConnectorError> {
+        let path = path(table)?;
+        let files = source::list_files(&path).map_err(|e| {
+            ConnectorError::external(
+                &table.name,
+                format!("cannot list {}", path.display()),
+                ErrorClass::User,
+                e,
+            )
+        })?;
+        Ok(Some(
+            files
+                .into_iter()
+                .map(|file| SourceSplit {
+                    id: file.to_string_lossy().into_owned(),
+                    state: String::new(),
+                    finished: false,
+                })
+                .collect(),
+        ))
+    }
+
+    fn discovery_interval(
+        &self,
+        table: &TableDescriptor,
+    ) -> Result<Option<Duration>, ConnectorError> {
+        TableOptions::new(table).duration(&MONITOR_INTERVAL)
     }
 
     fn create_sink(
@@ -135,12 +176,12 @@ impl ConnectorFactory for FilesystemFactory {
         let encoder = format
             .factory
             .create_encoder(&table.schema, &format.options)?;
-        Ok(Box::new(sink::FileSink::new(
-            table,
-            path(table)?,
-            encoder,
-            ctx,
-        )?))
+        let writer = sink::FileWriter::new(table, path(table)?, encoder, ctx)?;
+        Ok(Box::new(TwoPhaseSink::new(
+            writer,
+            ctx.subtask_index,
+            ctx.parallelism,
+        )))
     }
 }
 

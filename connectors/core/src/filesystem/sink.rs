@@ -1,8 +1,9 @@
-//! The filesystem sink, two-phase: rows go to a hidden in-progress file; at
-//! a checkpoint barrier the file is closed and becomes a hidden pending file;
-//! when the checkpoint completes, pending files are renamed to their visible
-//! names. Readers skip hidden files, so they never see a partial or an
-//! uncommitted result. Without checkpoints, the end of input commits.
+//! The filesystem sink's writer, two-phase ([`TwoPhaseWriter`]): rows go
+//! to a hidden in-progress file; at a checkpoint barrier the file is closed
+//! and becomes a hidden pending file; when the checkpoint completes,
+//! pending files are renamed to their visible names. Readers skip hidden
+//! files, so they never see a partial or an uncommitted result. Without
+//! checkpoints, the end of input commits.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -10,40 +11,35 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use arrow::record_batch::RecordBatch;
-use rtdw_operators::{ErrorClass, Result, Sink, StreamError, SubtaskContext};
+use rtdw_operators::{ErrorClass, Result, StreamError, SubtaskContext};
 
 use crate::error::ConnectorError;
 use crate::format::RecordEncoder;
 use crate::table::TableDescriptor;
+use crate::two_phase::{CommitOutcome, TwoPhaseWriter};
 
 /// A closed file waiting for its checkpoint to complete.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct Pending {
-    /// The checkpoint whose barrier closed it.
-    checkpoint_id: u64,
+pub(super) struct PendingFile {
     /// Its hidden name while pending.
     pending: PathBuf,
     /// Its visible name once committed.
     committed: PathBuf,
 }
 
-/// What a restore needs: the files to commit and where numbering goes on.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-struct SinkState {
-    /// The subtask that took it.
-    subtask: u32,
+/// What a restore needs besides the pending files: where numbering goes on.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(super) struct WriterState {
     /// The sequence number of the next file.
     next_sequence: u64,
-    /// Files closed and not yet committed.
-    pending: Vec<Pending>,
 }
 
-/// One subtask of a filesystem sink. Files are named
+/// One subtask's file writer. Files are named
 /// `part-<sequence>-<job>-<subtask>`: the sequence goes on from the restored
 /// checkpoint's, so in name order a key's changes come in the order they
 /// were made, also across restarts, rescaling, and a job resubmitted from a
 /// savepoint.
-pub(super) struct FileSink {
+pub(super) struct FileWriter {
     encoder: Box<dyn RecordEncoder>,
     dir: PathBuf,
     /// The job, as it appears in file names.
@@ -51,14 +47,13 @@ pub(super) struct FileSink {
     /// The sequence number of the next file.
     sequence: u64,
     writer: Option<(BufWriter<File>, PathBuf)>,
-    pending: Vec<Pending>,
     subtask: u32,
     parallelism: u32,
 }
 
-impl FileSink {
-    /// The sink of subtask `ctx.subtask_index` of `table`, writing records
-    /// of `encoder` under `dir`, one per line.
+impl FileWriter {
+    /// The writer of subtask `ctx.subtask_index` of `table`, writing
+    /// records of `encoder` under `dir`, one per line.
     pub fn new(
         table: &TableDescriptor,
         dir: PathBuf,
@@ -73,13 +68,12 @@ impl FileSink {
                 e,
             )
         })?;
-        Ok(FileSink {
+        Ok(FileWriter {
             encoder,
             dir,
             job_id: ctx.job_id.clone(),
             sequence: 0,
             writer: None,
-            pending: Vec::new(),
             subtask: ctx.subtask_index,
             parallelism: ctx.parallelism.max(1),
         })
@@ -92,10 +86,10 @@ impl FileSink {
         )
     }
 
-    /// Closes the in-progress file, if any, as pending for `checkpoint_id`.
-    fn close_file(&mut self, checkpoint_id: u64) -> Result<()> {
+    /// Closes the in-progress file, if any, as a pending file.
+    fn close_file(&mut self) -> Result<Option<PendingFile>> {
         let Some((mut writer, in_progress)) = self.writer.take() else {
-            return Ok(());
+            return Ok(None);
         };
         writer
             .flush()
@@ -105,12 +99,10 @@ impl FileSink {
         self.sequence += 1;
         let pending = self.dir.join(format!(".{name}.pending"));
         rename(&in_progress, &pending)?;
-        self.pending.push(Pending {
-            checkpoint_id,
+        Ok(Some(PendingFile {
             pending,
             committed: self.dir.join(name),
-        });
-        Ok(())
+        }))
     }
 
     /// Deletes, among the files of the subtasks this one takes over, what
@@ -118,7 +110,7 @@ impl FileSink {
     /// pre-commits do not list, and files committed with a sequence number
     /// at or past the one it recorded (a restore that fell back past a
     /// completed checkpoint rolls those back, so nothing is duplicated).
-    fn discard_after(&self, keep: &[Pending], next_sequence: &HashMap<u32, u64>) -> Result<()> {
+    fn discard_after(&self, keep: &[PendingFile], next_sequence: &HashMap<u32, u64>) -> Result<()> {
         let entries = std::fs::read_dir(&self.dir)
             .map_err(|e| StreamError::io(format!("cannot list {}", self.dir.display()), e))?;
         for entry in entries.flatten() {
@@ -144,6 +136,36 @@ impl FileSink {
             }
         }
         Ok(())
+    }
+
+    fn writer(&mut self) -> Result<&mut BufWriter<File>> {
+        if self.writer.is_none() {
+            let path = self.dir.join(format!(".{}.inprogress", self.file_name()));
+            let file = File::create(&path)
+                .map_err(|e| StreamError::io(format!("cannot create {}", path.display()), e))?;
+            self.writer = Some((BufWriter::new(file), path));
+        }
+        self.writer
+            .as_mut()
+            .map(|(writer, _)| writer)
+            .ok_or_else(|| StreamError::Failed("file sink writer missing".into()))
+    }
+
+    /// The batch's rows as lines of the format.
+    fn encode(&mut self, batch: &RecordBatch) -> Result<Vec<u8>> {
+        let mut records = Vec::with_capacity(batch.num_rows());
+        self.encoder.encode(batch, &mut records).map_err(|e| {
+            StreamError::Failed(format!(
+                "cannot encode rows for {}: {e}",
+                self.dir.display()
+            ))
+        })?;
+        let mut bytes = Vec::with_capacity(records.iter().map(|r| r.len() + 1).sum());
+        for record in records {
+            bytes.extend_from_slice(&record);
+            bytes.push(b'\n');
+        }
+        Ok(bytes)
     }
 }
 
@@ -181,15 +203,6 @@ impl<'a> PartFile<'a> {
     }
 }
 
-/// Makes a pending file visible; one already visible stays as it is, so
-/// committing twice (after a restore) is harmless.
-fn commit(pending: &Pending) -> Result<()> {
-    if pending.committed.exists() && !pending.pending.exists() {
-        return Ok(());
-    }
-    rename(&pending.pending, &pending.committed)
-}
-
 fn rename(from: &Path, to: &Path) -> Result<()> {
     std::fs::rename(from, to).map_err(|e| {
         StreamError::io(
@@ -199,41 +212,12 @@ fn rename(from: &Path, to: &Path) -> Result<()> {
     })
 }
 
-impl FileSink {
-    fn writer(&mut self) -> Result<&mut BufWriter<File>> {
-        if self.writer.is_none() {
-            let path = self.dir.join(format!(".{}.inprogress", self.file_name()));
-            let file = File::create(&path)
-                .map_err(|e| StreamError::io(format!("cannot create {}", path.display()), e))?;
-            self.writer = Some((BufWriter::new(file), path));
-        }
-        self.writer
-            .as_mut()
-            .map(|(writer, _)| writer)
-            .ok_or_else(|| StreamError::Failed("file sink writer missing".into()))
-    }
-
-    /// The batch's rows as lines of the format.
-    fn encode(&mut self, batch: &RecordBatch) -> Result<Vec<u8>> {
-        let mut records = Vec::with_capacity(batch.num_rows());
-        self.encoder.encode(batch, &mut records).map_err(|e| {
-            StreamError::Failed(format!(
-                "cannot encode rows for {}: {e}",
-                self.dir.display()
-            ))
-        })?;
-        let mut bytes = Vec::with_capacity(records.iter().map(|r| r.len() + 1).sum());
-        for record in records {
-            bytes.extend_from_slice(&record);
-            bytes.push(b'\n');
-        }
-        Ok(bytes)
-    }
-}
-
 #[async_trait::async_trait]
-impl Sink for FileSink {
-    async fn write_batch(&mut self, batch: RecordBatch) -> Result<()> {
+impl TwoPhaseWriter for FileWriter {
+    type Committable = PendingFile;
+    type State = WriterState;
+
+    async fn write(&mut self, batch: RecordBatch) -> Result<()> {
         let bytes = self.encode(&batch)?;
         self.writer()?.write_all(&bytes).map_err(|e| {
             StreamError::io(
@@ -243,52 +227,39 @@ impl Sink for FileSink {
         })
     }
 
-    async fn finish(&mut self) -> Result<()> {
-        self.pre_commit(u64::MAX).await?;
-        self.commit(u64::MAX).await
+    async fn prepare_commit(&mut self) -> Result<Vec<PendingFile>> {
+        Ok(self.close_file()?.into_iter().collect())
     }
 
-    async fn pre_commit(&mut self, checkpoint_id: u64) -> Result<String> {
-        self.close_file(checkpoint_id)?;
-        let state = SinkState {
-            subtask: self.subtask,
+    fn snapshot_state(&self) -> WriterState {
+        WriterState {
             next_sequence: self.sequence,
-            pending: self.pending.clone(),
-        };
-        serde_json::to_string(&state)
-            .map_err(|e| StreamError::Failed(format!("cannot encode the pending files: {e}")))
-    }
-
-    async fn commit(&mut self, checkpoint_id: u64) -> Result<()> {
-        let (due, later): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.pending)
-            .into_iter()
-            .partition(|p| p.checkpoint_id <= checkpoint_id);
-        self.pending = later;
-        for pending in &due {
-            commit(pending)?;
         }
-        Ok(())
     }
 
-    async fn restore(&mut self, pre_commits: Vec<String>) -> Result<()> {
-        let mut restored = Vec::new();
+    /// Makes a pending file visible; one already visible stays as it is.
+    async fn commit(&mut self, file: &PendingFile) -> Result<CommitOutcome> {
+        if file.committed.exists() && !file.pending.exists() {
+            return Ok(CommitOutcome::AlreadyCommitted);
+        }
+        rename(&file.pending, &file.committed)?;
+        Ok(CommitOutcome::Committed)
+    }
+
+    async fn restore(
+        &mut self,
+        states: Vec<(u32, WriterState)>,
+        restored: &[PendingFile],
+    ) -> Result<()> {
         let mut next_sequence = HashMap::new();
-        for state in pre_commits.iter().filter(|s| !s.is_empty()) {
-            let state: SinkState = serde_json::from_str(state).map_err(|e| {
-                StreamError::Failed(format!("file sink state '{state}' is malformed: {e}"))
-            })?;
+        for (subtask, state) in states {
             // Numbering goes on after every subtask's files, so a key that
             // moves to this subtask (rescaling) keeps its changes in order.
             self.sequence = self.sequence.max(state.next_sequence);
-            if state.subtask % self.parallelism == self.subtask {
-                next_sequence.insert(state.subtask, state.next_sequence);
-                restored.extend(state.pending);
+            if subtask % self.parallelism == self.subtask {
+                next_sequence.insert(subtask, state.next_sequence);
             }
         }
-        self.discard_after(&restored, &next_sequence)?;
-        for pending in &restored {
-            commit(pending)?;
-        }
-        Ok(())
+        self.discard_after(restored, &next_sequence)
     }
 }

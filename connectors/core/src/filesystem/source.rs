@@ -1,50 +1,87 @@
-//! The filesystem source: splits the files under `path` over the subtasks
-//! and decodes them in chunks of lines.
+//! The filesystem source, split-based: each file is a split, assigned to a
+//! subtask by the coordinator; a subtask reads its files in chunks of lines
+//! and decodes them through the table's format. A split's state is the
+//! byte offset and line number after the last line returned, so a restored
+//! (or reassigned) file continues at the next line.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
-use rtdw_operators::{ErrorClass, Result, Source, StreamError, SubtaskContext};
+use rtdw_operators::{Result, Source, SourceSplit, StreamError};
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
-use xxhash_rust::xxh3::xxh3_64;
 
 use super::is_hidden;
-use crate::error::ConnectorError;
 use crate::format::{DecodePolicy, MALFORMED, RecordDecoder};
-use crate::table::TableDescriptor;
+use crate::split::encode_splits;
 
 /// Lines decoded into one batch.
 const LINES_PER_BATCH: usize = 8192;
+
+/// How long a continuous source that has read everything waits before it
+/// returns an empty batch (so checkpoints and new splits get through).
+const IDLE_WAIT: Duration = Duration::from_millis(100);
+
+/// How far a file has been read: byte offset and line number after the
+/// last line returned.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+struct FilePosition {
+    offset: u64,
+    line: u64,
+}
+
+/// A file to read, from a position.
+#[derive(Debug, Clone)]
+struct FileSplit {
+    path: PathBuf,
+    position: FilePosition,
+}
+
+impl FileSplit {
+    fn from_split(split: &SourceSplit) -> Result<Self> {
+        let position = if split.state.is_empty() {
+            FilePosition::default()
+        } else {
+            serde_json::from_str(&split.state).map_err(|e| {
+                StreamError::Failed(format!(
+                    "the position '{}' of file {} is malformed: {e}",
+                    split.state, split.id
+                ))
+            })?
+        };
+        Ok(FileSplit {
+            path: PathBuf::from(&split.id),
+            position,
+        })
+    }
+
+    fn to_split(&self) -> SourceSplit {
+        SourceSplit {
+            id: self.path.to_string_lossy().into_owned(),
+            state: serde_json::to_string(&self.position).unwrap_or_default(),
+            finished: false,
+        }
+    }
+}
 
 /// One subtask of a filesystem source.
 pub(super) struct FileSource {
     decoder: Box<dyn RecordDecoder>,
     policy: DecodePolicy,
-    files: VecDeque<PathBuf>,
+    /// Files to read, in the order assigned; the first may be partly read.
+    pending: VecDeque<FileSplit>,
     current: Option<OpenFile>,
-    /// Files read to their end, for the position.
-    done: Vec<PathBuf>,
-    /// Where to continue in a file when it is opened (after a restore):
-    /// byte offset and line number.
-    resume: Option<(PathBuf, u64, u64)>,
-}
-
-/// How far a filesystem source subtask has read.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Position {
-    /// Files read to their end.
-    done: Vec<PathBuf>,
-    /// The file being read, with the byte offset and line number after the
-    /// last line returned.
-    current: Option<(PathBuf, u64, u64)>,
+    /// Files read to their end, by split id.
+    finished: Vec<String>,
+    /// Keep waiting for new files (`source.monitor-interval`) instead of
+    /// ending when the assigned ones are read.
+    continuous: bool,
 }
 
 struct OpenFile {
-    path: PathBuf,
+    split: FileSplit,
     reader: BufReader<tokio::fs::File>,
-    line_number: u64,
-    byte_offset: u64,
 }
 
 /// A line with where it starts.
@@ -55,7 +92,7 @@ struct Line {
 }
 
 /// Every visible file under `path`, sorted, or `path` itself when it is a file.
-fn list_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+pub(super) fn list_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     if path.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
@@ -79,42 +116,17 @@ fn list_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 impl FileSource {
-    /// The source of subtask `ctx.subtask_index` of `table`: the files
-    /// under `path` whose path hashes to it, decoded by `decoder`.
-    pub fn new(
-        table: &TableDescriptor,
-        path: PathBuf,
-        decoder: Box<dyn RecordDecoder>,
-        policy: DecodePolicy,
-        ctx: &SubtaskContext,
-    ) -> Result<Self, ConnectorError> {
-        let files = list_files(&path).map_err(|e| {
-            ConnectorError::external(
-                &table.name,
-                format!("cannot list {}", path.display()),
-                ErrorClass::User,
-                e,
-            )
-        })?;
-        // By a hash of the path, not its place in the listing: a file added
-        // or removed between runs moves no other file to another subtask,
-        // so restored positions still describe what each subtask reads.
-        let parallelism = u64::from(ctx.parallelism.max(1));
-        let files = files
-            .into_iter()
-            .filter(|f| {
-                xxh3_64(f.to_string_lossy().as_bytes()) % parallelism
-                    == u64::from(ctx.subtask_index)
-            })
-            .collect();
-        Ok(FileSource {
+    /// A subtask that reads the files it is given through `add_splits`,
+    /// decoded by `decoder`; `continuous` keeps it waiting for more.
+    pub fn new(decoder: Box<dyn RecordDecoder>, policy: DecodePolicy, continuous: bool) -> Self {
+        FileSource {
             decoder,
             policy,
-            files,
+            pending: VecDeque::new(),
             current: None,
-            done: Vec::new(),
-            resume: None,
-        })
+            finished: Vec::new(),
+            continuous,
+        }
     }
 
     /// Decodes a chunk of lines of `path`; a malformed line is named by
@@ -137,26 +149,21 @@ impl FileSource {
     async fn next_lines(&mut self) -> Result<Option<(PathBuf, Vec<Line>)>> {
         loop {
             if self.current.is_none() {
-                let Some(path) = self.files.pop_front() else {
+                let Some(split) = self.pending.pop_front() else {
                     return Ok(None);
                 };
-                let mut file = tokio::fs::File::open(&path)
+                let path = &split.path;
+                let mut file = tokio::fs::File::open(path)
                     .await
                     .map_err(|e| StreamError::io(format!("cannot open {}", path.display()), e))?;
-                let (byte_offset, line_number) = match self.resume.take() {
-                    Some((resume, offset, line)) if resume == path => (offset, line),
-                    _ => (0, 0),
-                };
-                file.seek(std::io::SeekFrom::Start(byte_offset))
+                file.seek(std::io::SeekFrom::Start(split.position.offset))
                     .await
                     .map_err(|e| {
                         StreamError::io(format!("cannot seek in {}", path.display()), e)
                     })?;
                 self.current = Some(OpenFile {
-                    path,
+                    split,
                     reader: BufReader::new(file),
-                    line_number,
-                    byte_offset,
                 });
             }
             let Some(open) = self.current.as_mut() else {
@@ -168,26 +175,27 @@ impl FileSource {
                 // Bytes as read, line ending included, so the position
                 // stays exact for `\r\n` files too.
                 let read = open.reader.read_line(&mut text).await.map_err(|e| {
-                    StreamError::io(format!("cannot read {}", open.path.display()), e)
+                    StreamError::io(format!("cannot read {}", open.split.path.display()), e)
                 })?;
                 if read == 0 {
                     break;
                 }
                 let text = text.trim_end_matches(['\n', '\r']).to_string();
-                open.line_number += 1;
-                let offset = open.byte_offset;
-                open.byte_offset += read as u64;
+                let position = &mut open.split.position;
+                position.line += 1;
+                let offset = position.offset;
+                position.offset += read as u64;
                 if !text.trim().is_empty() {
                     lines.push(Line {
                         text,
-                        number: open.line_number,
+                        number: position.line,
                         offset,
                     });
                 }
             }
-            let path = open.path.clone();
+            let path = open.split.path.clone();
             if lines.len() < LINES_PER_BATCH {
-                self.done.push(path.clone());
+                self.finished.push(path.to_string_lossy().into_owned());
                 self.current = None;
             }
             if !lines.is_empty() {
@@ -207,39 +215,47 @@ impl Source for FileSource {
                 return Ok(Some(batch));
             }
         }
-        Ok(None)
+        if !self.continuous {
+            return Ok(None);
+        }
+        tokio::time::sleep(IDLE_WAIT).await;
+        Ok(Some(RecordBatch::new_empty(self.decoder.schema().clone())))
     }
 
     fn snapshot_position(&self) -> Result<String> {
-        let position = Position {
-            done: self.done.clone(),
-            current: self
-                .current
-                .as_ref()
-                .map(|open| (open.path.clone(), open.byte_offset, open.line_number)),
-        };
-        serde_json::to_string(&position).map_err(|e| {
-            StreamError::Failed(format!("cannot encode the file source position: {e}"))
-        })
+        let finished = self.finished.iter().map(|id| SourceSplit {
+            id: id.clone(),
+            state: String::new(),
+            finished: true,
+        });
+        let unfinished = self
+            .current
+            .iter()
+            .map(|open| &open.split)
+            .chain(&self.pending)
+            .map(FileSplit::to_split);
+        let splits: Vec<SourceSplit> = finished.chain(unfinished).collect();
+        Ok(encode_splits(&splits))
+    }
+
+    fn restore_position(&mut self, _position: &str) -> Result<()> {
+        Err(StreamError::Failed(
+            "the filesystem source restores through its splits".into(),
+        ))
+    }
+
+    fn add_splits(&mut self, splits: Vec<SourceSplit>) -> Result<()> {
+        for split in splits {
+            if split.finished {
+                self.finished.push(split.id);
+            } else {
+                self.pending.push_back(FileSplit::from_split(&split)?);
+            }
+        }
+        Ok(())
     }
 
     fn records_dropped(&self) -> Vec<(&'static str, u64)> {
         vec![(MALFORMED, self.policy.dropped().total())]
-    }
-
-    fn restore_position(&mut self, position: &str) -> Result<()> {
-        let position: Position = serde_json::from_str(position).map_err(|e| {
-            StreamError::Failed(format!(
-                "file source position '{position}' is malformed: {e}"
-            ))
-        })?;
-        self.files.retain(|f| !position.done.contains(f));
-        if let Some((path, offset, line)) = position.current {
-            self.files.retain(|f| *f != path);
-            self.files.push_front(path.clone());
-            self.resume = Some((path, offset, line));
-        }
-        self.done = position.done;
-        Ok(())
     }
 }

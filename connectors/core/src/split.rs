@@ -1,0 +1,141 @@
+//! Split-based sources (Flink's FLIP-27), the coordinator's side: a split
+//! source's position is the list of its splits, so the coordinator can
+//! merge the positions of every subtask of a checkpoint with newly
+//! discovered splits and assign them anew, at any parallelism.
+//!
+//! The coordinator keeps no state of its own about splits: discovery lists
+//! the outside input (files, partitions), and the splits it already handed
+//! out are those the checkpoint's subtasks hold, finished ones included. A
+//! split handed out after a subtask's barrier is not in that checkpoint and
+//! is discovered again after a restore: it is read once either way.
+
+use rtdw_operators::SourceSplit;
+use xxhash_rust::xxh3::xxh3_64;
+
+/// A split as a position lists it.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct StoredSplit {
+    id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    state: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    finished: bool,
+}
+
+/// The position of a split source subtask: its splits, as JSON.
+pub fn encode_splits<'a>(splits: impl IntoIterator<Item = &'a SourceSplit>) -> String {
+    let stored: Vec<StoredSplit> = splits
+        .into_iter()
+        .map(|s| StoredSplit {
+            id: s.id.clone(),
+            state: s.state.clone(),
+            finished: s.finished,
+        })
+        .collect();
+    serde_json::to_string(&stored).unwrap_or_else(|_| "[]".into())
+}
+
+/// The splits a position lists; an error names what is wrong.
+pub fn decode_splits(position: &str) -> Result<Vec<SourceSplit>, String> {
+    if position.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stored: Vec<StoredSplit> = serde_json::from_str(position)
+        .map_err(|e| format!("the split position '{position}' is malformed: {e}"))?;
+    Ok(stored
+        .into_iter()
+        .map(|s| SourceSplit {
+            id: s.id,
+            state: s.state,
+            finished: s.finished,
+        })
+        .collect())
+}
+
+/// The splits a restored source reads: those the checkpoint's subtasks
+/// held, with their positions, then the discovered ones none of them held.
+pub fn merge_restored(
+    restored: Vec<SourceSplit>,
+    discovered: Vec<SourceSplit>,
+) -> Vec<SourceSplit> {
+    let known: std::collections::HashSet<String> = restored.iter().map(|s| s.id.clone()).collect();
+    restored
+        .into_iter()
+        .chain(discovered.into_iter().filter(|s| !known.contains(&s.id)))
+        .collect()
+}
+
+/// The subtask of `parallelism` that reads a split: by a hash of its id,
+/// so a split keeps its subtask while the parallelism stays and the
+/// assignment needs no memory.
+pub fn owner(split: &SourceSplit, parallelism: u32) -> u32 {
+    (xxh3_64(split.id.as_bytes()) % u64::from(parallelism.max(1))) as u32
+}
+
+/// Splits grouped by the subtask that reads them.
+pub fn assign(splits: Vec<SourceSplit>, parallelism: u32) -> Vec<Vec<SourceSplit>> {
+    let mut by_subtask = vec![Vec::new(); parallelism.max(1) as usize];
+    for split in splits {
+        by_subtask[owner(&split, parallelism) as usize].push(split);
+    }
+    by_subtask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(id: &str, state: &str, finished: bool) -> SourceSplit {
+        SourceSplit {
+            id: id.into(),
+            state: state.into(),
+            finished,
+        }
+    }
+
+    #[test]
+    fn positions_round_trip_and_bad_ones_are_named() {
+        let splits = [split("a", "{\"offset\":3}", false), split("b", "", true)];
+        assert_eq!(decode_splits(&encode_splits(&splits)).unwrap(), splits);
+        assert!(decode_splits("").unwrap().is_empty());
+        let error = decode_splits("{").unwrap_err();
+        assert!(error.contains("'{' is malformed"), "{error}");
+    }
+
+    #[test]
+    fn a_restore_keeps_held_splits_and_adds_only_new_ones() {
+        let restored = vec![split("a", "{\"offset\":3}", false), split("b", "", true)];
+        let discovered = vec![
+            split("a", "", false),
+            split("b", "", false),
+            split("c", "", false),
+        ];
+        assert_eq!(
+            merge_restored(restored, discovered),
+            [
+                split("a", "{\"offset\":3}", false),
+                split("b", "", true),
+                split("c", "", false)
+            ]
+        );
+    }
+
+    #[test]
+    fn every_split_goes_to_exactly_one_subtask() {
+        let splits: Vec<SourceSplit> = (0..100)
+            .map(|i| split(&format!("f{i}"), "", false))
+            .collect();
+        for parallelism in 1..=4 {
+            let assigned = assign(splits.clone(), parallelism);
+            assert_eq!(assigned.len(), parallelism as usize);
+            let mut ids: Vec<String> = assigned.iter().flatten().map(|s| s.id.clone()).collect();
+            ids.sort();
+            let mut expected: Vec<String> = splits.iter().map(|s| s.id.clone()).collect();
+            expected.sort();
+            assert_eq!(ids, expected);
+            for (subtask, held) in assigned.iter().enumerate() {
+                assert!(held.iter().all(|s| owner(s, parallelism) == subtask as u32));
+            }
+        }
+    }
+}
