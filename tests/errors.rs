@@ -40,59 +40,48 @@ fn bad_sql_names_line_and_column_and_starts_nothing() {
         "{stderr}"
     );
 
+    // A source table's WITH options, with what the submission must say.
+    let bad_sources = [
+        (
+            "'connector' = 'datagen', 'rows-per-sec' = '5'",
+            "table 's': unsupported source options for connector 'datagen': rows-per-sec (did you mean 'rows-per-second'?); supported options: connector, fields.#.end",
+        ),
+        (
+            "'connector' = 'filesystem', 'format' = 'json'",
+            "table 's': missing required option 'path'",
+        ),
+        (
+            "'connector' = 'datagen', 'number-of-rows' = 'ten'",
+            "table 's': option 'number-of-rows' must be an integer, got 'ten'",
+        ),
+        (
+            "'connector' = 'filesystem', 'path' = '/tmp', 'format' = 'csv', 'csv.field-delimitr' = ';'",
+            "csv.field-delimitr (did you mean 'csv.field-delimiter'?)",
+        ),
+        (
+            "'connector' = 'datagen', 'fields.id.kind' = 'counter'",
+            "table 's': option 'fields.id.kind' must be 'sequence' or 'random', got 'counter'",
+        ),
+        (
+            "'connector' = 'filesystem', 'path' = '/tmp', 'format' = 'jsn'",
+            "table 's': option 'format' names an unknown format 'jsn'",
+        ),
+    ];
+    for (options, expected) in bad_sources {
+        let sql = format!(
+            "CREATE TABLE s (id BIGINT) WITH ({options});\n\
+             CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole');\n\
+             INSERT INTO o SELECT id FROM s;"
+        );
+        let stderr = submit_fails(&cluster, &sql);
+        assert!(stderr.contains(expected), "{options}: {stderr}");
+    }
     let unknown_connector = "CREATE TABLE s (id BIGINT) WITH ('connector' = 'datagen');\n\
                              CREATE TABLE o (id BIGINT) WITH ('connector' = 'kafkaa');\n\
                              INSERT INTO o SELECT id FROM s;";
     let stderr = submit_fails(&cluster, unknown_connector);
     assert!(
-        stderr.contains("could not find a sink connector 'kafkaa' for table 'o'"),
-        "{stderr}"
-    );
-
-    let unknown_option = "CREATE TABLE s (id BIGINT) WITH ('connector' = 'datagen', 'rows-per-sec' = '5');\n\
-                          CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole');\n\
-                          INSERT INTO o SELECT id FROM s;";
-    let stderr = submit_fails(&cluster, unknown_option);
-    assert!(
-        stderr.contains(
-            "table 's': unsupported source options for connector 'datagen': rows-per-sec (did you mean 'rows-per-second'?); supported options: connector, fields.#.end"
-        ),
-        "{stderr}"
-    );
-
-    let missing_option = "CREATE TABLE s (id BIGINT) WITH ('connector' = 'filesystem', 'format' = 'json');\n\
-                          CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole');\n\
-                          INSERT INTO o SELECT id FROM s;";
-    let stderr = submit_fails(&cluster, missing_option);
-    assert!(
-        stderr.contains("table 's': missing required option 'path'"),
-        "{stderr}"
-    );
-
-    let wrong_type = "CREATE TABLE s (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = 'ten');\n\
-                      CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole');\n\
-                      INSERT INTO o SELECT id FROM s;";
-    let stderr = submit_fails(&cluster, wrong_type);
-    assert!(
-        stderr.contains("table 's': option 'number-of-rows' must be an integer, got 'ten'"),
-        "{stderr}"
-    );
-
-    let unknown_format_option = "CREATE TABLE s (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '/tmp', 'format' = 'csv', 'csv.field-delimitr' = ';');\n\
-                                 CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole');\n\
-                                 INSERT INTO o SELECT id FROM s;";
-    let stderr = submit_fails(&cluster, unknown_format_option);
-    assert!(
-        stderr.contains("csv.field-delimitr (did you mean 'csv.field-delimiter'?)"),
-        "{stderr}"
-    );
-
-    let bad_value = "CREATE TABLE s (id BIGINT) WITH ('connector' = 'datagen', 'fields.id.kind' = 'counter');\n\
-                     CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole');\n\
-                     INSERT INTO o SELECT id FROM s;";
-    let stderr = submit_fails(&cluster, bad_value);
-    assert!(
-        stderr.contains("option 'fields.id.kind' must be 'sequence' or 'random', got 'counter'"),
+        stderr.contains("could not find a sink connector 'kafkaa' for table 'o'; available sink connectors: blackhole, filesystem, print"),
         "{stderr}"
     );
 
@@ -379,4 +368,44 @@ fn a_user_error_fails_the_job_without_restarts() {
         let status = cluster.rtdw_ok(&["job", "status", &id]);
         assert!(status.contains("Failure:     (user error) "), "{status}");
     }
+}
+
+/// With `<format>.ignore-parse-errors`, malformed records are skipped and
+/// counted per table and reason on the task manager's metrics endpoint.
+#[test]
+fn skipped_malformed_records_are_counted_in_the_metrics() {
+    let cluster = Cluster::start(ClusterOptions {
+        taskmanagers: 1,
+        ..ClusterOptions::default()
+    });
+    let input = cluster.path("events");
+    std::fs::create_dir_all(&input).unwrap();
+    // Two malformed lines among four good ones.
+    std::fs::write(
+        input.join("part-1"),
+        "{\"id\": 1}\n{\"id\": \n{\"id\": 3}\nnot json\n{\"id\": 5}\n{\"id\": 6}\n",
+    )
+    .unwrap();
+    let out = cluster.path("out");
+    let sql = format!(
+        "CREATE TABLE s (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json', 'json.ignore-parse-errors' = 'true');\n\
+         CREATE TABLE o (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+         INSERT INTO o SELECT id FROM s;",
+        input.display(),
+        out.display()
+    );
+    let id = cluster.submit("skip.sql", &sql, &["--wait"]);
+    assert!(!id.is_empty());
+    assert_eq!(support::committed_lines(&out), ["1", "3", "5", "6"]);
+    let addr = cluster.taskmanager_list()[0]["http_addr"]
+        .as_str()
+        .expect("an HTTP address")
+        .to_string();
+    let metrics = support::http_get(&addr, "/metrics");
+    let dropped = support::metric_sum(
+        &metrics,
+        "rtdw_records_dropped_total",
+        &[("table", "s"), ("reason", "malformed")],
+    );
+    assert_eq!(dropped, 2.0, "{metrics}");
 }

@@ -7,10 +7,11 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use regex::Regex;
 use rtdw_operators::RowKind;
-use rtdw_operators::row_kind::changelog_schema;
 use serde_json::Value;
 
-use super::change::{Change, before_image, decode_changes, encode_changes, json_object, object};
+use super::change::{
+    Change, ChangeEventDecoder, ChangeEvents, before_image, encode_changes, json_object, object,
+};
 use super::policy::IGNORE_PARSE_ERRORS;
 use super::{FormatError, FormatFactory, FormatOptions, RecordDecoder, RecordEncoder};
 use crate::error::ConnectorError;
@@ -65,12 +66,11 @@ impl FormatFactory for CanalJsonFormat {
                 options.invalid(option, text, &format!("must be a regular expression ({e})"))
             })
         };
-        Ok(Box::new(CanalDecoder {
-            data: schema.clone(),
-            output: changelog_schema(schema),
+        let events = CanalEvents {
             database: pattern(&DATABASE_INCLUDE)?,
             table: pattern(&TABLE_INCLUDE)?,
-        }))
+        };
+        Ok(Box::new(ChangeEventDecoder::new(schema, events)))
     }
 
     fn create_encoder(
@@ -82,15 +82,13 @@ impl FormatFactory for CanalJsonFormat {
     }
 }
 
-/// Decodes Canal events into changes.
-struct CanalDecoder {
-    data: SchemaRef,
-    output: SchemaRef,
+/// Reads Canal events, of the included databases and tables.
+struct CanalEvents {
     database: Option<Regex>,
     table: Option<Regex>,
 }
 
-impl CanalDecoder {
+impl CanalEvents {
     /// Whether the event passes the database and table filters.
     fn included(&self, event: &Value) -> bool {
         let matches = |filter: &Option<Regex>, field: &str| match filter {
@@ -102,7 +100,9 @@ impl CanalDecoder {
         };
         matches(&self.database, "database") && matches(&self.table, "table")
     }
+}
 
+impl ChangeEvents for CanalEvents {
     fn changes(&self, event: Value, out: &mut Vec<Change>) -> Result<(), FormatError> {
         if event.get("isDdl").and_then(Value::as_bool) == Some(true) || !self.included(&event) {
             return Ok(());
@@ -155,18 +155,6 @@ impl CanalDecoder {
             }
         }
         Ok(())
-    }
-}
-
-impl RecordDecoder for CanalDecoder {
-    fn schema(&self) -> &SchemaRef {
-        &self.output
-    }
-
-    fn decode(&mut self, records: &[&[u8]]) -> Result<Option<RecordBatch>, FormatError> {
-        decode_changes(&self.data, &self.output, records, |event, out| {
-            self.changes(event, out)
-        })
     }
 }
 

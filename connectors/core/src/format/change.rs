@@ -8,44 +8,69 @@ use arrow::array::Int8Array;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use rtdw_operators::RowKind;
-use rtdw_operators::row_kind::{row_kind_at, split_row_kinds};
+use rtdw_operators::row_kind::{changelog_schema, row_kind_at, split_row_kinds};
 use serde_json::{Map, Value};
 
-use super::FormatError;
 use super::json::{decode_objects, encode_objects};
+use super::{FormatError, RecordDecoder};
 
 /// One change a record holds: its kind and the row's columns by name.
 pub(super) type Change = (RowKind, Map<String, Value>);
 
-/// Decodes change events into a changelog batch (`output`: the data
-/// columns `data` then the row-kind column). `changes` reads one event into
-/// the changes it holds, in order.
-pub(super) fn decode_changes(
-    data: &SchemaRef,
-    output: &SchemaRef,
-    records: &[&[u8]],
-    mut changes: impl FnMut(Value, &mut Vec<Change>) -> Result<(), FormatError>,
-) -> Result<Option<RecordBatch>, FormatError> {
-    let mut all = Vec::new();
-    for record in records {
-        changes(serde_json::from_slice(record)?, &mut all)?;
+/// Reads one change event of a JSON changelog format into the changes it
+/// holds, in order.
+pub(super) trait ChangeEvents: Send {
+    /// Appends the event's changes to `out`.
+    fn changes(&self, event: Value, out: &mut Vec<Change>) -> Result<(), FormatError>;
+}
+
+/// Decodes the events of a JSON changelog format into changelog batches:
+/// the data columns, then the row-kind column.
+pub(super) struct ChangeEventDecoder<E> {
+    data: SchemaRef,
+    output: SchemaRef,
+    events: E,
+}
+
+impl<E> ChangeEventDecoder<E> {
+    /// A decoder for rows of `data` whose events `events` reads.
+    pub fn new(data: &SchemaRef, events: E) -> Self {
+        ChangeEventDecoder {
+            data: data.clone(),
+            output: changelog_schema(data),
+            events,
+        }
     }
-    if all.is_empty() {
-        return Ok(None);
+}
+
+impl<E: ChangeEvents> RecordDecoder for ChangeEventDecoder<E> {
+    fn schema(&self) -> &SchemaRef {
+        &self.output
     }
-    let mut rows = Vec::with_capacity(all.len());
-    let mut kinds = Vec::with_capacity(all.len());
-    for (kind, row) in all {
-        rows.push(serde_json::to_vec(&Value::Object(row))?);
-        kinds.push(kind as i8);
+
+    fn decode(&mut self, records: &[&[u8]]) -> Result<Option<RecordBatch>, FormatError> {
+        let mut all = Vec::new();
+        for record in records {
+            self.events
+                .changes(serde_json::from_slice(record)?, &mut all)?;
+        }
+        if all.is_empty() {
+            return Ok(None);
+        }
+        let mut rows = Vec::with_capacity(all.len());
+        let mut kinds = Vec::with_capacity(all.len());
+        for (kind, row) in all {
+            rows.push(serde_json::to_vec(&Value::Object(row))?);
+            kinds.push(kind as i8);
+        }
+        let rows: Vec<&[u8]> = rows.iter().map(Vec::as_slice).collect();
+        let Some(batch) = decode_objects(&self.data, &rows)? else {
+            return Ok(None);
+        };
+        let mut columns = batch.columns().to_vec();
+        columns.push(Arc::new(Int8Array::from(kinds)));
+        Ok(Some(RecordBatch::try_new(self.output.clone(), columns)?))
     }
-    let rows: Vec<&[u8]> = rows.iter().map(Vec::as_slice).collect();
-    let Some(batch) = decode_objects(data, &rows)? else {
-        return Ok(None);
-    };
-    let mut columns = batch.columns().to_vec();
-    columns.push(Arc::new(Int8Array::from(kinds)));
-    Ok(Some(RecordBatch::try_new(output.clone(), columns)?))
 }
 
 /// The JSON object of an event's field, or an error naming the field.

@@ -6,10 +6,11 @@
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use rtdw_operators::RowKind;
-use rtdw_operators::row_kind::changelog_schema;
 use serde_json::Value;
 
-use super::change::{Change, before_image, decode_changes, encode_changes, json_object, object};
+use super::change::{
+    Change, ChangeEventDecoder, ChangeEvents, before_image, encode_changes, json_object, object,
+};
 use super::policy::IGNORE_PARSE_ERRORS;
 use super::{FormatError, FormatFactory, FormatOptions, RecordDecoder, RecordEncoder};
 use crate::error::ConnectorError;
@@ -40,10 +41,7 @@ impl FormatFactory for MaxwellJsonFormat {
         schema: &SchemaRef,
         _options: &FormatOptions<'_>,
     ) -> Result<Box<dyn RecordDecoder>, ConnectorError> {
-        Ok(Box::new(MaxwellDecoder {
-            data: schema.clone(),
-            output: changelog_schema(schema),
-        }))
+        Ok(Box::new(ChangeEventDecoder::new(schema, MaxwellEvents)))
     }
 
     fn create_encoder(
@@ -55,43 +53,32 @@ impl FormatFactory for MaxwellJsonFormat {
     }
 }
 
-/// Decodes Maxwell events into changes.
-struct MaxwellDecoder {
-    data: SchemaRef,
-    output: SchemaRef,
-}
+/// Reads Maxwell events.
+struct MaxwellEvents;
 
-fn changes(event: Value, out: &mut Vec<Change>) -> Result<(), FormatError> {
-    let kind = event
-        .get("type")
-        .and_then(Value::as_str)
-        .ok_or_else(|| FormatError::Invalid("no \"type\" field".into()))?;
-    let data = object(event.get("data"), "data");
-    match kind {
-        "insert" => out.push((RowKind::Insert, data?)),
-        "delete" => out.push((RowKind::Delete, data?)),
-        "update" => {
-            let after = data?;
-            let before = before_image(&after, &object(event.get("old"), "old")?);
-            out.push((RowKind::UpdateBefore, before));
-            out.push((RowKind::UpdateAfter, after));
+impl ChangeEvents for MaxwellEvents {
+    fn changes(&self, event: Value, out: &mut Vec<Change>) -> Result<(), FormatError> {
+        let kind = event
+            .get("type")
+            .and_then(Value::as_str)
+            .ok_or_else(|| FormatError::Invalid("no \"type\" field".into()))?;
+        let data = object(event.get("data"), "data");
+        match kind {
+            "insert" => out.push((RowKind::Insert, data?)),
+            "delete" => out.push((RowKind::Delete, data?)),
+            "update" => {
+                let after = data?;
+                let before = before_image(&after, &object(event.get("old"), "old")?);
+                out.push((RowKind::UpdateBefore, before));
+                out.push((RowKind::UpdateAfter, after));
+            }
+            other => {
+                return Err(FormatError::Invalid(format!(
+                    "unknown \"type\" value \"{other}\" (expected insert, update or delete)"
+                )));
+            }
         }
-        other => {
-            return Err(FormatError::Invalid(format!(
-                "unknown \"type\" value \"{other}\" (expected insert, update or delete)"
-            )));
-        }
-    }
-    Ok(())
-}
-
-impl RecordDecoder for MaxwellDecoder {
-    fn schema(&self) -> &SchemaRef {
-        &self.output
-    }
-
-    fn decode(&mut self, records: &[&[u8]]) -> Result<Option<RecordBatch>, FormatError> {
-        decode_changes(&self.data, &self.output, records, changes)
+        Ok(())
     }
 }
 
