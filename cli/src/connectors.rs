@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use rtdw_connector_core::factory::metadata_markdown_table;
 use rtdw_connector_core::format::FormatFactory;
 use rtdw_connector_core::options::{DeclaredOption, markdown_table};
 use rtdw_connector_core::{ConnectorFactory, ConnectorRegistry};
@@ -107,16 +108,8 @@ pub fn describe_connector(connector: &dyn ConnectorFactory, markdown: bool) -> S
     }
     let metadata = connector.metadata_columns();
     if !metadata.is_empty() {
-        text.push_str("metadata columns:\n");
-        for column in metadata {
-            text.push_str(&format!(
-                "  {} {}{}: {}\n",
-                column.key,
-                column.sql_type,
-                if column.writable { "" } else { " (read-only)" },
-                column.doc
-            ));
-        }
+        text.push_str("metadata columns (name TYPE METADATA FROM 'key' [VIRTUAL]):\n");
+        text.push_str(&metadata_markdown_table(metadata));
     }
     text.push_str("options:\n");
     text.push_str(&table);
@@ -154,25 +147,22 @@ mod tests {
 
     use super::*;
 
-    const BEGIN: &str = "<!-- options:begin -->\n";
-    const END: &str = "<!-- options:end -->";
+    const OPTIONS: (&str, &str) = ("<!-- options:begin -->\n", "<!-- options:end -->");
+    const METADATA: (&str, &str) = ("<!-- metadata:begin -->\n", "<!-- metadata:end -->");
 
     fn docs() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/connectors")
     }
 
-    /// The option table a page holds between its markers.
-    fn documented_table(page: &Path) -> String {
+    /// The table a page holds between a pair of markers, if it has them.
+    fn documented_table(page: &Path, (begin, end): (&str, &str)) -> Option<String> {
         let text = std::fs::read_to_string(page)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", page.display()));
-        let start = text
-            .find(BEGIN)
-            .unwrap_or_else(|| panic!("{} has no {BEGIN:?} marker", page.display()))
-            + BEGIN.len();
+        let start = text.find(begin)? + begin.len();
         let end = text[start..]
-            .find(END)
-            .unwrap_or_else(|| panic!("{} has no {END:?} marker", page.display()));
-        text[start..start + end].to_string()
+            .find(end)
+            .unwrap_or_else(|| panic!("{} has no {end:?} marker", page.display()));
+        Some(text[start..start + end].to_string())
     }
 
     /// Every `.md` page in `dir` but the index.
@@ -192,9 +182,16 @@ mod tests {
         let mut documented = BTreeSet::new();
         for connector in registry.connectors() {
             let page = docs().join(format!("{}.md", connector.name()));
+            let metadata = connector.metadata_columns();
             assert_eq!(
-                documented_table(&page),
-                describe_connector(connector.as_ref(), true),
+                documented_table(&page, METADATA),
+                (!metadata.is_empty()).then(|| metadata_markdown_table(metadata)),
+                "{}: the metadata columns differ from the code",
+                page.display()
+            );
+            assert_eq!(
+                documented_table(&page, OPTIONS),
+                Some(describe_connector(connector.as_ref(), true)),
                 "{} differs from the code: paste `rtdw connectors describe {} --markdown`",
                 page.display(),
                 connector.name()
@@ -204,8 +201,8 @@ mod tests {
         for format in registry.formats().all() {
             let page = docs().join("formats").join(format!("{}.md", format.name()));
             assert_eq!(
-                documented_table(&page),
-                describe_format(format.as_ref(), true),
+                documented_table(&page, OPTIONS),
+                Some(describe_format(format.as_ref(), true)),
                 "{} differs from the code: paste `rtdw connectors describe {} --markdown`",
                 page.display(),
                 format.name()

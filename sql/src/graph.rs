@@ -204,7 +204,8 @@ impl OperatorNode {
     /// The data columns the operator emits.
     pub fn output_schema(&self) -> SchemaRef {
         match self {
-            OperatorNode::Source { table } | OperatorNode::Sink { table } => table.schema.clone(),
+            OperatorNode::Source { table } => table.source_schema(),
+            OperatorNode::Sink { table } => table.schema.clone(),
             OperatorNode::Calc { output_schema, .. }
             | OperatorNode::GroupAggregate { output_schema, .. }
             | OperatorNode::LocalGroupAggregate { output_schema, .. }

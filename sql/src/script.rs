@@ -11,7 +11,7 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
-use rtdw_connector_core::TableDescriptor;
+use rtdw_connector_core::{MetadataField, TableDescriptor};
 
 use crate::error::{Location, SqlError};
 use crate::types::arrow_type;
@@ -83,6 +83,9 @@ pub struct TableDefinition {
 pub enum Column {
     /// Stored by the connector.
     Physical(String),
+    /// `name TYPE METADATA [FROM 'key'] [VIRTUAL]`: offered by the
+    /// connector besides the data.
+    Metadata(String),
     /// `name AS expression`, computed from the physical columns.
     Computed {
         /// The column name.
@@ -98,7 +101,7 @@ impl Column {
     /// The column's name.
     pub fn name(&self) -> &str {
         match self {
-            Column::Physical(name) | Column::Computed { name, .. } => name,
+            Column::Physical(name) | Column::Metadata(name) | Column::Computed { name, .. } => name,
         }
     }
 }
@@ -378,6 +381,7 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<Statement, SqlError> {
     let mut columns: Vec<Column> = Vec::new();
     let mut watermark = None;
     let mut primary_key = Vec::new();
+    let mut metadata = Vec::new();
     loop {
         let at: Location = parser.peek_token().span.start.into();
         if word_is(parser, 0, Keyword::CONSTRAINT) || word_is(parser, 0, Keyword::PRIMARY) {
@@ -420,13 +424,33 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<Statement, SqlError> {
             let sql_type = parser.parse_data_type().map_err(parse_err)?;
             let data_type = arrow_type(&sql_type).map_err(|m| SqlError::at(type_at, m))?;
             let _not_null = parser.parse_keywords(&[Keyword::NOT, Keyword::NULL]);
-            if parser.parse_keyword(Keyword::COMMENT) {
-                parser.parse_literal_string().map_err(parse_err)?;
+            if word_is(parser, 0, Keyword::METADATA) {
+                parser.next_token();
+                let key = if parser.parse_keyword(Keyword::FROM) {
+                    parser.parse_literal_string().map_err(parse_err)?
+                } else {
+                    column.value.clone()
+                };
+                let is_virtual = parser.parse_keyword(Keyword::VIRTUAL);
+                if parser.parse_keyword(Keyword::COMMENT) {
+                    parser.parse_literal_string().map_err(parse_err)?;
+                }
+                columns.push(Column::Metadata(column.value.clone()));
+                metadata.push(MetadataField {
+                    column: column.value,
+                    key,
+                    data_type,
+                    is_virtual,
+                });
+            } else {
+                if parser.parse_keyword(Keyword::COMMENT) {
+                    parser.parse_literal_string().map_err(parse_err)?;
+                }
+                columns.push(Column::Physical(column.value.clone()));
+                // Columns stay nullable: NOT NULL is a constraint on the
+                // data, not something a stream can promise every batch keeps.
+                fields.push(Field::new(column.value, data_type, true));
             }
-            columns.push(Column::Physical(column.value.clone()));
-            // Columns stay nullable: NOT NULL is a constraint on the data, not
-            // something a stream can promise every batch keeps.
-            fields.push(Field::new(column.value, data_type, true));
         }
         if parser.consume_token(&Token::Comma) {
             continue;
@@ -469,6 +493,7 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<Statement, SqlError> {
             schema: Arc::new(Schema::new(fields)),
             options,
             primary_key,
+            metadata,
         },
         columns,
         watermark,

@@ -570,3 +570,56 @@ async fn a_sink_keyed_by_the_querys_key_takes_upserts_and_any_other_the_full_cha
     assert!(!explain.contains("upsert"), "{explain}");
     assert!(explain.contains("changelog=retract"), "{explain}");
 }
+
+#[tokio::test]
+async fn metadata_columns_are_checked_against_what_the_connector_offers() {
+    let table = |columns: &str| {
+        format!(
+            "CREATE TABLE s (id BIGINT, {columns}) WITH ('connector' = 'filesystem', 'path' = '/tmp/in', 'format' = 'json');\n\
+             CREATE TABLE o (id BIGINT, p STRING) WITH ('connector' = 'print');\n\
+             INSERT INTO o SELECT id, p FROM s;"
+        )
+    };
+    let graph = plan_job(
+        &table("p STRING METADATA FROM 'file.path'"),
+        &config(1),
+        &registry(),
+    )
+    .await
+    .unwrap();
+    assert!(graph.explain().contains("Source: s"), "{}", graph.explain());
+    let err = plan_job(
+        &table("p STRING METADATA FROM 'file.pth'"),
+        &config(1),
+        &registry(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.message.contains("metadata column 'p': connector 'filesystem' offers no metadata 'file.pth' (did you mean 'file.path'?)"),
+        "{err}"
+    );
+    let err = plan_job(
+        &table("p BIGINT METADATA FROM 'file.path'"),
+        &config(1),
+        &registry(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.message
+            .contains("metadata 'file.path' is STRING, the column is declared Int64"),
+        "{err}"
+    );
+    let sink_metadata = "CREATE TABLE s (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '1');\n\
+        CREATE TABLE o (id BIGINT, p STRING METADATA FROM 'file.path') WITH ('connector' = 'filesystem', 'path' = '/tmp/out', 'format' = 'json');\n\
+        INSERT INTO o SELECT id FROM s;";
+    let err = plan_job(sink_metadata, &config(1), &registry())
+        .await
+        .unwrap_err();
+    assert!(
+        err.message
+            .contains("cannot write metadata 'file.path'; declare the column VIRTUAL"),
+        "{err}"
+    );
+}

@@ -608,6 +608,7 @@ mod tests {
                 .chain([("connector".to_string(), "datagen".to_string())])
                 .collect::<BTreeMap<_, _>>(),
             primary_key: vec![],
+            metadata: vec![],
         }
     }
 

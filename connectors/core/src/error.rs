@@ -91,6 +91,17 @@ pub enum ConnectorError {
         /// Why.
         reason: String,
     },
+    /// A metadata column the connector does not offer, of another type, or
+    /// not writable.
+    #[error("table '{table}': metadata column '{column}': {reason}")]
+    InvalidMetadata {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// What is wrong and what the connector offers.
+        reason: String,
+    },
     /// Talking to the outside system failed: files, a broker, a database.
     #[error("table '{table}': {context}: {source}")]
     External {

@@ -49,12 +49,14 @@ pub struct FormatSlot {
 }
 
 /// A column a connector offers besides the data (`METADATA FROM 'key'`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct MetadataColumn {
     /// The key in `METADATA FROM 'key'`.
     pub key: &'static str,
     /// Its SQL type, as Flink's docs write it.
     pub sql_type: &'static str,
+    /// That type in Arrow: a declared column must have it.
+    pub data_type: fn() -> arrow::datatypes::DataType,
     /// Whether a sink can write it (else read-only: `METADATA VIRTUAL`).
     pub writable: bool,
     /// What it holds.
@@ -198,4 +200,20 @@ pub trait ConnectorFactory: Send + Sync {
             available: String::new(),
         }
     }
+}
+
+/// Metadata columns as a Markdown table (key, type, writable,
+/// description), as the docs pages hold it.
+pub fn metadata_markdown_table(columns: &[MetadataColumn]) -> String {
+    let mut text = String::from("| Key | Type | Writable | Description |\n|---|---|---|---|\n");
+    for column in columns {
+        text.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            column.key,
+            column.sql_type,
+            if column.writable { "yes" } else { "no" },
+            column.doc
+        ));
+    }
+    text
 }

@@ -42,7 +42,7 @@ pub use factory::{
     ConnectorFactory, FormatSlot, MetadataColumn, Roles, SinkCapabilities, SourceCapabilities,
 };
 pub use registry::ConnectorRegistry;
-pub use table::TableDescriptor;
+pub use table::{MetadataField, TableDescriptor};
 
 /// The connectors this crate ships.
 fn builtin_connectors() -> Vec<Arc<dyn ConnectorFactory>> {

@@ -117,6 +117,7 @@ impl ConnectorRegistry {
                 .declared_options(table, connector.format_slots())?,
         );
         options::validate(table, connector.name(), role, &declared)?;
+        validate_metadata(table, connector.as_ref(), role)?;
         Ok(connector)
     }
 
@@ -173,4 +174,51 @@ impl ConnectorRegistry {
         self.resolve(table, Role::Sink)?
             .create_sink(table, &self.formats, ctx)
     }
+}
+
+/// Checks a table's metadata columns against what its connector offers:
+/// the key, the type, and for a sink that a persisted one is writable.
+fn validate_metadata(
+    table: &TableDescriptor,
+    connector: &dyn ConnectorFactory,
+    role: Role,
+) -> Result<(), ConnectorError> {
+    let offered = connector.metadata_columns();
+    for field in &table.metadata {
+        let invalid = |reason: String| ConnectorError::InvalidMetadata {
+            table: table.name.clone(),
+            column: field.column.clone(),
+            reason,
+        };
+        let Some(column) = offered.iter().find(|c| c.key == field.key) else {
+            let keys: Vec<&str> = offered.iter().map(|c| c.key).collect();
+            let suggestion = options::nearest(&field.key, &keys)
+                .map(|k| format!(" (did you mean '{k}'?)"))
+                .unwrap_or_default();
+            let available = if keys.is_empty() {
+                "none".to_string()
+            } else {
+                keys.join(", ")
+            };
+            return Err(invalid(format!(
+                "connector '{}' offers no metadata '{}'{suggestion}; it offers: {available}",
+                connector.name(),
+                field.key
+            )));
+        };
+        if (column.data_type)() != field.data_type {
+            return Err(invalid(format!(
+                "metadata '{}' is {}, the column is declared {}",
+                column.key, column.sql_type, field.data_type
+            )));
+        }
+        if role == Role::Sink && !field.is_virtual && !column.writable {
+            return Err(invalid(format!(
+                "connector '{}' cannot write metadata '{}'; declare the column VIRTUAL",
+                connector.name(),
+                column.key
+            )));
+        }
+    }
+    Ok(())
 }

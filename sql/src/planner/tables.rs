@@ -57,13 +57,15 @@ impl Planner {
         table
             .require_connector()
             .map_err(|e| SqlError::at(at, e.to_string()))?;
-        let physical = DFSchema::try_from_qualified_schema(table.name.as_str(), &table.schema)
-            .map_err(|e| SqlError::at(at, e.to_string()))?;
+        // What the source emits: physical columns, then metadata columns.
+        let physical =
+            DFSchema::try_from_qualified_schema(table.name.as_str(), &table.source_schema())
+                .map_err(|e| SqlError::at(at, e.to_string()))?;
         let mut columns = Vec::new();
         let mut fields = Vec::new();
         for column in &definition.columns {
             let (expr, data_type) = match column {
-                Column::Physical(name) => {
+                Column::Physical(name) | Column::Metadata(name) => {
                     let field = physical
                         .field_with_unqualified_name(name)
                         .map_err(|e| SqlError::at(at, e.to_string()))?;
@@ -148,11 +150,13 @@ impl Planner {
         let columns = table.columns.clone();
         let schema = table.schema.clone();
         let watermark = table.definition.watermark.clone();
+        // Computed columns are computed, and metadata columns put in their
+        // declared places, by a Calc after the source.
         let computed = table
             .definition
             .columns
             .iter()
-            .any(|c| matches!(c, Column::Computed { .. }));
+            .any(|c| matches!(c, Column::Computed { .. } | Column::Metadata(_)));
         let capabilities = self
             .connectors
             .validate_source(&descriptor)
@@ -161,7 +165,7 @@ impl Planner {
             .map_err(|m| self.unsupported(m))?
             .unwrap_or(self.parallelism);
         let node = self.push(PlanNode {
-            schema: descriptor.schema.clone(),
+            schema: descriptor.source_schema(),
             op: OperatorNode::Source {
                 table: descriptor.clone(),
             },
@@ -176,7 +180,7 @@ impl Planner {
         };
         let stream = Stream {
             node,
-            schema: qualified(&descriptor.schema)?,
+            schema: qualified(&descriptor.source_schema())?,
             updated_by: capabilities
                 .changelog
                 .then(|| format!("Source: {name} (a changelog)")),

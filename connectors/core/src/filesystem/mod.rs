@@ -13,10 +13,13 @@ mod source;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use arrow::datatypes::{DataType, TimeUnit};
 use rtdw_operators::{ErrorClass, Sink, Source, SourceSplit, SubtaskContext};
 
 use crate::error::ConnectorError;
-use crate::factory::{ConnectorFactory, FormatSlot, Roles, SinkCapabilities, SourceCapabilities};
+use crate::factory::{
+    ConnectorFactory, FormatSlot, MetadataColumn, Roles, SinkCapabilities, SourceCapabilities,
+};
 use crate::format::Formats;
 use crate::options::{ConnectorOption, OptionType, TableOptions};
 use crate::table::TableDescriptor;
@@ -45,6 +48,39 @@ const MONITOR_INTERVAL: ConnectorOption = ConnectorOption::new(
     "Look for new files this often and keep reading (an unbounded source); unset, the source reads the files there at the start and ends.",
 )
 .source_only();
+
+/// What a file source offers besides the data, as Flink's filesystem
+/// connector does.
+const METADATA: &[MetadataColumn] = &[
+    MetadataColumn {
+        key: "file.path",
+        sql_type: "STRING",
+        data_type: || DataType::Utf8,
+        writable: false,
+        doc: "The full path of the file the row was read from.",
+    },
+    MetadataColumn {
+        key: "file.name",
+        sql_type: "STRING",
+        data_type: || DataType::Utf8,
+        writable: false,
+        doc: "The name of that file.",
+    },
+    MetadataColumn {
+        key: "file.size",
+        sql_type: "BIGINT",
+        data_type: || DataType::Int64,
+        writable: false,
+        doc: "The size of that file in bytes.",
+    },
+    MetadataColumn {
+        key: "file.modification-time",
+        sql_type: "TIMESTAMP_LTZ(3)",
+        data_type: || DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+        writable: false,
+        doc: "When that file was last modified.",
+    },
+];
 
 /// The format slot: `format`, its options under `<format>.`.
 const FORMAT_SLOT: FormatSlot = FormatSlot {
@@ -78,6 +114,10 @@ impl ConnectorFactory for FilesystemFactory {
 
     fn format_slots(&self) -> &'static [FormatSlot] {
         std::slice::from_ref(&FORMAT_SLOT)
+    }
+
+    fn metadata_columns(&self) -> &'static [MetadataColumn] {
+        METADATA
     }
 
     fn changelog_modes(&self) -> &'static str {
@@ -128,10 +168,11 @@ impl ConnectorFactory for FilesystemFactory {
             .create_decoder(&table.schema, &format.options)?;
         let continuous = self.discovery_interval(table)?.is_some();
         Ok(Box::new(source::FileSource::new(
+            table,
             decoder,
             format.policy()?,
             continuous,
-        )))
+        )?))
     }
 
     fn discover_splits(

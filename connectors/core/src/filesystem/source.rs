@@ -8,13 +8,20 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMillisecondArray};
+use arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
+use rtdw_operators::row_kind::has_row_kinds;
 use rtdw_operators::{Result, Source, SourceSplit, StreamError};
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
 
 use super::is_hidden;
+use crate::error::ConnectorError;
 use crate::format::{DecodePolicy, MALFORMED, RecordDecoder};
 use crate::split::encode_splits;
+use crate::table::{MetadataField, TableDescriptor};
 
 /// Lines decoded into one batch.
 const LINES_PER_BATCH: usize = 8192;
@@ -65,10 +72,69 @@ impl FileSplit {
     }
 }
 
+/// A metadata column a file source appends to its rows.
+#[derive(Debug, Clone, Copy)]
+enum FileMetadata {
+    Path,
+    Name,
+    Size,
+    ModificationTime,
+}
+
+impl FileMetadata {
+    /// The value of metadata key `key`, one of the keys the factory
+    /// declares.
+    fn from_key(key: &str) -> Option<Self> {
+        Some(match key {
+            "file.path" => FileMetadata::Path,
+            "file.name" => FileMetadata::Name,
+            "file.size" => FileMetadata::Size,
+            "file.modification-time" => FileMetadata::ModificationTime,
+            _ => return None,
+        })
+    }
+
+    /// The value for every row of a chunk of `path`.
+    fn column(self, path: &Path, rows: usize) -> Result<ArrayRef> {
+        let stat = || {
+            std::fs::metadata(path)
+                .map_err(|e| StreamError::io(format!("cannot stat {}", path.display()), e))
+        };
+        Ok(match self {
+            FileMetadata::Path => Arc::new(StringArray::from(vec![
+                path.to_string_lossy()
+                    .into_owned();
+                rows
+            ])),
+            FileMetadata::Name => {
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                Arc::new(StringArray::from(vec![name; rows]))
+            }
+            FileMetadata::Size => Arc::new(Int64Array::from(vec![stat()?.len() as i64; rows])),
+            FileMetadata::ModificationTime => {
+                let modified = stat()?
+                    .modified()
+                    .map_err(|e| StreamError::io(format!("cannot stat {}", path.display()), e))?;
+                let millis = modified
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                Arc::new(TimestampMillisecondArray::from(vec![millis; rows]).with_timezone("UTC"))
+            }
+        })
+    }
+}
+
 /// One subtask of a filesystem source.
 pub(super) struct FileSource {
     decoder: Box<dyn RecordDecoder>,
     policy: DecodePolicy,
+    /// Metadata columns appended after the data columns, in order.
+    metadata: Vec<FileMetadata>,
+    /// The batches' schema with the metadata columns, when there are any.
+    schema: SchemaRef,
     /// Files to read, in the order assigned; the first may be partly read.
     pending: VecDeque<FileSplit>,
     current: Option<OpenFile>,
@@ -117,16 +183,36 @@ pub(super) fn list_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 impl FileSource {
     /// A subtask that reads the files it is given through `add_splits`,
-    /// decoded by `decoder`; `continuous` keeps it waiting for more.
-    pub fn new(decoder: Box<dyn RecordDecoder>, policy: DecodePolicy, continuous: bool) -> Self {
-        FileSource {
+    /// decoded by `decoder`, with `table`'s metadata columns after the
+    /// data columns; `continuous` keeps it waiting for more.
+    pub fn new(
+        table: &TableDescriptor,
+        decoder: Box<dyn RecordDecoder>,
+        policy: DecodePolicy,
+        continuous: bool,
+    ) -> Result<Self, ConnectorError> {
+        let schema = with_metadata_fields(decoder.schema(), &table.metadata);
+        let metadata = table
+            .metadata
+            .iter()
+            .map(|m| {
+                FileMetadata::from_key(&m.key).ok_or_else(|| ConnectorError::InvalidMetadata {
+                    table: table.name.clone(),
+                    column: m.column.clone(),
+                    reason: format!("the filesystem source offers no metadata '{}'", m.key),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(FileSource {
             decoder,
             policy,
+            metadata,
+            schema,
             pending: VecDeque::new(),
             current: None,
             finished: Vec::new(),
             continuous,
-        }
+        })
     }
 
     /// Decodes a chunk of lines of `path`; a malformed line is named by
@@ -142,8 +228,20 @@ impl FileSource {
                 line.offset
             )
         };
-        self.policy
-            .decode(self.decoder.as_mut(), &records, &position)
+        let decoded = self
+            .policy
+            .decode(self.decoder.as_mut(), &records, &position)?;
+        match decoded {
+            Some(batch) if !self.metadata.is_empty() => {
+                let values = self
+                    .metadata
+                    .iter()
+                    .map(|m| m.column(path, batch.num_rows()))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Some(append_before_row_kinds(&self.schema, batch, values)?))
+            }
+            other => Ok(other),
+        }
     }
 
     async fn next_lines(&mut self) -> Result<Option<(PathBuf, Vec<Line>)>> {
@@ -219,7 +317,7 @@ impl Source for FileSource {
             return Ok(None);
         }
         tokio::time::sleep(IDLE_WAIT).await;
-        Ok(Some(RecordBatch::new_empty(self.decoder.schema().clone())))
+        Ok(Some(RecordBatch::new_empty(self.schema.clone())))
     }
 
     fn snapshot_position(&self) -> Result<String> {
@@ -258,4 +356,35 @@ impl Source for FileSource {
     fn records_dropped(&self) -> Vec<(&'static str, u64)> {
         vec![(MALFORMED, self.policy.dropped().total())]
     }
+}
+
+/// `schema` (the decoder's: data columns, then the row-kind column of a
+/// changelog format) with the metadata columns between the two.
+fn with_metadata_fields(schema: &SchemaRef, metadata: &[MetadataField]) -> SchemaRef {
+    if metadata.is_empty() {
+        return schema.clone();
+    }
+    let mut fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
+    let row_kind = has_row_kinds(schema).then(|| fields.pop()).flatten();
+    for m in metadata {
+        fields.push(Arc::new(Field::new(&m.column, m.data_type.clone(), true)));
+    }
+    fields.extend(row_kind);
+    Arc::new(Schema::new(fields))
+}
+
+/// `batch` with `values` inserted before its row-kind column (or at its
+/// end), as `schema` says.
+fn append_before_row_kinds(
+    schema: &SchemaRef,
+    batch: RecordBatch,
+    values: Vec<ArrayRef>,
+) -> Result<RecordBatch> {
+    let mut columns = batch.columns().to_vec();
+    let row_kind = has_row_kinds(batch.schema_ref())
+        .then(|| columns.pop())
+        .flatten();
+    columns.extend(values);
+    columns.extend(row_kind);
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
