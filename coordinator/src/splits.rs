@@ -112,8 +112,15 @@ impl Coordinator {
             job.source_tables
                 .iter()
                 .filter_map(|(vertex, table)| {
-                    let every = self.connectors.discovery_interval(table).ok()??;
-                    Some((*vertex, table.clone(), every))
+                    match self.connectors.discovery_interval(table) {
+                        Ok(every) => every.map(|every| (*vertex, table.clone(), every)),
+                        // Validated at submission; a table that no longer
+                        // validates fails at its next deployment instead.
+                        Err(e) => {
+                            tracing::warn!(job = %job_id, vertex, error = %e, "no split discovery for this source");
+                            None
+                        }
+                    }
                 })
                 .collect()
         };
