@@ -7,7 +7,7 @@ use arrow::array::{ArrayRef, AsArray};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion_physical_expr_common::physical_expr::PhysicalExpr;
 
 use crate::error::{Result, StreamError};
 use crate::operator::Operator;

@@ -1,7 +1,7 @@
 //! The error type of everything that runs inside a subtask.
 
 use arrow::error::ArrowError;
-use datafusion::error::DataFusionError;
+use datafusion_common::DataFusionError;
 
 /// An error raised while a subtask processes its stream. It fails the task;
 /// the message is what the user sees in `rtdw job status`.

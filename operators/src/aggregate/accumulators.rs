@@ -10,7 +10,7 @@ use arrow::compute::cast;
 use arrow::datatypes::{
     ArrowNativeTypeOp, ArrowPrimitiveType, DataType, Decimal128Type, Float64Type, Int64Type,
 };
-use datafusion::scalar::ScalarValue;
+use datafusion_common::ScalarValue;
 
 use super::multiset::{Multiset, MultisetResult};
 use crate::error::{Result, StreamError};

@@ -46,7 +46,7 @@ use arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Int64Type, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion_physical_expr_common::physical_expr::PhysicalExpr;
 
 use super::output::Changes;
 use super::probe::{Candidates, probe};

@@ -10,7 +10,7 @@ use arrow::buffer::BooleanBuffer;
 use arrow::compute::take;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion_physical_expr_common::physical_expr::PhysicalExpr;
 
 use super::output::left_then_right;
 use super::state::JoinState;

@@ -31,7 +31,7 @@ use std::time::Duration;
 use arrow::array::{ArrayRef, AsArray, Int8Array, Int64Array, UInt32Array};
 use arrow::datatypes::{DataType, Field, Int64Type, SchemaRef, UInt32Type};
 use arrow::record_batch::RecordBatch;
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion_physical_expr_common::physical_expr::PhysicalExpr;
 
 use super::output::Changes;
 use super::probe::{Candidates, Probe, probe};

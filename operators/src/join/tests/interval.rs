@@ -6,10 +6,10 @@ use std::sync::Arc;
 use arrow::array::{Int8Array, Int64Array, TimestampMicrosecondArray, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
-use datafusion::common::ScalarValue;
-use datafusion::logical_expr::Operator as BinaryOp;
-use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
+use datafusion_common::ScalarValue;
+use datafusion_expr_common::operator::Operator as BinaryOp;
+use datafusion_physical_expr::expressions::{BinaryExpr, Column, Literal};
+use datafusion_physical_expr_common::physical_expr::PhysicalExpr;
 
 use super::*;
 use crate::join::{IntervalJoin, JoinKind};

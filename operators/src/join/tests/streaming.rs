@@ -8,10 +8,10 @@ use std::time::Duration;
 use arrow::array::{Int8Array, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use datafusion::common::ScalarValue;
-use datafusion::logical_expr::Operator as BinaryOp;
-use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
+use datafusion_common::ScalarValue;
+use datafusion_expr_common::operator::Operator as BinaryOp;
+use datafusion_physical_expr::expressions::{BinaryExpr, Column, Literal};
+use datafusion_physical_expr_common::physical_expr::PhysicalExpr;
 
 use super::*;
 use crate::join::{JoinKind, StreamingJoin};
