@@ -31,7 +31,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 for n in 1 2; do
-  "$RTDW" taskmanager --slots 2 >"$RTDW_WORK/taskmanager-$n.out" 2>"$RTDW_WORK/taskmanager-$n.log" &
+  "$RTDW" taskmanager --coordinator "$RTDW_COORDINATOR" --slots 2 >"$RTDW_WORK/taskmanager-$n.out" 2>"$RTDW_WORK/taskmanager-$n.log" &
   pids+=($!)
 done
 for _ in $(seq 100); do
