@@ -4,13 +4,12 @@
 //! columns an update changed. DDL events (`"isDdl":true`) carry no rows.
 
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
 use regex::Regex;
 use rtdw_operators::RowKind;
 use serde_json::Value;
 
 use super::change::{
-    Change, ChangeEventDecoder, ChangeEvents, before_image, encode_changes, json_object, object,
+    Change, ChangeEventDecoder, ChangeEventEncoder, ChangeEvents, before_image, json_object, object,
 };
 use super::policy::IGNORE_PARSE_ERRORS;
 use super::{FormatError, FormatFactory, FormatOptions, RecordDecoder, RecordEncoder};
@@ -59,7 +58,7 @@ impl FormatFactory for CanalJsonFormat {
         options: &FormatOptions<'_>,
     ) -> Result<Box<dyn RecordDecoder>, ConnectorError> {
         let pattern = |option: &ConnectorOption| -> Result<Option<Regex>, ConnectorError> {
-            let Some(text) = options.table().options.get(&options.key(option)) else {
+            let Some(text) = options.string(option) else {
                 return Ok(None);
             };
             Regex::new(&format!("^(?:{text})$")).map(Some).map_err(|e| {
@@ -78,7 +77,7 @@ impl FormatFactory for CanalJsonFormat {
         _schema: &SchemaRef,
         _options: &FormatOptions<'_>,
     ) -> Result<Box<dyn RecordEncoder>, ConnectorError> {
-        Ok(Box::new(CanalEncoder))
+        Ok(Box::new(ChangeEventEncoder(canal_event)))
     }
 }
 
@@ -158,25 +157,16 @@ impl ChangeEvents for CanalEvents {
     }
 }
 
-/// Writes `+I`/`+U` as INSERT and `-U`/`-D` as DELETE events, as Flink does.
-struct CanalEncoder;
-
-impl RecordEncoder for CanalEncoder {
-    fn encode(
-        &mut self,
-        batch: &RecordBatch,
-        records: &mut Vec<Vec<u8>>,
-    ) -> Result<(), FormatError> {
-        encode_changes(batch, records, |kind, row| {
-            let kind: &[u8] = if kind.is_retraction() {
-                b"\"DELETE\""
-            } else {
-                b"\"INSERT\""
-            };
-            let mut data = Vec::from(&b"["[..]);
-            data.extend_from_slice(row);
-            data.push(b']');
-            json_object(&[("data", &data), ("type", kind)])
-        })
-    }
+/// A change as a Canal event: `+I`/`+U` as INSERT and `-U`/`-D` as
+/// DELETE, as Flink writes them.
+fn canal_event(kind: RowKind, row: &[u8]) -> Vec<u8> {
+    let kind: &[u8] = if kind.is_retraction() {
+        b"\"DELETE\""
+    } else {
+        b"\"INSERT\""
+    };
+    let mut data = Vec::from(&b"["[..]);
+    data.extend_from_slice(row);
+    data.push(b']');
+    json_object(&[("data", &data), ("type", kind)])
 }

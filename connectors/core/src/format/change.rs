@@ -12,7 +12,7 @@ use rtdw_operators::row_kind::{changelog_schema, row_kind_at, split_row_kinds};
 use serde_json::{Map, Value};
 
 use super::json::{decode_objects, encode_objects};
-use super::{FormatError, RecordDecoder};
+use super::{FormatError, RecordDecoder, RecordEncoder};
 
 /// One change a record holds: its kind and the row's columns by name.
 pub(super) type Change = (RowKind, Map<String, Value>);
@@ -100,26 +100,30 @@ pub(super) fn before_image(
     before
 }
 
-/// Encodes each row of a batch as a JSON object wrapped by `envelope`
-/// according to its row kind.
-pub(super) fn encode_changes(
-    batch: &RecordBatch,
-    records: &mut Vec<Vec<u8>>,
-    envelope: impl Fn(RowKind, &[u8]) -> Vec<u8>,
-) -> Result<(), FormatError> {
-    let (data, kinds) = split_row_kinds(batch)?;
-    let mut row = 0;
-    let mut failed = None;
-    encode_objects(&data, |object| {
-        match row_kind_at(kinds.as_ref(), row) {
-            Ok(kind) => records.push(envelope(kind, object)),
-            Err(e) => failed = Some(e),
+/// Encodes rows as the events of a JSON changelog format: each row's JSON
+/// object wrapped by the format's envelope according to its row kind.
+pub(super) struct ChangeEventEncoder(pub fn(RowKind, &[u8]) -> Vec<u8>);
+
+impl RecordEncoder for ChangeEventEncoder {
+    fn encode(
+        &mut self,
+        batch: &RecordBatch,
+        records: &mut Vec<Vec<u8>>,
+    ) -> Result<(), FormatError> {
+        let (data, kinds) = split_row_kinds(batch)?;
+        let mut row = 0;
+        let mut failed = None;
+        encode_objects(&data, |object| {
+            match row_kind_at(kinds.as_ref(), row) {
+                Ok(kind) => records.push((self.0)(kind, object)),
+                Err(e) => failed = Some(e),
+            }
+            row += 1;
+        })?;
+        match failed {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
         }
-        row += 1;
-    })?;
-    match failed {
-        Some(e) => Err(e.into()),
-        None => Ok(()),
     }
 }
 

@@ -84,11 +84,7 @@ impl Dialect {
             quote: byte(&QUOTE_CHARACTER)?.unwrap_or(b'"'),
             escape: byte(&ESCAPE_CHARACTER)?,
             comments: options.boolean(&ALLOW_COMMENTS)?,
-            null_literal: options
-                .table()
-                .options
-                .get(&options.key(&NULL_LITERAL))
-                .cloned(),
+            null_literal: options.string(&NULL_LITERAL).map(str::to_string),
         })
     }
 }

@@ -19,7 +19,7 @@ use arrow::json::ReaderBuilder;
 use arrow::record_batch::RecordBatch;
 use rtdw_operators::row_kind::{RowKind, changelog_schema};
 
-use super::change::{encode_changes, json_object};
+use super::change::{ChangeEventEncoder, json_object};
 use super::policy::IGNORE_PARSE_ERRORS;
 use super::{FormatError, FormatFactory, FormatOptions, RecordDecoder, RecordEncoder};
 use crate::error::ConnectorError;
@@ -70,7 +70,7 @@ impl FormatFactory for DebeziumJsonFormat {
         _schema: &SchemaRef,
         _options: &FormatOptions<'_>,
     ) -> Result<Box<dyn RecordEncoder>, ConnectorError> {
-        Ok(Box::new(DebeziumEncoder))
+        Ok(Box::new(ChangeEventEncoder(debezium_event)))
     }
 }
 
@@ -243,22 +243,12 @@ impl RecordDecoder for ChangeDecoder {
     }
 }
 
-/// Writes changes as Debezium events.
-struct DebeziumEncoder;
-
-impl RecordEncoder for DebeziumEncoder {
-    fn encode(
-        &mut self,
-        batch: &RecordBatch,
-        records: &mut Vec<Vec<u8>>,
-    ) -> Result<(), FormatError> {
-        encode_changes(batch, records, |kind, row| {
-            let (before, after, op): (&[u8], &[u8], &[u8]) = if kind.is_retraction() {
-                (row, b"null", b"\"d\"")
-            } else {
-                (b"null", row, b"\"c\"")
-            };
-            json_object(&[("before", before), ("after", after), ("op", op)])
-        })
-    }
+/// A change as a Debezium event.
+fn debezium_event(kind: RowKind, row: &[u8]) -> Vec<u8> {
+    let (before, after, op): (&[u8], &[u8], &[u8]) = if kind.is_retraction() {
+        (row, b"null", b"\"d\"")
+    } else {
+        (b"null", row, b"\"c\"")
+    };
+    json_object(&[("before", before), ("after", after), ("op", op)])
 }

@@ -4,12 +4,11 @@
 //! changed.
 
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
 use rtdw_operators::RowKind;
 use serde_json::Value;
 
 use super::change::{
-    Change, ChangeEventDecoder, ChangeEvents, before_image, encode_changes, json_object, object,
+    Change, ChangeEventDecoder, ChangeEventEncoder, ChangeEvents, before_image, json_object, object,
 };
 use super::policy::IGNORE_PARSE_ERRORS;
 use super::{FormatError, FormatFactory, FormatOptions, RecordDecoder, RecordEncoder};
@@ -49,7 +48,7 @@ impl FormatFactory for MaxwellJsonFormat {
         _schema: &SchemaRef,
         _options: &FormatOptions<'_>,
     ) -> Result<Box<dyn RecordEncoder>, ConnectorError> {
-        Ok(Box::new(MaxwellEncoder))
+        Ok(Box::new(ChangeEventEncoder(maxwell_event)))
     }
 }
 
@@ -82,22 +81,13 @@ impl ChangeEvents for MaxwellEvents {
     }
 }
 
-/// Writes `+I`/`+U` as insert and `-U`/`-D` as delete events, as Flink does.
-struct MaxwellEncoder;
-
-impl RecordEncoder for MaxwellEncoder {
-    fn encode(
-        &mut self,
-        batch: &RecordBatch,
-        records: &mut Vec<Vec<u8>>,
-    ) -> Result<(), FormatError> {
-        encode_changes(batch, records, |kind, row| {
-            let kind: &[u8] = if kind.is_retraction() {
-                b"\"delete\""
-            } else {
-                b"\"insert\""
-            };
-            json_object(&[("data", row), ("type", kind)])
-        })
-    }
+/// A change as a Maxwell event: `+I`/`+U` as insert and `-U`/`-D` as
+/// delete, as Flink writes them.
+fn maxwell_event(kind: RowKind, row: &[u8]) -> Vec<u8> {
+    let kind: &[u8] = if kind.is_retraction() {
+        b"\"delete\""
+    } else {
+        b"\"insert\""
+    };
+    json_object(&[("data", row), ("type", kind)])
 }

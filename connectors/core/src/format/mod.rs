@@ -126,6 +126,15 @@ impl<'a> FormatOptions<'a> {
         format!("{}{}", self.prefix, option.key)
     }
 
+    /// A text option of the format, as given (no default).
+    pub fn string(&self, option: &ConnectorOption) -> Option<&'a str> {
+        self.options
+            .table()
+            .options
+            .get(&self.key(option))
+            .map(String::as_str)
+    }
+
     /// A boolean option of the format.
     pub fn boolean(&self, option: &ConnectorOption) -> Result<bool, ConnectorError> {
         self.options.boolean_at(&self.key(option), option)
