@@ -23,7 +23,9 @@ struct StoredSplit {
 }
 
 /// The position of a split source subtask: its splits, as JSON.
-pub fn encode_splits<'a>(splits: impl IntoIterator<Item = &'a SourceSplit>) -> String {
+pub fn encode_splits<'a>(
+    splits: impl IntoIterator<Item = &'a SourceSplit>,
+) -> Result<String, serde_json::Error> {
     let stored: Vec<StoredSplit> = splits
         .into_iter()
         .map(|s| StoredSplit {
@@ -32,7 +34,7 @@ pub fn encode_splits<'a>(splits: impl IntoIterator<Item = &'a SourceSplit>) -> S
             finished: s.finished,
         })
         .collect();
-    serde_json::to_string(&stored).unwrap_or_else(|_| "[]".into())
+    serde_json::to_string(&stored)
 }
 
 /// The splits a position lists; an error names what is wrong.
@@ -96,7 +98,10 @@ mod tests {
     #[test]
     fn positions_round_trip_and_bad_ones_are_named() {
         let splits = [split("a", "{\"offset\":3}", false), split("b", "", true)];
-        assert_eq!(decode_splits(&encode_splits(&splits)).unwrap(), splits);
+        assert_eq!(
+            decode_splits(&encode_splits(&splits).unwrap()).unwrap(),
+            splits
+        );
         assert!(decode_splits("").unwrap().is_empty());
         let error = decode_splits("{").unwrap_err();
         assert!(error.contains("'{' is malformed"), "{error}");

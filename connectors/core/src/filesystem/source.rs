@@ -333,7 +333,9 @@ impl Source for FileSource {
             .chain(&self.pending)
             .map(FileSplit::to_split);
         let splits: Vec<SourceSplit> = finished.chain(unfinished).collect();
-        Ok(encode_splits(&splits))
+        encode_splits(&splits).map_err(|e| {
+            StreamError::Failed(format!("cannot encode the file source's splits: {e}"))
+        })
     }
 
     fn restore_position(&mut self, _position: &str) -> Result<()> {
