@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &[
                 "rtdw/v1/common.proto",
                 "rtdw/v1/coordinator.proto",
+                "rtdw/v1/plan.proto",
                 "rtdw/v1/taskmanager.proto",
             ],
             &["."],

@@ -207,14 +207,18 @@ fn submissions_checkpoints_and_failovers_are_traced_across_processes() {
             call_ids.contains(&span.parent_span_id),
             "its parent is the coordinator's call span"
         );
-        let plan = spans
+        let decode = spans
             .iter()
-            .find(|s| s.name == "plan" && s.parent_span_id == span.span_id)
+            .find(|s| s.name == "decode_plan" && s.parent_span_id == span.span_id)
             .unwrap_or_else(|| {
-                panic!("no plan span under the task manager's deploy_tasks: {spans:#?}")
+                panic!("no decode_plan span under the task manager's deploy_tasks: {spans:#?}")
             });
-        assert_eq!(&plan.trace_id, trace);
+        assert_eq!(&decode.trace_id, trace);
     }
+    assert!(
+        find("rtdw-taskmanager", "plan").is_empty(),
+        "task managers run the shipped plan, they do not plan: {spans:#?}"
+    );
 
     // One trace per checkpoint: the coordinator's root, and under it the
     // alignment, snapshot, upload and commit of subtasks on both task managers.

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use rtdw_sql::{JobConfig, JobGraph, plan_job};
+use rtdw_plan::JobGraph;
+use rtdw_sql::{JobConfig, plan_job};
 
 use crate::client::key_value;
 use crate::read_sql;

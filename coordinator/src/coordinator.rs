@@ -11,6 +11,7 @@ use rtdw_state::{CheckpointStorage, Metastore};
 
 use rtdw_connector_core::ConnectorRegistry;
 use rtdw_observability::traces::traced_request;
+use rtdw_plan::codec;
 use rtdw_proto::v1::task_service_client::TaskServiceClient;
 use rtdw_proto::v1::{
     CancelJobTasksRequest, DeployTasksRequest, JobDetails, JobPlan, JobState, JobSummary,
@@ -310,6 +311,8 @@ impl Coordinator {
             .instrument(tracing::info_span!("plan"))
             .await
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let physical =
+            codec::encode(&graph).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let settings = self.job_settings(&graph.options)?;
         let checkpointing = settings.checkpoints.enabled();
         let restore = match &submission.from_savepoint {
@@ -320,9 +323,8 @@ impl Coordinator {
         let plan = JobPlan {
             sql: submission.sql,
             config: submission.config.into_iter().collect(),
-            // Exactly what was planned with, so task managers derive the same graph.
             default_parallelism: submission.parallelism.unwrap_or(0),
-            fingerprint: graph.fingerprint(),
+            physical: Some(physical),
         };
         {
             let _schedule = tracing::info_span!("schedule", job = %id).entered();
@@ -407,7 +409,7 @@ impl Coordinator {
                     let request = DeployTasksRequest {
                         job_id: job.id.clone(),
                         job_name: job.name.clone(),
-                        plan: Some(job.plan.clone()),
+                        plan: job.plan.physical.clone(),
                         tasks,
                         locations: locations.clone(),
                         attempt: job.attempt,

@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 
 use rtdw_connector_core::TableDescriptor;
+use rtdw_plan::{JobGraph, OperatorNode};
 use rtdw_proto::v1::{
     EdgeDetails, FailureClass, JobDetails, JobPlan, JobRecord, JobState, JobSummary, RestoreState,
     SubtaskDetails, TaskState, VertexDetails,
 };
-use rtdw_sql::{JobGraph, OperatorNode};
 
 use crate::checkpoints::{CheckpointTracker, TaskKey};
 use crate::cluster::Cluster;

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use prost::Message;
+use rtdw_plan::codec;
 use rtdw_proto::v1::{CancelJobTasksRequest, CheckpointPointer, JobRecord, JobState};
-use rtdw_sql::{JobConfig, plan_job};
 
 use crate::checkpoints::CompletedCheckpoint;
 use crate::coordinator::Coordinator;
@@ -63,19 +63,11 @@ impl Coordinator {
         pointer: Option<CheckpointPointer>,
     ) -> Result<bool, String> {
         let plan = record.plan.clone().ok_or("the record holds no plan")?;
-        let config = JobConfig {
-            parallelism: Some(plan.default_parallelism).filter(|p| *p > 0),
-            name: Some(record.name.clone()),
-            options: plan.config.clone().into_iter().collect(),
-        };
-        let graph = plan_job(&plan.sql, &config, &self.connectors)
-            .await
-            .map_err(|e| format!("planning it again failed: {e}"))?;
-        if graph.fingerprint() != plan.fingerprint {
-            return Err(
-                "this rtdw version plans it differently than the one that submitted it".into(),
-            );
-        }
+        let physical = plan
+            .physical
+            .as_ref()
+            .ok_or("the record holds no physical plan")?;
+        let graph = codec::decode(physical).map_err(|e| e.to_string())?;
         let settings = self
             .job_settings(&graph.options)
             .map_err(|status| status.message().to_string())?;

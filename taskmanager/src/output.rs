@@ -6,7 +6,7 @@ use arrow::compute::take_record_batch;
 use arrow::record_batch::RecordBatch;
 use rtdw_operators::keys::{hash_keys, key_group, subtask_for_key_group};
 use rtdw_operators::{Element, Result, StreamError};
-use rtdw_sql::Partitioning;
+use rtdw_plan::Partitioning;
 use tokio::sync::mpsc;
 
 use crate::exchange::remote::RemoteSender;

@@ -9,6 +9,8 @@ use rtdw_connector_core::ConnectorRegistry;
 use rtdw_observability::traces::follow_caller;
 use rtdw_operators::Barrier;
 use rtdw_operators::{ErrorClass, SourceSplit, SubtaskContext};
+use rtdw_plan::runtime::{SubtaskChain, instantiate};
+use rtdw_plan::{Edge, Partitioning, Vertex, codec};
 use rtdw_proto::v1::task_service_server::TaskService;
 use rtdw_proto::v1::{
     AddSplitsRequest, AddSplitsResponse, CancelJobTasksRequest, CancelJobTasksResponse,
@@ -16,7 +18,6 @@ use rtdw_proto::v1::{
     NotifyCheckpointCompleteResponse, TriggerCheckpointRequest, TriggerCheckpointResponse,
     WatchEvent, WatchRequest,
 };
-use rtdw_sql::{Edge, JobConfig, Partitioning, Vertex, plan_job};
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
@@ -115,7 +116,7 @@ impl TaskServiceImpl {
 /// a split-based source gets its restored splits with its assignment
 /// instead.
 async fn restore_chain(
-    chain: &mut rtdw_sql::runtime::SubtaskChain,
+    chain: &mut SubtaskChain,
     restore: &rtdw_proto::v1::RestoreState,
     ctx: &SubtaskContext,
     split_based: bool,
@@ -168,21 +169,11 @@ impl TaskServiceImpl {
         let shared = &self.shared;
         let plan = request
             .plan
+            .as_ref()
             .ok_or_else(|| Status::invalid_argument("missing plan"))?;
-        let config = JobConfig {
-            parallelism: Some(plan.default_parallelism).filter(|p| *p > 0),
-            name: Some(request.job_name.clone()),
-            options: plan.config.clone().into_iter().collect(),
-        };
-        let graph = plan_job(&plan.sql, &config, &shared.connectors)
-            .instrument(tracing::info_span!("plan"))
-            .await
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        if graph.fingerprint() != plan.fingerprint {
-            return Err(Status::failed_precondition(
-                "this task manager planned a different graph than the coordinator (different rtdw versions?)",
-            ));
-        }
+        let graph = tracing::info_span!("decode_plan")
+            .in_scope(|| codec::decode(plan))
+            .map_err(|e| Status::failed_precondition(e.to_string()))?;
         let locations: HashMap<(u32, u32), (String, String)> = request
             .locations
             .iter()
@@ -235,16 +226,15 @@ impl TaskServiceImpl {
                 parallelism: vertex.parallelism,
                 max_parallelism: graph.max_parallelism,
             };
-            let mut chain = rtdw_sql::runtime::instantiate(vertex, &ctx, &shared.connectors)
-                .map_err(|e| {
-                    let message = format!("vertex {} subtask {}: {e}", vertex.id, task.subtask);
-                    // A user error cannot succeed on a retry: invalid
-                    // argument tells the coordinator not to restart.
-                    match e.class() {
-                        ErrorClass::User => Status::invalid_argument(message),
-                        ErrorClass::Transient => Status::failed_precondition(message),
-                    }
-                })?;
+            let mut chain = instantiate(vertex, &ctx, &shared.connectors).map_err(|e| {
+                let message = format!("vertex {} subtask {}: {e}", vertex.id, task.subtask);
+                // A user error cannot succeed on a retry: invalid
+                // argument tells the coordinator not to restart.
+                match e.class() {
+                    ErrorClass::User => Status::invalid_argument(message),
+                    ErrorClass::Transient => Status::failed_precondition(message),
+                }
+            })?;
             if let Some(restore) = &request.restore {
                 let span = tracing::info_span!(
                     "restore",

@@ -8,7 +8,7 @@ use std::time::Instant;
 use arrow::record_batch::RecordBatch;
 use rtdw_observability::traces::follow_trace_parent;
 use rtdw_operators::{Barrier, Element, Result, SourceSplit, StreamError, SubtaskContext};
-use rtdw_sql::runtime::SubtaskChain;
+use rtdw_plan::runtime::SubtaskChain;
 use tokio::sync::mpsc;
 
 use tokio_util::sync::CancellationToken;

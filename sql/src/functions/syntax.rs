@@ -22,8 +22,8 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::tokenizer::Span;
 
-use super::calendar::Operation;
 use crate::error::SqlError;
+use rtdw_functions::Operation;
 
 /// Rewrites the Flink syntax of a query, its subqueries included, into
 /// calls DataFusion plans; errors point at the call.

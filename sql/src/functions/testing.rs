@@ -1,6 +1,6 @@
 //! Evaluates queries with Flink's functions, for the tests of each family.
 
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, TimeUnit};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
@@ -11,6 +11,16 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 use super::{register, rewrite_query};
+
+/// Flink's TIMESTAMP_LTZ(3): milliseconds in UTC.
+pub(super) fn timestamp_ltz() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+/// Flink's TIMESTAMP(3).
+pub(super) fn timestamp() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, None)
+}
 
 /// A session configured as the planner's, with Flink's functions.
 pub(super) fn context() -> SessionContext {

@@ -10,7 +10,6 @@ use arrow::compute::can_cast_types;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ExprSchema;
 use datafusion::common::{DFSchema, DFSchemaRef, DataFusionError, TableReference};
-use datafusion::execution::FunctionRegistry;
 use datafusion::execution::context::SessionState;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::expr::AggregateFunction as AggregateCall;
@@ -38,8 +37,8 @@ mod window;
 use mini_batch::AggregationMode;
 
 use crate::error::{Location, SqlError};
-use crate::graph::{Edge, JobGraph, OperatorNode, Partitioning, Vertex};
 use crate::script::{Insert, Located, Statement, TableDefinition, parse_script};
+use rtdw_plan::{Edge, JobGraph, OperatorNode, Partitioning, Vertex};
 
 /// Job-level settings, from the script's `SET` statements overridden by the
 /// submission's options.
@@ -279,17 +278,13 @@ fn session_state() -> SessionState {
         .into_iter()
         .filter(|rule| rule.name() != "single_distinct_aggregation_to_group_by")
         .collect();
-    let mut state = crate::functions::register(
+    crate::functions::register(
         SessionStateBuilder::new()
             .with_config(config)
             .with_default_features()
             .with_optimizer_rules(rules),
     )
-    .build();
-    state
-        .register_udf(Arc::new(window::window_marker()))
-        .expect("registering a scalar function never fails");
-    state
+    .build()
 }
 
 impl Planner {

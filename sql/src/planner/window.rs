@@ -15,64 +15,18 @@
 use std::ops::ControlFlow;
 
 use datafusion::common::tree_node::TreeNode;
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
 use datafusion::sql::sqlparser::ast::{
     DateTimeField, FunctionArg, FunctionArgExpr, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
+use rtdw_functions::WINDOW_MARKER;
 use rtdw_operators::window::WindowKind;
 
 use super::*;
 
-/// Name of the marker function standing for a window TVF's columns.
-const WINDOW_MARKER: &str = "__rtdw_window";
-
 /// The parts of a window a marker stands for, by its third argument.
 const WINDOW_COLUMNS: [&str; 3] = ["window_start", "window_end", "window_time"];
-
-/// The marker function: returns its first argument (the row's time), and
-/// is volatile so that no optimization folds or merges it.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct WindowMarker {
-    signature: Signature,
-}
-
-impl ScalarUDFImpl for WindowMarker {
-    fn name(&self) -> &str {
-        WINDOW_MARKER
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, arg_types: &[DataType]) -> datafusion::common::Result<DataType> {
-        arg_types
-            .first()
-            .cloned()
-            .ok_or_else(|| DataFusionError::Plan(format!("{WINDOW_MARKER} takes the time column")))
-    }
-
-    fn invoke_with_args(
-        &self,
-        args: ScalarFunctionArgs,
-    ) -> datafusion::common::Result<ColumnarValue> {
-        args.args
-            .into_iter()
-            .next()
-            .ok_or_else(|| DataFusionError::Plan(format!("{WINDOW_MARKER} takes the time column")))
-    }
-}
-
-/// The marker function, for the session's function registry.
-pub(super) fn window_marker() -> ScalarUDF {
-    ScalarUDF::new_from_impl(WindowMarker {
-        signature: Signature::any(3, Volatility::Volatile),
-    })
-}
 
 /// A marker call: which window TVF and which of its columns.
 fn marker_of(expr: &Expr) -> Option<(usize, usize)> {

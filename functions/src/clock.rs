@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use arrow::datatypes::DataType;
-use datafusion::common::{Result, ScalarValue};
-use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility};
+use datafusion_common::{Result, ScalarValue};
+use datafusion_expr::{ColumnarValue, ScalarUDF, Volatility};
 
 use super::args::{Call, Function, Input, Kind, udf};
 use super::datetime::{now_millis, timestamp, timestamp_ltz};
@@ -89,52 +89,10 @@ impl Function for Clock {
             Clock::LocalTimestamp => ScalarValue::TimestampMillisecond(Some(now), None),
             Clock::CurrentDate => {
                 let days = i32::try_from(now.div_euclid(MILLIS_PER_DAY))
-                    .map_err(|e| datafusion::common::exec_datafusion_err!("{e}"))?;
+                    .map_err(|e| datafusion_common::exec_datafusion_err!("{e}"))?;
                 ScalarValue::Date32(Some(days))
             }
         };
         Ok(ColumnarValue::Scalar(value))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use arrow::datatypes::DataType;
-
-    use super::super::datetime::{timestamp, timestamp_ltz};
-    use super::super::testing::{context, plan, row, types};
-
-    #[tokio::test]
-    async fn clock_functions_have_flink_types() {
-        assert_eq!(
-            types("SELECT NOW(), CURRENT_TIMESTAMP, PROCTIME(), LOCALTIMESTAMP, CURRENT_DATE")
-                .await,
-            [
-                timestamp_ltz(),
-                timestamp_ltz(),
-                timestamp_ltz(),
-                timestamp(),
-                DataType::Date32
-            ]
-        );
-        let today = row("SELECT CAST(CURRENT_TIMESTAMP AS DATE) = CURRENT_DATE").await;
-        assert_eq!(today, ["true"]);
-    }
-
-    #[tokio::test]
-    async fn the_clock_is_not_folded_into_a_constant() {
-        let sql = "SELECT NOW() AS a, CURRENT_TIMESTAMP AS b, LOCALTIMESTAMP AS c, PROCTIME() AS d, CURRENT_DATE AS e, UNIX_TIMESTAMP() AS f";
-        let plan = plan(sql).await.unwrap();
-        let optimized = context().state().optimize(&plan).unwrap();
-        let text = optimized.display_indent().to_string();
-        for call in [
-            "now()",
-            "localtimestamp()",
-            "proctime()",
-            "current_date()",
-            "unix_timestamp()",
-        ] {
-            assert!(text.contains(call), "{call} in {text}");
-        }
     }
 }

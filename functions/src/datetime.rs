@@ -14,8 +14,8 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Date32Type, Int64Type, TimeUnit};
 use arrow::temporal_conversions::date32_to_datetime;
 use chrono::{DateTime, NaiveDateTime};
-use datafusion::common::{Result, exec_datafusion_err, internal_err};
-use datafusion::logical_expr::ColumnarValue;
+use datafusion_common::{Result, exec_datafusion_err, internal_err};
+use datafusion_expr::ColumnarValue;
 
 use super::args::column;
 

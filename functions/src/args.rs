@@ -9,9 +9,9 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, Int64Array, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
-use datafusion::common::cast::{as_int64_array, as_string_array};
-use datafusion::common::{Result, ScalarValue, internal_datafusion_err, internal_err, plan_err};
-use datafusion::logical_expr::{
+use datafusion_common::cast::{as_int64_array, as_string_array};
+use datafusion_common::{Result, ScalarValue, internal_datafusion_err, internal_err, plan_err};
+use datafusion_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     TypeSignature, Volatility,
 };

@@ -2,12 +2,11 @@
 //! instantiates.
 
 use std::fmt::Write;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::datatypes::{DataType, FieldRef, SchemaRef};
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion_physical_expr_common::physical_expr::PhysicalExpr;
 use rtdw_connector_core::TableDescriptor;
 use rtdw_operators::aggregate::{AggregateSpec, MiniBatch};
 use rtdw_operators::join::JoinKind;
@@ -406,20 +405,5 @@ impl JobGraph {
             );
         }
         text
-    }
-
-    /// A digest of the plan, equal for equal plans, so a task manager can
-    /// check that it derived the graph the coordinator scheduled.
-    pub fn fingerprint(&self) -> u64 {
-        let mut hasher = std::hash::DefaultHasher::new();
-        self.explain().hash(&mut hasher);
-        for v in &self.vertices {
-            for op in &v.chain {
-                if let OperatorNode::Source { table } | OperatorNode::Sink { table } = op {
-                    table.options.hash(&mut hasher);
-                }
-            }
-        }
-        hasher.finish()
     }
 }
