@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use prost::Message;
+use rtdw_proto::v1::JobRecord;
 use serde_json::Value;
 use support::services::{Etcd, S3Server};
 use support::{Cluster, ClusterOptions, fold_debezium, http_get, metric_sum, wait_for};
@@ -272,6 +274,61 @@ fn a_restarted_coordinator_resumes_the_job_from_its_latest_checkpoint() {
             .then_some(job)
     });
     assert_eq!(job["name"], "insert-into_totals", "{job}");
+    cluster.wait_for_state(&id, "FINISHED", MINUTES);
+    assert_eq!(
+        folded_totals(&out),
+        expected_totals(rows),
+        "{}",
+        cluster.logs()
+    );
+}
+
+/// The coordinator plans once, at submission, and keeps that plan with the
+/// job. Here the table's schema changes while the job runs (the stored
+/// script's `amount` column becomes `amount_cents`, as a table altered in
+/// an outside catalog would read), and the coordinator restarts: it resumes
+/// the submitted plan on its task managers instead of planning the script
+/// again, which would now fail, and the job still gives the exact result.
+#[test]
+fn a_restarted_coordinator_runs_the_submitted_plan_after_the_schema_changed() {
+    let mut cluster = Cluster::start(ClusterOptions {
+        taskmanagers: 2,
+        slots: 2,
+        ..ClusterOptions::default()
+    });
+    let rows = 20_000;
+    let out = cluster.path("totals");
+    let submitted = totals_job(rows, 2_000, &out, "");
+    let id = cluster.submit("totals.sql", &submitted, &["-p", "2"]);
+    let checkpoint = wait_for_checkpoint(&cluster, &id, 0);
+
+    cluster.kill_coordinator();
+    let changed = submitted.replace("amount BIGINT", "amount_cents BIGINT");
+    assert_ne!(changed, submitted);
+    let record_path = cluster
+        .path("data")
+        .join("metastore")
+        .join("jobs")
+        .join(&id);
+    let bytes = std::fs::read(&record_path).expect("the job's record");
+    let mut record = JobRecord::decode(bytes.as_slice()).expect("a job record");
+    record.plan.as_mut().expect("the record's plan").sql = changed.clone();
+    std::fs::write(&record_path, record.encode_to_vec()).expect("rewrite the record");
+    let changed_file = cluster.path("changed.sql");
+    std::fs::write(&changed_file, &changed).expect("write the changed script");
+    let replanned = cluster.rtdw(&["sql", "explain", &changed_file.display().to_string()]);
+    let error = String::from_utf8_lossy(&replanned.stderr);
+    assert!(
+        !replanned.status.success() && error.contains("amount"),
+        "the changed script no longer plans: {error}"
+    );
+
+    cluster.start_coordinator();
+    wait_for("the job to run again", MINUTES, || {
+        let job = cluster.job(&id);
+        (job["state"] == "RUNNING" && job["restored_checkpoint_id"].as_u64() >= Some(checkpoint))
+            .then_some(())
+    });
     cluster.wait_for_state(&id, "FINISHED", MINUTES);
     assert_eq!(
         folded_totals(&out),

@@ -169,8 +169,20 @@ impl Cluster {
     /// Kills the coordinator (SIGKILL) and starts it again on the same gRPC
     /// address, data directory and metadata store, as an operator would.
     pub fn restart_coordinator(&mut self) {
+        self.kill_coordinator();
+        self.start_coordinator();
+    }
+
+    /// Kills the coordinator process; [`Cluster::start_coordinator`] brings
+    /// it back.
+    pub fn kill_coordinator(&mut self) {
         self.coordinator.kill().expect("kill the coordinator");
         let _ = self.coordinator.wait();
+    }
+
+    /// Starts the coordinator again on its address, over the same data
+    /// directory and options, after [`Cluster::kill_coordinator`].
+    pub fn start_coordinator(&mut self) {
         let addr = self.url.trim_start_matches("http://").to_string();
         let (coordinator, url, http) =
             spawn_coordinator(self.dir.path(), &self.options, Some(&addr));
