@@ -824,17 +824,6 @@ fn committed_ids(out: &Path) -> BTreeMap<u64, usize> {
     ids
 }
 
-/// Stops the job with a savepoint into `dir`; returns the savepoint.
-fn stop_with_savepoint(cluster: &Cluster, id: &str, dir: &Path) -> String {
-    let dir = format!("file://{}", dir.display());
-    let stopped = cluster.rtdw_ok(&["job", "stop", id, "--savepoint", "--dir", &dir]);
-    stopped
-        .lines()
-        .next()
-        .expect("the savepoint's directory")
-        .to_string()
-}
-
 #[test]
 fn a_file_source_keeps_its_splits_through_savepoints_at_parallelism_1_2_and_3() {
     let cluster = Cluster::start(ClusterOptions {
@@ -891,7 +880,7 @@ fn a_file_source_keeps_its_splits_through_savepoints_at_parallelism_1_2_and_3() 
             .map(|s| s["splits"].as_array().map_or(0, Vec::len))
             .sum();
         assert!(assigned > 0, "the source's splits are shown: {job}");
-        savepoint = Some(stop_with_savepoint(&cluster, &id, &savepoints));
+        savepoint = Some(cluster.stop_with_savepoint(&id, &savepoints));
     }
     let ids = committed_ids(&out);
     let duplicated: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();

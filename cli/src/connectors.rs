@@ -3,6 +3,7 @@
 //! `rtdw connectors list|describe`, which print what each declares.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Subcommand;
 use rtdw_connector_core::factory::metadata_markdown_table;
@@ -13,7 +14,9 @@ use rtdw_connector_core::{ConnectorFactory, ConnectorRegistry};
 /// Every connector and format of this build. Connector crates for outside
 /// systems register their factories here.
 pub fn registry() -> ConnectorRegistry {
-    ConnectorRegistry::builtin()
+    let mut registry = ConnectorRegistry::builtin();
+    registry.register(Arc::new(rtdw_connector_kafka::KafkaFactory));
+    registry
 }
 
 /// `rtdw connectors ...`

@@ -14,13 +14,14 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rtdw/target}"
 # $HOME/.cache/rtdw: only a cold machine pays), so no test waits on an
 # install. The services tests can share run once for the whole run, in a
 # state directory of this run, and stop however the run ends; the tests
-# find them with `services.sh env` and start the others themselves.
+# find them with `services.sh env` and start the others themselves; each
+# test keeps to a bucket or topic of its own.
 services=deploy/local/services.sh
 bash "$services" install mariadb postgres kafka etcd s3 prometheus jaeger
 RTDW_SERVICES_DIR="$(mktemp -d -t rtdw-services.XXXXXX)"
 export RTDW_SERVICES_DIR
 trap 'bash "$services" down >/dev/null || true; rm -rf "$RTDW_SERVICES_DIR"' EXIT
-bash "$services" up s3 jaeger
+bash "$services" up s3 jaeger kafka
 
 cargo fmt --all --check
 bash deploy/monitoring/check.sh

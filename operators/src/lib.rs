@@ -24,5 +24,7 @@ pub mod window;
 
 pub use element::{Barrier, Element};
 pub use error::{ErrorClass, Result, StreamError};
-pub use operator::{KEY_GROUP_COLUMN, Operator, Sink, Source, SourceSplit, SubtaskContext};
+pub use operator::{
+    END_OF_INPUT, KEY_GROUP_COLUMN, Operator, Sink, Source, SourceSplit, SubtaskContext,
+};
 pub use row_kind::RowKind;

@@ -159,6 +159,11 @@ pub trait Source: Send {
     }
 }
 
+/// The checkpoint id of what a sink pre-commits at the end of its input
+/// ([`Sink::pre_commit`]): it becomes visible with the job's final
+/// checkpoint.
+pub const END_OF_INPUT: u64 = u64::MAX;
+
 /// Writes batches to the outside world.
 #[async_trait::async_trait]
 pub trait Sink: Send {

@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
 use rtdw_observability::traces::follow_trace_parent;
-use rtdw_operators::{Barrier, Element, Result, SourceSplit, StreamError, SubtaskContext};
+use rtdw_operators::{
+    Barrier, END_OF_INPUT, Element, Result, SourceSplit, StreamError, SubtaskContext,
+};
 use rtdw_plan::runtime::SubtaskChain;
 use tokio::sync::mpsc;
 
@@ -76,10 +78,6 @@ async fn next_tick(ticks: &mut Option<tokio::time::Interval>) {
         None => std::future::pending().await,
     }
 }
-
-/// Commit id of what a sink pre-commits at the end of its input: it
-/// becomes visible with the job's final checkpoint.
-const END_OF_INPUT: u64 = u64::MAX;
 
 /// How a subtask ended without error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

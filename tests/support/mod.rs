@@ -288,6 +288,18 @@ impl Cluster {
         self.dir.path().join(name)
     }
 
+    /// Stops the job with a savepoint into `dir` (`rtdw job stop --savepoint`);
+    /// returns the savepoint.
+    pub fn stop_with_savepoint(&self, id: &str, dir: &Path) -> String {
+        let dir = format!("file://{}", dir.display());
+        let stopped = self.rtdw_ok(&["job", "stop", id, "--savepoint", "--dir", &dir]);
+        stopped
+            .lines()
+            .next()
+            .expect("the savepoint's directory")
+            .to_string()
+    }
+
     /// `rtdw job status ID --json`.
     pub fn job(&self, id: &str) -> Value {
         serde_json::from_str(&self.rtdw_ok(&["job", "status", id, "--json"]))

@@ -28,6 +28,7 @@ pub mod error;
 pub mod factory;
 mod filesystem;
 pub mod format;
+pub mod metadata;
 pub mod options;
 mod print;
 pub mod registry;

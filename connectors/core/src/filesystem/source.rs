@@ -11,17 +11,17 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMillisecondArray};
-use arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use rtdw_operators::row_kind::has_row_kinds;
 use rtdw_operators::{Result, Source, SourceSplit, StreamError};
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
 
 use super::is_hidden;
 use crate::error::ConnectorError;
 use crate::format::{DecodePolicy, MALFORMED, RecordDecoder};
+use crate::metadata::{append_metadata, with_metadata_fields};
 use crate::split::encode_splits;
-use crate::table::{MetadataField, TableDescriptor};
+use crate::table::TableDescriptor;
 
 /// Lines decoded into one batch.
 const LINES_PER_BATCH: usize = 8192;
@@ -238,7 +238,7 @@ impl FileSource {
                     .iter()
                     .map(|m| m.column(path, batch.num_rows()))
                     .collect::<Result<Vec<_>>>()?;
-                Ok(Some(append_before_row_kinds(&self.schema, batch, values)?))
+                Ok(Some(append_metadata(&self.schema, batch, values)?))
             }
             other => Ok(other),
         }
@@ -358,35 +358,4 @@ impl Source for FileSource {
     fn records_dropped(&self) -> Vec<(&'static str, u64)> {
         vec![(MALFORMED, self.policy.dropped().total())]
     }
-}
-
-/// `schema` (the decoder's: data columns, then the row-kind column of a
-/// changelog format) with the metadata columns between the two.
-fn with_metadata_fields(schema: &SchemaRef, metadata: &[MetadataField]) -> SchemaRef {
-    if metadata.is_empty() {
-        return schema.clone();
-    }
-    let mut fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
-    let row_kind = has_row_kinds(schema).then(|| fields.pop()).flatten();
-    for m in metadata {
-        fields.push(Arc::new(Field::new(&m.column, m.data_type.clone(), true)));
-    }
-    fields.extend(row_kind);
-    Arc::new(Schema::new(fields))
-}
-
-/// `batch` with `values` inserted before its row-kind column (or at its
-/// end), as `schema` says.
-fn append_before_row_kinds(
-    schema: &SchemaRef,
-    batch: RecordBatch,
-    values: Vec<ArrayRef>,
-) -> Result<RecordBatch> {
-    let mut columns = batch.columns().to_vec();
-    let row_kind = has_row_kinds(batch.schema_ref())
-        .then(|| columns.pop())
-        .flatten();
-    columns.extend(values);
-    columns.extend(row_kind);
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }

@@ -66,9 +66,9 @@ impl DecodePolicy {
     }
 
     /// Decodes `records` into one batch; `position(i)` says where record
-    /// `i` came from (file and line, or topic, partition and offset). When some record is malformed,
-    /// decodes them one by one to find it, and fails naming its position or
-    /// skips it, as the policy says.
+    /// `i` came from (file and line, or topic, partition and offset). When
+    /// some record is malformed, decodes them one by one to find it, and
+    /// fails naming its position or skips it, as the policy says.
     pub fn decode(
         &self,
         decoder: &mut dyn RecordDecoder,
@@ -78,10 +78,30 @@ impl DecodePolicy {
         if let Ok(batch) = decoder.decode(records) {
             return Ok(batch);
         }
+        Ok(self
+            .decode_each(decoder, records, position)?
+            .map(|(batch, _)| batch))
+    }
+
+    /// Decodes `records` one by one into one batch, with the index of the
+    /// record each row came from: a record may give no row (skipped, or an
+    /// event without data) or several (an update's before and after
+    /// images), and per-record values such as a Kafka offset follow their
+    /// rows. Malformed records are handled as [`DecodePolicy::decode`] does.
+    pub fn decode_each(
+        &self,
+        decoder: &mut dyn RecordDecoder,
+        records: &[&[u8]],
+        position: &dyn Fn(usize) -> String,
+    ) -> Result<Option<(RecordBatch, Vec<usize>)>> {
         let mut good = Vec::new();
+        let mut sources = Vec::new();
         for (index, record) in records.iter().enumerate() {
             match decoder.decode(&[record]) {
-                Ok(Some(batch)) => good.push(batch),
+                Ok(Some(batch)) => {
+                    sources.extend(std::iter::repeat_n(index, batch.num_rows()));
+                    good.push(batch);
+                }
                 Ok(None) => {}
                 Err(e) => {
                     let message = format!(
@@ -101,9 +121,7 @@ impl DecodePolicy {
         if good.is_empty() {
             return Ok(None);
         }
-        Ok(Some(arrow::compute::concat_batches(
-            decoder.schema(),
-            &good,
-        )?))
+        let batch = arrow::compute::concat_batches(decoder.schema(), &good)?;
+        Ok(Some((batch, sources)))
     }
 }

@@ -1,0 +1,207 @@
+//! The `kafka` connector, with Flink's options and semantics, on librdkafka.
+//!
+//! - **Source** (split-based, Flink's `KafkaSource`): each partition of the
+//!   topics a table reads (`topic` or `topic-pattern`) is a split the
+//!   coordinator discovers ([`discovery`]) and assigns; a subtask resolves
+//!   where a new partition starts (`scan.startup.mode`) and, for a bounded
+//!   source, where it ends (`scan.bounded.mode`), and keeps both with the
+//!   next offset in every checkpoint. Values are decoded by the table's
+//!   format; malformed records follow its error policy, named by topic,
+//!   partition and offset. Metadata columns: `topic`, `partition`,
+//!   `offset`, `timestamp`, `timestamp-type`, `leader-epoch`.
+//! - **Sink**: values encoded by the table's format, sent with
+//!   `sink.delivery-guarantee` `at-least-once` (every checkpoint waits for
+//!   the brokers' acknowledgements) or `none`.
+//!
+//! librdkafka is linked into this crate only; the `rtdw` binary registers
+//! [`KafkaFactory`] with the connector registry.
+
+mod client;
+mod discovery;
+mod options;
+mod record;
+mod sink;
+mod source;
+
+use std::time::Duration;
+
+use rtdw_connector_core::format::Formats;
+use rtdw_connector_core::options::{ConnectorOption, TableOptions};
+use rtdw_connector_core::{
+    ConnectorError, ConnectorFactory, FormatSlot, MetadataColumn, Roles, SinkCapabilities,
+    SourceCapabilities, TableDescriptor,
+};
+use rtdw_operators::{Sink, Source, SourceSplit, SubtaskContext};
+
+use crate::options::{
+    BOUNDED_MODE, DELIVERY_GUARANTEE, DISCOVERY_INTERVAL, FORMAT_SLOT, GROUP_ID, OffsetSpec,
+    PARTITIONER, STARTUP_MODE, Topics, VALUE_FORMAT_SLOT, bound, startup, value_format_slot,
+};
+use crate::sink::{Guarantee, KafkaSink, Partitioner};
+use crate::source::KafkaSource;
+
+/// The `kafka` connector.
+pub struct KafkaFactory;
+
+impl ConnectorFactory for KafkaFactory {
+    fn name(&self) -> &'static str {
+        "kafka"
+    }
+
+    fn description(&self) -> &'static str {
+        "Reads topic partitions as splits with offsets kept in checkpoints; writes records at least once."
+    }
+
+    fn roles(&self) -> Roles {
+        Roles {
+            source: true,
+            sink: true,
+            lookup: false,
+        }
+    }
+
+    fn options(&self) -> &'static [ConnectorOption] {
+        options::OPTIONS
+    }
+
+    fn format_slots(&self) -> &'static [FormatSlot] {
+        &[FORMAT_SLOT, VALUE_FORMAT_SLOT]
+    }
+
+    fn metadata_columns(&self) -> &'static [MetadataColumn] {
+        record::METADATA
+    }
+
+    fn changelog_modes(&self) -> &'static str {
+        "source and sink: inserts only, or every change with a changelog format (debezium-json, canal-json, maxwell-json)"
+    }
+
+    fn validate_source(
+        &self,
+        table: &TableDescriptor,
+        formats: &Formats,
+    ) -> Result<SourceCapabilities, ConnectorError> {
+        Topics::of_source(table)?;
+        let format = formats.resolve(table, value_format_slot(table)?)?;
+        format.factory.validate(table, &table.schema)?;
+        format
+            .factory
+            .create_decoder(&table.schema, &format.options)?;
+        let startup = startup(table)?;
+        let bound = bound(table)?;
+        let has_group = TableOptions::new(table).string(&GROUP_ID).is_some();
+        for (mode, spec) in [
+            (&STARTUP_MODE, Some(&startup)),
+            (&BOUNDED_MODE, bound.as_ref()),
+        ] {
+            if spec == Some(&OffsetSpec::Group) && !has_group {
+                return Err(ConnectorError::InvalidOption {
+                    table: table.name.clone(),
+                    key: mode.key.to_string(),
+                    value: "group-offsets".into(),
+                    expected: format!("needs '{}' to read the group's offsets", GROUP_ID.key),
+                });
+            }
+        }
+        record::RecordMetadata::of_table(table)?;
+        self.discovery_interval(table)?;
+        Ok(SourceCapabilities {
+            bounded: bound.is_some(),
+            changelog: format.factory.changelog(),
+        })
+    }
+
+    fn validate_sink(
+        &self,
+        table: &TableDescriptor,
+        formats: &Formats,
+    ) -> Result<SinkCapabilities, ConnectorError> {
+        Topics::of_sink(table)?;
+        let format = formats.resolve(table, value_format_slot(table)?)?;
+        format.factory.validate(table, &table.schema)?;
+        format
+            .factory
+            .create_encoder(&table.schema, &format.options)?;
+        sink_settings(table)?;
+        Ok(SinkCapabilities {
+            accepts_updates: format.factory.changelog(),
+            accepts_upserts: format.factory.accepts_upserts(),
+        })
+    }
+
+    fn discover_splits(
+        &self,
+        table: &TableDescriptor,
+    ) -> Result<Option<Vec<SourceSplit>>, ConnectorError> {
+        discovery::partitions(table).map(Some)
+    }
+
+    fn discovery_interval(
+        &self,
+        table: &TableDescriptor,
+    ) -> Result<Option<Duration>, ConnectorError> {
+        if bound(table)?.is_some() {
+            return Ok(None);
+        }
+        let interval = TableOptions::new(table)
+            .duration(&DISCOVERY_INTERVAL)?
+            .filter(|interval| !interval.is_zero());
+        Ok(interval)
+    }
+
+    fn create_source(
+        &self,
+        table: &TableDescriptor,
+        formats: &Formats,
+        ctx: &SubtaskContext,
+    ) -> Result<Box<dyn Source>, ConnectorError> {
+        let format = formats.resolve(table, value_format_slot(table)?)?;
+        let decoder = format
+            .factory
+            .create_decoder(&table.schema, &format.options)?;
+        Ok(Box::new(KafkaSource::new(
+            table,
+            &ctx.job_id,
+            decoder,
+            format.policy()?,
+            startup(table)?,
+            bound(table)?,
+        )?))
+    }
+
+    fn create_sink(
+        &self,
+        table: &TableDescriptor,
+        formats: &Formats,
+        ctx: &SubtaskContext,
+    ) -> Result<Box<dyn Sink>, ConnectorError> {
+        let format = formats.resolve(table, value_format_slot(table)?)?;
+        let encoder = format
+            .factory
+            .create_encoder(&table.schema, &format.options)?;
+        let (guarantee, partitioner) = sink_settings(table)?;
+        Ok(Box::new(KafkaSink::new(
+            table,
+            Topics::of_sink(table)?,
+            encoder,
+            guarantee,
+            partitioner,
+            ctx,
+        )?))
+    }
+}
+
+/// `sink.delivery-guarantee` and `sink.partitioner`.
+fn sink_settings(table: &TableDescriptor) -> Result<(Guarantee, Partitioner), ConnectorError> {
+    let options = TableOptions::new(table);
+    let guarantee = match options.choice(&DELIVERY_GUARANTEE)? {
+        Some("none") => Guarantee::None,
+        _ => Guarantee::AtLeastOnce,
+    };
+    let partitioner = match options.choice(&PARTITIONER)? {
+        Some("fixed") => Partitioner::Fixed,
+        Some("round-robin") => Partitioner::RoundRobin,
+        _ => Partitioner::Default,
+    };
+    Ok((guarantee, partitioner))
+}

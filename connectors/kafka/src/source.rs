@@ -1,0 +1,511 @@
+//! The `kafka` source, split-based (Flink's `KafkaSource`): each topic
+//! partition is a split, assigned to a subtask by the coordinator. A split's
+//! state is the offset of the next record to read and, for a bounded source,
+//! the offset it ends at, both fixed when the split is first read and kept in
+//! every checkpoint, so a restored (or reassigned) partition continues at
+//! exactly the next record and ends where it would have.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Offset, TopicPartitionList};
+use rtdw_connector_core::format::{DecodePolicy, MALFORMED, RecordDecoder};
+use rtdw_connector_core::metadata::{append_metadata, with_metadata_fields};
+use rtdw_connector_core::options::TableOptions;
+use rtdw_connector_core::split::encode_splits;
+use rtdw_connector_core::{ConnectorError, TableDescriptor};
+use rtdw_operators::{ErrorClass, Result, Source, SourceSplit, StreamError};
+use tokio::time::Instant;
+
+use crate::client::{REQUEST_TIMEOUT, client, kafka_error};
+use crate::options::{GROUP_ID, OffsetSpec, client_properties};
+use crate::record::{Record, RecordMetadata};
+
+/// Records decoded into one batch at most.
+const RECORDS_PER_BATCH: usize = 8192;
+
+/// How long one call waits for records before it returns what it has (an
+/// empty batch when nothing came), so checkpoints and new splits get
+/// through.
+const POLL_WAIT: Duration = Duration::from_millis(100);
+
+/// A partition: the split id is `topic:partition` (topic names cannot hold
+/// a `:`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct PartitionId {
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+}
+
+impl PartitionId {
+    /// The split id.
+    pub(crate) fn split_id(&self) -> String {
+        format!("{}:{}", self.topic, self.partition)
+    }
+
+    fn parse(id: &str) -> Result<Self> {
+        id.rsplit_once(':')
+            .and_then(|(topic, partition)| {
+                Some(PartitionId {
+                    topic: topic.to_string(),
+                    partition: partition.parse().ok()?,
+                })
+            })
+            .ok_or_else(|| StreamError::Failed(format!("'{id}' is not a Kafka partition split")))
+    }
+}
+
+/// A split's state: where reading continues, and where it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct PartitionState {
+    /// The offset of the next record to read.
+    offset: i64,
+    /// The offset the partition ends at (exclusive), for a bounded source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stop: Option<i64>,
+}
+
+impl PartitionState {
+    fn finished(&self) -> bool {
+        self.stop.is_some_and(|stop| self.offset >= stop)
+    }
+}
+
+/// One subtask of a `kafka` source.
+pub(crate) struct KafkaSource {
+    table: TableDescriptor,
+    consumer: Arc<StreamConsumer>,
+    decoder: Box<dyn RecordDecoder>,
+    policy: DecodePolicy,
+    metadata: Vec<RecordMetadata>,
+    /// The batches' schema, metadata columns included.
+    schema: SchemaRef,
+    startup: OffsetSpec,
+    bound: Option<OffsetSpec>,
+    /// Assigned partitions and how far each is read.
+    partitions: BTreeMap<PartitionId, PartitionState>,
+    /// Splits handed over but not yet assigned to the consumer.
+    pending: Vec<SourceSplit>,
+    /// Splits finished before they reached this subtask, kept so the
+    /// coordinator does not hand them out again.
+    finished: Vec<SourceSplit>,
+    /// A batch was returned: splits that come later are partitions added
+    /// while running, read from their earliest offset (as Flink does).
+    started: bool,
+    /// Topic names shared by the records of a topic.
+    topic_names: HashMap<String, Arc<str>>,
+}
+
+impl KafkaSource {
+    /// A subtask of job `job_id` reading the partitions it is given through
+    /// `add_splits`, their values decoded by `decoder`.
+    pub(crate) fn new(
+        table: &TableDescriptor,
+        job_id: &str,
+        decoder: Box<dyn RecordDecoder>,
+        policy: DecodePolicy,
+        startup: OffsetSpec,
+        bound: Option<OffsetSpec>,
+    ) -> Result<Self, ConnectorError> {
+        // librdkafka assigns partitions only to a consumer with a group; a
+        // table without `properties.group.id` gets one of the job's own,
+        // which never joins the group nor commits to it.
+        let own_group = format!("rtdw-{job_id}-{}", table.name);
+        let group = match TableOptions::new(table).string(&GROUP_ID) {
+            Some(_) => Vec::new(),
+            None => vec![("group.id", own_group.as_str())],
+        };
+        let settings = [
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("enable.partition.eof", "false"),
+        ];
+        let consumer: StreamConsumer = client(table, &[&settings[..], &group[..]].concat())?;
+        Ok(KafkaSource {
+            schema: with_metadata_fields(decoder.schema(), &table.metadata),
+            metadata: RecordMetadata::of_table(table)?,
+            table: table.clone(),
+            consumer: Arc::new(consumer),
+            decoder,
+            policy,
+            startup,
+            bound,
+            partitions: BTreeMap::new(),
+            pending: Vec::new(),
+            finished: Vec::new(),
+            started: false,
+            topic_names: HashMap::new(),
+        })
+    }
+
+    fn error(&self, context: &str, error: rdkafka::error::KafkaError) -> StreamError {
+        kafka_error(&self.table, context, error).into()
+    }
+
+    /// Resolves the positions of pending splits (a network round trip for
+    /// a new split) and adds their partitions to the consumer.
+    async fn assign_pending(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let splits = std::mem::take(&mut self.pending);
+        let startup = if self.started {
+            OffsetSpec::Earliest
+        } else {
+            self.startup.clone()
+        };
+        let resolver = Resolver {
+            table: self.table.clone(),
+            consumer: self.consumer.clone(),
+            startup,
+            bound: self.bound.clone(),
+        };
+        let resolved = tokio::task::spawn_blocking(move || resolver.resolve_all(splits))
+            .await
+            .map_err(|e| StreamError::Failed(format!("resolving Kafka offsets: {e}")))??;
+        for (partition, state) in resolved {
+            if state.finished() {
+                self.finished.push(SourceSplit {
+                    id: partition.split_id(),
+                    state: encode_state(&state)?,
+                    finished: true,
+                });
+            } else {
+                self.partitions.insert(partition, state);
+            }
+        }
+        self.reassign()
+    }
+
+    /// Points the consumer at every unfinished partition, each at its next
+    /// offset. (librdkafka's incremental assignment needs a consumer group,
+    /// which a source without `properties.group.id` does not have.)
+    fn reassign(&self) -> Result<()> {
+        let mut assignment = TopicPartitionList::new();
+        for (id, state) in self.partitions.iter().filter(|(_, s)| !s.finished()) {
+            assignment
+                .add_partition_offset(&id.topic, id.partition, Offset::Offset(state.offset))
+                .map_err(|e| self.error("cannot assign a partition", e))?;
+        }
+        self.consumer
+            .assign(&assignment)
+            .map_err(|e| self.error("cannot assign partitions", e))
+    }
+
+    /// Takes a consumed record if its partition still reads it; moves the
+    /// partition on.
+    fn accept(&mut self, record: &Record) -> Result<bool> {
+        let id = PartitionId {
+            topic: record.topic.to_string(),
+            partition: record.partition,
+        };
+        let Some(state) = self.partitions.get_mut(&id) else {
+            return Ok(false);
+        };
+        if state.finished() || record.offset < state.offset {
+            return Ok(false);
+        }
+        if state.stop.is_some_and(|stop| record.offset >= stop) {
+            state.offset = state.stop.unwrap_or(record.offset);
+            self.reassign()?;
+            return Ok(false);
+        }
+        state.offset = record.offset + 1;
+        if state.finished() {
+            self.reassign()?;
+        }
+        Ok(true)
+    }
+
+    /// Finishes bounded partitions whose consumer position passed their end
+    /// without a record at it (transaction markers and compacted records
+    /// occupy offsets no consumer receives).
+    fn finish_passed_partitions(&mut self) -> Result<()> {
+        if self.bound.is_none() || self.partitions.values().all(PartitionState::finished) {
+            return Ok(());
+        }
+        let positions = self
+            .consumer
+            .position()
+            .map_err(|e| self.error("cannot read the consumer's positions", e))?;
+        let mut passed = false;
+        for element in positions.elements() {
+            let id = PartitionId {
+                topic: element.topic().to_string(),
+                partition: element.partition(),
+            };
+            if let (Some(state), Offset::Offset(position)) =
+                (self.partitions.get_mut(&id), element.offset())
+                && !state.finished()
+                && state.stop.is_some_and(|stop| position >= stop)
+            {
+                state.offset = state.offset.max(position);
+                passed = true;
+            }
+        }
+        if passed {
+            self.reassign()?;
+        }
+        Ok(())
+    }
+
+    /// Records until [`RECORDS_PER_BATCH`] or [`POLL_WAIT`].
+    async fn poll(&mut self) -> Result<Vec<Record>> {
+        let deadline = Instant::now() + POLL_WAIT;
+        let mut records = Vec::new();
+        while records.len() < RECORDS_PER_BATCH {
+            let consumer = self.consumer.clone();
+            let received = tokio::time::timeout_at(deadline, consumer.recv()).await;
+            let message = match received {
+                Err(_elapsed) => break,
+                Ok(Err(e)) => return Err(self.error("cannot read a record", e)),
+                Ok(Ok(message)) => message,
+            };
+            let topic = self.topic_name(rdkafka::Message::topic(&message));
+            let record = Record::from_message(&message, topic);
+            drop(message);
+            if self.accept(&record)? {
+                records.push(record);
+            }
+        }
+        Ok(records)
+    }
+
+    fn topic_name(&mut self, topic: &str) -> Arc<str> {
+        if let Some(name) = self.topic_names.get(topic) {
+            return name.clone();
+        }
+        let name: Arc<str> = Arc::from(topic);
+        self.topic_names.insert(topic.to_string(), name.clone());
+        name
+    }
+
+    /// Decodes records into a batch with the table's metadata columns;
+    /// tombstones (records without a value) carry no row.
+    fn decode(&mut self, records: &[Record]) -> Result<Option<RecordBatch>> {
+        let values: Vec<&Record> = records.iter().filter(|r| r.payload.is_some()).collect();
+        let payloads: Vec<&[u8]> = values
+            .iter()
+            .map(|r| r.payload.as_deref().unwrap_or_default())
+            .collect();
+        let position = |i: usize| values[i].position();
+        if self.metadata.is_empty() {
+            return self
+                .policy
+                .decode(self.decoder.as_mut(), &payloads, &position);
+        }
+        let Some((batch, sources)) =
+            self.policy
+                .decode_each(self.decoder.as_mut(), &payloads, &position)?
+        else {
+            return Ok(None);
+        };
+        let owners: Vec<&Record> = sources.iter().map(|&i| values[i]).collect();
+        let columns = self.metadata.iter().map(|m| m.column(&owners)).collect();
+        append_metadata(&self.schema, batch, columns).map(Some)
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for KafkaSource {
+    async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        self.assign_pending().await?;
+        let records = self.poll().await?;
+        self.finish_passed_partitions()?;
+        self.started = true;
+        if let Some(batch) = self.decode(&records)?
+            && batch.num_rows() > 0
+        {
+            return Ok(Some(batch));
+        }
+        let all_read =
+            self.pending.is_empty() && self.partitions.values().all(PartitionState::finished);
+        if self.bound.is_some() && all_read {
+            return Ok(None);
+        }
+        Ok(Some(RecordBatch::new_empty(self.schema.clone())))
+    }
+
+    fn snapshot_position(&self) -> Result<String> {
+        let mut splits = self.finished.clone();
+        for (id, state) in &self.partitions {
+            splits.push(SourceSplit {
+                id: id.split_id(),
+                state: encode_state(state)?,
+                finished: state.finished(),
+            });
+        }
+        splits.extend(self.pending.iter().cloned());
+        encode_splits(&splits).map_err(|e| {
+            StreamError::Failed(format!("cannot encode the Kafka source's splits: {e}"))
+        })
+    }
+
+    fn restore_position(&mut self, _position: &str) -> Result<()> {
+        Err(StreamError::Failed(
+            "the kafka source restores through its splits".into(),
+        ))
+    }
+
+    fn add_splits(&mut self, splits: Vec<SourceSplit>) -> Result<()> {
+        for split in splits {
+            PartitionId::parse(&split.id)?;
+            if split.finished {
+                self.finished.push(split);
+            } else {
+                self.pending.push(split);
+            }
+        }
+        Ok(())
+    }
+
+    fn records_dropped(&self) -> Vec<(&'static str, u64)> {
+        vec![(MALFORMED, self.policy.dropped().total())]
+    }
+}
+
+fn encode_state(state: &PartitionState) -> Result<String> {
+    serde_json::to_string(state)
+        .map_err(|e| StreamError::Failed(format!("cannot encode a Kafka partition's state: {e}")))
+}
+
+/// Looks up where new splits start and end: blocking broker requests, run
+/// off the async runtime.
+struct Resolver {
+    table: TableDescriptor,
+    consumer: Arc<StreamConsumer>,
+    startup: OffsetSpec,
+    bound: Option<OffsetSpec>,
+}
+
+impl Resolver {
+    fn resolve_all(&self, splits: Vec<SourceSplit>) -> Result<Vec<(PartitionId, PartitionState)>> {
+        splits
+            .into_iter()
+            .map(|split| {
+                let id = PartitionId::parse(&split.id)?;
+                let state = if split.state.is_empty() {
+                    PartitionState {
+                        offset: self.offset(&id, &self.startup, false)?,
+                        stop: match &self.bound {
+                            Some(bound) => Some(self.offset(&id, bound, true)?),
+                            None => None,
+                        },
+                    }
+                } else {
+                    serde_json::from_str(&split.state).map_err(|e| {
+                        StreamError::Failed(format!(
+                            "the position '{}' of Kafka partition {} is malformed: {e}",
+                            split.state, split.id
+                        ))
+                    })?
+                };
+                Ok((id, state))
+            })
+            .collect()
+    }
+
+    /// The offset `spec` gives partition `id`; `end` reads it as where the
+    /// partition ends (partitions without a specific offset end at their
+    /// latest) rather than where it starts (they start at their earliest).
+    fn offset(&self, id: &PartitionId, spec: &OffsetSpec, end: bool) -> Result<i64> {
+        let (low, high) = self
+            .consumer
+            .fetch_watermarks(&id.topic, id.partition, REQUEST_TIMEOUT)
+            .map_err(|e| {
+                self.error(
+                    &format!("cannot look up the offsets of {}", id.split_id()),
+                    e,
+                )
+            })?;
+        let offset = match spec {
+            OffsetSpec::Earliest => low,
+            OffsetSpec::Latest => high,
+            OffsetSpec::Specific(offsets) => match offsets.get(&id.partition) {
+                Some(offset) => *offset,
+                None if end => high,
+                None => low,
+            },
+            OffsetSpec::Timestamp(millis) => self.offset_at(id, *millis)?.unwrap_or(high),
+            OffsetSpec::Group => match self.committed(id)? {
+                Some(offset) => offset,
+                None => self.reset(id, low, high)?,
+            },
+        };
+        Ok(offset.clamp(low, high))
+    }
+
+    /// The first offset at or after `millis`; `None` past the last record.
+    fn offset_at(&self, id: &PartitionId, millis: i64) -> Result<Option<i64>> {
+        let query = partition_list(id, Offset::Offset(millis))?;
+        let answer = self
+            .consumer
+            .offsets_for_times(query, REQUEST_TIMEOUT)
+            .map_err(|e| {
+                self.error(
+                    &format!("cannot look up offsets by time in {}", id.split_id()),
+                    e,
+                )
+            })?;
+        Ok(offset_in(&answer, id))
+    }
+
+    /// The group's committed offset of a partition, if any.
+    fn committed(&self, id: &PartitionId) -> Result<Option<i64>> {
+        let query = partition_list(id, Offset::Invalid)?;
+        let answer = self
+            .consumer
+            .committed_offsets(query, REQUEST_TIMEOUT)
+            .map_err(|e| {
+                self.error(
+                    &format!("cannot read the group's offset of {}", id.split_id()),
+                    e,
+                )
+            })?;
+        Ok(offset_in(&answer, id))
+    }
+
+    /// Where a partition without a committed offset starts, as
+    /// `properties.auto.offset.reset` says; without it, an error (Flink's
+    /// default reset strategy, `none`).
+    fn reset(&self, id: &PartitionId, low: i64, high: i64) -> Result<i64> {
+        let properties = client_properties(&self.table);
+        match properties.get("auto.offset.reset").map(String::as_str) {
+            Some("earliest" | "smallest" | "beginning") => Ok(low),
+            Some("latest" | "largest" | "end") => Ok(high),
+            _ => Err(ConnectorError::external(
+                &self.table.name,
+                format!("partition {} has no offset committed by the group", id.split_id()),
+                ErrorClass::User,
+                "set 'properties.auto.offset.reset' to 'earliest' or 'latest', or choose another 'scan.startup.mode'",
+            )
+            .into()),
+        }
+    }
+
+    fn error(&self, context: &str, error: rdkafka::error::KafkaError) -> StreamError {
+        kafka_error(&self.table, context, error).into()
+    }
+}
+
+/// A list of one partition at `offset`, to ask the broker about.
+fn partition_list(id: &PartitionId, offset: Offset) -> Result<TopicPartitionList> {
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset(&id.topic, id.partition, offset)
+        .map_err(|e| StreamError::Failed(format!("cannot ask about {}: {e}", id.split_id())))?;
+    Ok(list)
+}
+
+/// The absolute offset an answer gives partition `id`, if any.
+fn offset_in(answer: &TopicPartitionList, id: &PartitionId) -> Option<i64> {
+    answer
+        .find_partition(&id.topic, id.partition)
+        .and_then(|element| match element.offset() {
+            Offset::Offset(offset) => Some(offset),
+            _ => None,
+        })
+}

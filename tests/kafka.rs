@@ -1,0 +1,395 @@
+//! The `kafka` connector against a real Apache Kafka broker: what rtdw reads
+//! is checked against what a producer of the test's own wrote (and where the
+//! broker said it landed), what rtdw writes against a consumer of the
+//! test's own.
+
+#[path = "support/kafka.rs"]
+mod kafka;
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use kafka::{KafkaTopic, Produce};
+use serde_json::Value;
+use support::{Cluster, ClusterOptions, committed_lines, wait_for};
+
+const MINUTES: Duration = Duration::from_secs(180);
+
+/// `{"id": id, "name": "n<id>"}`.
+fn value(id: u64) -> Vec<u8> {
+    format!(r#"{{"id": {id}, "name": "n{id}"}}"#).into_bytes()
+}
+
+/// The JSON rows of the committed files under `out` (none before the
+/// first commit).
+fn rows(out: &Path) -> Vec<Value> {
+    let committed = std::fs::read_dir(out).is_ok_and(|mut entries| {
+        entries.any(|e| e.is_ok_and(|e| !e.file_name().to_string_lossy().starts_with('.')))
+    });
+    if !committed {
+        return Vec::new();
+    }
+    committed_lines(out)
+        .iter()
+        .map(|line| serde_json::from_str(line).expect("a JSON output line"))
+        .collect()
+}
+
+/// How often each id appears in `rows`.
+fn id_counts(rows: &[Value]) -> BTreeMap<u64, usize> {
+    let mut counts = BTreeMap::new();
+    for row in rows {
+        *counts
+            .entry(row["id"].as_u64().expect("an id"))
+            .or_default() += 1;
+    }
+    counts
+}
+
+/// A `kafka` source table over `topic` with `extra` options.
+fn source_table(name: &str, topic: &KafkaTopic, columns: &str, extra: &str) -> String {
+    format!(
+        "CREATE TABLE {name} ({columns}) WITH (\n\
+           'connector' = 'kafka', 'topic' = '{}', 'properties.bootstrap.servers' = '{}',\n\
+           'format' = 'json'{extra});\n",
+        topic.name, topic.bootstrap
+    )
+}
+
+/// A JSON filesystem sink table at `path`.
+fn file_table(name: &str, columns: &str, path: &Path) -> String {
+    format!(
+        "CREATE TABLE {name} ({columns}) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');\n",
+        path.display()
+    )
+}
+
+#[test]
+fn a_bounded_source_reads_every_partition_with_its_metadata() {
+    let topic = KafkaTopic::create("events", 3);
+    let records: Vec<Produce> = (0..300)
+        .map(|id| Produce {
+            partition: (id % 3) as i32,
+            timestamp: Some(1_700_000_000_000 + id as i64),
+            value: value(id),
+        })
+        .collect();
+    let landed = topic.produce(&records);
+    let cluster = Cluster::start(ClusterOptions::default());
+    let out = cluster.path("out");
+    let sql = format!(
+        "{}{}INSERT INTO copy SELECT id, name, part, off, src, kind FROM events;\n",
+        source_table(
+            "events",
+            &topic,
+            "id BIGINT, name STRING, part INT METADATA FROM 'partition' VIRTUAL,\n\
+             off BIGINT METADATA FROM 'offset' VIRTUAL, src STRING METADATA FROM 'topic' VIRTUAL,\n\
+             kind STRING METADATA FROM 'timestamp-type' VIRTUAL",
+            ",\n'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset'"
+        ),
+        file_table(
+            "copy",
+            "id BIGINT, name STRING, part INT, off BIGINT, src STRING, kind STRING",
+            &out
+        ),
+    );
+    let id = cluster.submit("copy.sql", &sql, &["-p", "2"]);
+    cluster.wait_for_state(&id, "FINISHED", MINUTES);
+    let mut read: Vec<(u64, i64, i64)> = rows(&out)
+        .iter()
+        .map(|row| {
+            assert_eq!(row["src"], topic.name.as_str(), "{row}");
+            assert_eq!(row["kind"], "CreateTime", "{row}");
+            assert_eq!(row["name"], format!("n{}", row["id"]), "{row}");
+            (
+                row["id"].as_u64().expect("id"),
+                row["part"].as_i64().expect("partition"),
+                row["off"].as_i64().expect("offset"),
+            )
+        })
+        .collect();
+    read.sort();
+    let expected: Vec<(u64, i64, i64)> = landed
+        .iter()
+        .enumerate()
+        .map(|(id, (partition, offset))| (id as u64, i64::from(*partition), *offset))
+        .collect();
+    assert_eq!(read, expected, "{}", cluster.logs());
+}
+
+#[test]
+fn a_sink_writes_every_row_over_every_partition() {
+    let topic = KafkaTopic::create("written", 3);
+    let cluster = Cluster::start(ClusterOptions::default());
+    let rows = 5_000;
+    let sql = format!(
+        "CREATE TABLE ids (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '{rows}',\n\
+           'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '{rows}');\n\
+         CREATE TABLE out (id BIGINT, name STRING) WITH (\n\
+           'connector' = 'kafka', 'topic' = '{}', 'properties.bootstrap.servers' = '{}',\n\
+           'format' = 'json', 'sink.partitioner' = 'round-robin');\n\
+         INSERT INTO out SELECT id, CONCAT('n', CAST(id AS STRING)) FROM ids;\n",
+        topic.name, topic.bootstrap
+    );
+    let id = cluster.submit("write.sql", &sql, &["-p", "2"]);
+    cluster.wait_for_state(&id, "FINISHED", MINUTES);
+    let consumed = topic.consume_all("read_committed");
+    let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut partitions = BTreeMap::<i32, usize>::new();
+    for record in &consumed {
+        let row: Value =
+            serde_json::from_slice(record.value.as_deref().expect("a value")).expect("JSON");
+        assert_eq!(row["name"], format!("n{}", row["id"]), "{row}");
+        *counts.entry(row["id"].as_u64().expect("id")).or_default() += 1;
+        *partitions.entry(record.partition).or_default() += 1;
+    }
+    let expected: BTreeMap<u64, usize> = (1..=rows).map(|id| (id, 1)).collect();
+    assert_eq!(counts, expected, "{}", cluster.logs());
+    assert_eq!(
+        partitions.len(),
+        3,
+        "round-robin spreads over every partition: {partitions:?}"
+    );
+}
+
+#[test]
+fn startup_modes_choose_where_each_partition_starts() {
+    let topic = KafkaTopic::create("startup", 2);
+    let base = 1_700_000_000_000i64;
+    let records: Vec<Produce> = (0..20)
+        .map(|id| Produce {
+            partition: (id % 2) as i32,
+            timestamp: Some(base + 1_000 * id as i64),
+            value: value(id),
+        })
+        .collect();
+    let landed = topic.produce(&records);
+    let cluster = Cluster::start(ClusterOptions::default());
+    let bounded = ",\n'scan.bounded.mode' = 'latest-offset'";
+    let modes = [
+        (
+            "by_time",
+            format!(
+                ", 'scan.startup.mode' = 'timestamp', 'scan.startup.timestamp-millis' = '{}'{bounded}",
+                base + 12_000
+            ),
+        ),
+        (
+            "by_offset",
+            format!(
+                ", 'scan.startup.mode' = 'specific-offsets',\n\
+                 'scan.startup.specific-offsets' = 'partition:0,offset:3;partition:1,offset:8'{bounded}"
+            ),
+        ),
+        (
+            "latest",
+            format!(", 'scan.startup.mode' = 'latest-offset'{bounded}"),
+        ),
+        (
+            "by_group",
+            format!(
+                ", 'properties.group.id' = '{}-new', 'properties.auto.offset.reset' = 'earliest'{bounded}",
+                topic.name
+            ),
+        ),
+    ];
+    let mut sql = String::new();
+    let mut inserts = String::new();
+    for (name, options) in &modes {
+        sql.push_str(&source_table(
+            &format!("src_{name}"),
+            &topic,
+            "id BIGINT, name STRING",
+            options,
+        ));
+        sql.push_str(&file_table(
+            &format!("out_{name}"),
+            "id BIGINT, name STRING",
+            &cluster.path(name),
+        ));
+        inserts.push_str(&format!(
+            "  INSERT INTO out_{name} SELECT id, name FROM src_{name};\n"
+        ));
+    }
+    sql.push_str(&format!("EXECUTE STATEMENT SET BEGIN\n{inserts}END;\n"));
+    let id = cluster.submit("modes.sql", &sql, &["-p", "2"]);
+    cluster.wait_for_state(&id, "FINISHED", MINUTES);
+
+    let ids_where = |keep: &dyn Fn(u64, i32, i64) -> bool| -> BTreeMap<u64, usize> {
+        landed
+            .iter()
+            .enumerate()
+            .filter(|(id, (partition, offset))| keep(*id as u64, *partition, *offset))
+            .map(|(id, _)| (id as u64, 1))
+            .collect()
+    };
+    let read = |name: &str| id_counts(&rows(&cluster.path(name)));
+    assert_eq!(read("by_time"), ids_where(&|id, _, _| id >= 12));
+    assert_eq!(
+        read("by_offset"),
+        ids_where(&|_, partition, offset| offset >= if partition == 0 { 3 } else { 8 })
+    );
+    assert_eq!(read("latest"), BTreeMap::new());
+    assert_eq!(read("by_group"), ids_where(&|_, _, _| true));
+}
+
+#[test]
+fn group_offsets_without_a_group_are_refused_at_submit() {
+    let topic = KafkaTopic::create("nogroup", 1);
+    let cluster = Cluster::start(ClusterOptions::default());
+    let sql = format!(
+        "{}CREATE TABLE out (id BIGINT) WITH ('connector' = 'blackhole');\n\
+         INSERT INTO out SELECT id FROM src;\n",
+        source_table("src", &topic, "id BIGINT", "")
+    );
+    let path = cluster.write("nogroup.sql", &sql);
+    let output = cluster.rtdw(&["job", "submit", path.to_str().expect("utf-8")]);
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        error.contains(
+            "table 'src': option 'scan.startup.mode' needs 'properties.group.id' to read the group's offsets, got 'group-offsets'"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn malformed_records_are_named_by_topic_partition_and_offset() {
+    let topic = KafkaTopic::create("malformed", 1);
+    let mut records: Vec<Produce> = (0..10)
+        .map(|id| Produce {
+            partition: 0,
+            timestamp: None,
+            value: value(id),
+        })
+        .collect();
+    records[4].value = b"not json".to_vec();
+    let landed = topic.produce(&records);
+    let bad_offset = landed[4].1;
+    let cluster = Cluster::start(ClusterOptions::default());
+    let bounded =
+        ", 'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset'";
+    let skip_out = cluster.path("skipped");
+    let sql = format!(
+        "{}{}INSERT INTO out SELECT id, name FROM src;\n",
+        source_table(
+            "src",
+            &topic,
+            "id BIGINT, name STRING",
+            &format!("{bounded}, 'json.ignore-parse-errors' = 'true'")
+        ),
+        file_table("out", "id BIGINT, name STRING", &skip_out),
+    );
+    let id = cluster.submit("skip.sql", &sql, &[]);
+    cluster.wait_for_state(&id, "FINISHED", MINUTES);
+    let expected: BTreeMap<u64, usize> = (0..10).filter(|id| *id != 4).map(|id| (id, 1)).collect();
+    assert_eq!(id_counts(&rows(&skip_out)), expected);
+
+    let sql = format!(
+        "{}{}INSERT INTO out SELECT id, name FROM src;\n",
+        source_table("src", &topic, "id BIGINT, name STRING", bounded),
+        file_table("out", "id BIGINT, name STRING", &cluster.path("failed")),
+    );
+    let id = cluster.submit("fail.sql", &sql, &[]);
+    let job = wait_for("the job to fail", MINUTES, || {
+        let job = cluster.job(&id);
+        (job["state"] == "FAILED").then_some(job)
+    });
+    let failure = job["failure"].as_str().unwrap_or_default();
+    assert!(
+        failure.contains(&format!(
+            "malformed json record of table 'src' in topic '{}' partition 0 offset {bad_offset}",
+            topic.name
+        )),
+        "{job}"
+    );
+    assert_eq!(job["failure_class"], "user", "{job}");
+}
+
+/// Produces `count` records with ids from `first`, spread over
+/// `partitions`; returns their ids.
+fn produce_ids(topic: &KafkaTopic, first: u64, count: u64, partitions: i32) -> Vec<u64> {
+    let records: Vec<Produce> = (first..first + count)
+        .map(|id| Produce {
+            partition: (id % partitions as u64) as i32,
+            timestamp: None,
+            value: value(id),
+        })
+        .collect();
+    topic.produce(&records);
+    (first..first + count).collect()
+}
+
+#[test]
+fn offsets_live_in_checkpoints_through_savepoints_at_parallelism_1_2_and_3() {
+    let topic = KafkaTopic::create("offsets", 2);
+    let cluster = Cluster::start(ClusterOptions {
+        taskmanagers: 2,
+        slots: 3,
+        ..ClusterOptions::default()
+    });
+    let out = cluster.path("out");
+    let savepoints = cluster.path("savepoints");
+    let sql = format!(
+        "SET 'execution.checkpointing.interval' = '500 ms';\n{}{}INSERT INTO copy SELECT id, name FROM src;\n",
+        source_table(
+            "src",
+            &topic,
+            "id BIGINT, name STRING",
+            ",\n'scan.startup.mode' = 'earliest-offset', 'scan.topic-partition-discovery.interval' = '500 ms'"
+        ),
+        file_table("copy", "id BIGINT, name STRING", &out),
+    );
+    let path = cluster.write("copy.sql", &sql);
+    let path = path.to_str().expect("utf-8");
+    let mut expected = produce_ids(&topic, 0, 3_000, 2);
+    let mut savepoint: Option<String> = None;
+    for (round, parallelism) in [1u32, 2, 3].into_iter().enumerate() {
+        let p = parallelism.to_string();
+        let mut args = vec!["job", "submit", path, "-p", &p];
+        if let Some(savepoint) = &savepoint {
+            args.extend(["--from-savepoint", savepoint.as_str()]);
+        }
+        let id = cluster.rtdw_ok(&args).trim().to_string();
+        cluster.wait_for_state(&id, "RUNNING", MINUTES);
+        let partitions = match round {
+            0 => 2,
+            1 => {
+                // Partitions added while the job runs are discovered and
+                // read from their start.
+                topic.add_partitions(4);
+                4
+            }
+            _ => 4,
+        };
+        expected.extend(produce_ids(
+            &topic,
+            100_000 * (round as u64 + 1),
+            1_000,
+            partitions,
+        ));
+        wait_for("every record read and committed", MINUTES, || {
+            (id_counts(&rows(&out)).len() == expected.len()).then_some(())
+        });
+        let job = cluster.job(&id);
+        let assigned: usize = job["vertices"][0]["subtasks"]
+            .as_array()
+            .expect("subtasks")
+            .iter()
+            .map(|s| s["splits"].as_array().map_or(0, Vec::len))
+            .sum();
+        assert_eq!(
+            assigned, partitions as usize,
+            "one split per partition: {job}"
+        );
+        savepoint = Some(cluster.stop_with_savepoint(&id, &savepoints));
+    }
+    let counts = id_counts(&rows(&out));
+    let duplicated: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(duplicated.is_empty(), "read twice: {duplicated:?}");
+    let want: BTreeMap<u64, usize> = expected.iter().map(|id| (*id, 1)).collect();
+    assert_eq!(counts, want, "{}", cluster.logs());
+}

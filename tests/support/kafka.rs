@@ -1,0 +1,186 @@
+//! Topics of a test's own on a real Apache Kafka broker
+//! (`services.sh up kafka`: the run's shared broker, else one of the
+//! test's own), created through the Kafka admin API, written by a producer
+//! and read back by a consumer of the test's own, independent of rtdw.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::executor::block_on;
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+use crate::support::services::Service;
+
+/// How long a broker request may take in a test.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Topics made by this process so far, to name each one uniquely.
+static TOPICS: AtomicUsize = AtomicUsize::new(0);
+
+/// A record to produce: its partition, timestamp (milliseconds) and value.
+pub struct Produce {
+    pub partition: i32,
+    pub timestamp: Option<i64>,
+    pub value: Vec<u8>,
+}
+
+/// A record as a consumer read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consumed {
+    pub partition: i32,
+    pub offset: i64,
+    pub value: Option<Vec<u8>>,
+}
+
+/// One topic of this test's own; the broker stays up while it lives.
+pub struct KafkaTopic {
+    /// `host:port` of the broker.
+    pub bootstrap: String,
+    /// The topic's unique name.
+    pub name: String,
+    service: Service,
+}
+
+impl KafkaTopic {
+    /// Creates a topic named after `base` with `partitions` partitions.
+    pub fn create(base: &str, partitions: i32) -> KafkaTopic {
+        let service = Service::shared_or_own("kafka");
+        let bootstrap = service.var("RTDW_KAFKA_BOOTSTRAP").to_string();
+        let name = format!(
+            "{base}-{}-{}",
+            std::process::id(),
+            TOPICS.fetch_add(1, Ordering::Relaxed)
+        );
+        let topic = KafkaTopic {
+            bootstrap,
+            name,
+            service,
+        };
+        let admin = topic.admin();
+        let new = NewTopic::new(&topic.name, partitions, TopicReplication::Fixed(1));
+        let results =
+            block_on(admin.create_topics([&new], &AdminOptions::new())).unwrap_or_else(|e| {
+                panic!("create topic {}: {e}\n{}", topic.name, topic.service.log())
+            });
+        for result in results {
+            result.unwrap_or_else(|(name, e)| panic!("create topic {name}: {e}"));
+        }
+        topic
+    }
+
+    fn config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap);
+        config
+    }
+
+    fn admin(&self) -> AdminClient<DefaultClientContext> {
+        self.config().create().expect("a Kafka admin client")
+    }
+
+    /// Grows the topic to `total` partitions.
+    pub fn add_partitions(&self, total: usize) {
+        let results = block_on(self.admin().create_partitions(
+            [&NewPartitions::new(&self.name, total)],
+            &AdminOptions::new(),
+        ))
+        .expect("create partitions");
+        for result in results {
+            result.unwrap_or_else(|(name, e)| panic!("add partitions to {name}: {e}"));
+        }
+    }
+
+    /// Produces `records` in order; returns where each landed (partition,
+    /// offset), as the broker acknowledged it.
+    pub fn produce(&self, records: &[Produce]) -> Vec<(i32, i64)> {
+        let producer: FutureProducer = self
+            .config()
+            .set("linger.ms", "5")
+            .create()
+            .expect("a Kafka producer");
+        let deliveries: Vec<_> = records
+            .iter()
+            .map(|record| {
+                let mut message: FutureRecord<'_, (), [u8]> = FutureRecord::to(&self.name)
+                    .payload(record.value.as_slice())
+                    .partition(record.partition);
+                if let Some(timestamp) = record.timestamp {
+                    message = message.timestamp(timestamp);
+                }
+                producer
+                    .send_result(message)
+                    .unwrap_or_else(|(e, _)| panic!("produce to {}: {e}", self.name))
+            })
+            .collect();
+        deliveries
+            .into_iter()
+            .map(|delivery| {
+                let delivered = block_on(delivery)
+                    .expect("a delivery report")
+                    .unwrap_or_else(|(e, _)| panic!("deliver to {}: {e}", self.name));
+                (delivered.partition, delivered.offset)
+            })
+            .collect()
+    }
+
+    /// Every record of every partition up to the current end, read with
+    /// `isolation.level` = `isolation` (`read_committed` skips aborted
+    /// records and waits for open transactions).
+    pub fn consume_all(&self, isolation: &str) -> Vec<Consumed> {
+        let consumer: BaseConsumer = self
+            .config()
+            .set("isolation.level", isolation)
+            .set("enable.auto.commit", "false")
+            .set("group.id", format!("{}-check", self.name))
+            .create()
+            .expect("a Kafka consumer");
+        let metadata = consumer
+            .fetch_metadata(Some(&self.name), TIMEOUT)
+            .expect("topic metadata");
+        let mut assignment = TopicPartitionList::new();
+        let mut ends = Vec::new();
+        for partition in metadata.topics()[0].partitions() {
+            let (_, high) = consumer
+                .fetch_watermarks(&self.name, partition.id(), TIMEOUT)
+                .expect("watermarks");
+            assignment
+                .add_partition_offset(&self.name, partition.id(), Offset::Beginning)
+                .expect("assign");
+            ends.push((partition.id(), high));
+        }
+        consumer.assign(&assignment).expect("assign");
+        let mut records = Vec::new();
+        let started = std::time::Instant::now();
+        loop {
+            let positions = consumer.position().expect("positions");
+            let done = ends.iter().all(|(partition, high)| {
+                *high == 0
+                    || matches!(
+                        positions.find_partition(&self.name, *partition).map(|e| e.offset()),
+                        Some(Offset::Offset(p)) if p >= *high
+                    )
+            });
+            if done {
+                break;
+            }
+            assert!(
+                started.elapsed() < TIMEOUT,
+                "reading {} timed out",
+                self.name
+            );
+            if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+                let message = message.expect("a record");
+                records.push(Consumed {
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    value: message.payload().map(<[u8]>::to_vec),
+                });
+            }
+        }
+        records
+    }
+}
