@@ -309,6 +309,42 @@ fn malformed_records_are_named_by_topic_partition_and_offset() {
     assert_eq!(job["failure_class"], "user", "{job}");
 }
 
+#[test]
+fn completed_checkpoints_commit_their_offsets_to_the_consumer_group() {
+    let topic = KafkaTopic::create("committed", 2);
+    let expected = produce_ids(&topic, 0, 2_000, 2);
+    let group = format!("{}-group", topic.name);
+    let cluster = Cluster::start(ClusterOptions::default());
+    let out = cluster.path("out");
+    let sql = format!(
+        "SET 'execution.checkpointing.interval' = '300 ms';
+{}{}INSERT INTO copy SELECT id, name FROM src;
+",
+        source_table(
+            "src",
+            &topic,
+            "id BIGINT, name STRING",
+            &format!(
+                ",
+'properties.group.id' = '{group}', 'scan.startup.mode' = 'earliest-offset'"
+            )
+        ),
+        file_table("copy", "id BIGINT, name STRING", &out),
+    );
+    let id = cluster.submit("copy.sql", &sql, &["-p", "2"]);
+    wait_for("every record read and committed", MINUTES, || {
+        (id_counts(&rows(&out)).len() == expected.len()).then_some(())
+    });
+    // Every record is in a completed checkpoint's output, so a later
+    // checkpoint holds the partitions' ends: the group's offsets reach them.
+    let (committed, ends) = wait_for("the group's offsets at the ends", MINUTES, || {
+        let (committed, ends) = topic.committed_and_ends(&group);
+        (committed == ends).then_some((committed, ends))
+    });
+    assert_eq!(committed.len(), 2, "{committed:?} {ends:?}");
+    cluster.rtdw_ok(&["job", "cancel", &id]);
+}
+
 /// Produces `count` records with ids from `first`, spread over
 /// `partitions`; returns their ids.
 fn produce_ids(topic: &KafkaTopic, first: u64, count: u64, partitions: i32) -> Vec<u64> {

@@ -151,6 +151,16 @@ pub trait Source: Send {
         ))
     }
 
+    /// Checkpoint `checkpoint_id` completed, and `position` is what
+    /// [`Source::snapshot_position`] gave for it: the source may now tell
+    /// its outside system how far the job has durably read (Flink's
+    /// `notifyCheckpointComplete`; Kafka commits the offsets to the
+    /// consumer group, so lag tools see them). Nothing depends on it for
+    /// correctness: a restore reads the checkpoint's own position.
+    fn notify_checkpoint_complete(&mut self, checkpoint_id: u64, position: &str) {
+        let _ = (checkpoint_id, position);
+    }
+
     /// Records skipped so far under a skipping error policy, by reason
     /// (`malformed`): the runtime exports them as
     /// `rtdw_records_dropped_total{table,reason}`.

@@ -3,6 +3,7 @@
 //! take a snapshot at each checkpoint barrier and commit the sink when a
 //! checkpoint completes.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
@@ -119,6 +120,8 @@ impl SubtaskRuntime {
             .min();
         if let Some(mut source) = self.chain.source.take() {
             let mut last_flush = Instant::now();
+            // The source's position at each checkpoint not yet completed.
+            let mut positions: BTreeMap<u64, String> = BTreeMap::new();
             'read: loop {
                 if flush_every.is_some_and(|every| last_flush.elapsed() >= every) {
                     self.flush().await?;
@@ -127,8 +130,9 @@ impl SubtaskRuntime {
                 while let Ok(control) = self.control.try_recv() {
                     match control {
                         Control::Trigger { barrier, stop } => {
-                            self.checkpoint(&barrier, source.snapshot_position()?)
-                                .await?;
+                            let position = source.snapshot_position()?;
+                            positions.insert(barrier.checkpoint_id, position.clone());
+                            self.checkpoint(&barrier, position).await?;
                             if stop {
                                 tracing::info!(
                                     checkpoint = barrier.checkpoint_id,
@@ -141,7 +145,16 @@ impl SubtaskRuntime {
                             checkpoint_id,
                             trace_parent,
                             ..
-                        } => self.commit(checkpoint_id, &trace_parent).await?,
+                        } => {
+                            self.commit(checkpoint_id, &trace_parent).await?;
+                            // A completed checkpoint subsumes older ones.
+                            let newer = positions.split_off(&(checkpoint_id + 1));
+                            if let Some(position) =
+                                std::mem::replace(&mut positions, newer).remove(&checkpoint_id)
+                            {
+                                source.notify_checkpoint_complete(checkpoint_id, &position);
+                            }
+                        }
                         Control::AddSplits(splits) => source.add_splits(splits)?,
                     }
                 }

@@ -3,6 +3,7 @@
 //! test's own), created through the Kafka admin API, written by a producer
 //! and read back by a consumer of the test's own, independent of rtdw.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -125,6 +126,39 @@ impl KafkaTopic {
                 (delivered.partition, delivered.offset)
             })
             .collect()
+    }
+
+    /// The offsets consumer group `group` committed, by partition, and the
+    /// end (high watermark) of each partition.
+    pub fn committed_and_ends(&self, group: &str) -> (BTreeMap<i32, i64>, BTreeMap<i32, i64>) {
+        let consumer: BaseConsumer = self
+            .config()
+            .set("group.id", group)
+            .create()
+            .expect("a Kafka consumer");
+        let metadata = consumer
+            .fetch_metadata(Some(&self.name), TIMEOUT)
+            .expect("topic metadata");
+        let mut query = TopicPartitionList::new();
+        let mut ends = BTreeMap::new();
+        for partition in metadata.topics()[0].partitions() {
+            query.add_partition(&self.name, partition.id());
+            let (_, high) = consumer
+                .fetch_watermarks(&self.name, partition.id(), TIMEOUT)
+                .expect("watermarks");
+            ends.insert(partition.id(), high);
+        }
+        let committed = consumer
+            .committed_offsets(query, TIMEOUT)
+            .expect("committed offsets")
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(offset) => Some((e.partition(), offset)),
+                _ => None,
+            })
+            .collect();
+        (committed, ends)
     }
 
     /// Every record of every partition up to the current end, read with

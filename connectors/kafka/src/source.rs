@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
 use rtdw_connector_core::format::{DecodePolicy, MALFORMED, RecordDecoder};
 use rtdw_connector_core::metadata::{append_metadata, with_metadata_fields};
 use rtdw_connector_core::options::TableOptions;
-use rtdw_connector_core::split::encode_splits;
+use rtdw_connector_core::split::{decode_splits, encode_splits};
 use rtdw_connector_core::{ConnectorError, TableDescriptor};
 use rtdw_operators::{ErrorClass, Result, Source, SourceSplit, StreamError};
 use tokio::time::Instant;
@@ -98,6 +98,9 @@ pub(crate) struct KafkaSource {
     started: bool,
     /// Topic names shared by the records of a topic.
     topic_names: HashMap<String, Arc<str>>,
+    /// The table names a consumer group (`properties.group.id`): completed
+    /// checkpoints commit their offsets to it.
+    commits_to_group: bool,
 }
 
 impl KafkaSource {
@@ -115,9 +118,10 @@ impl KafkaSource {
         // table without `properties.group.id` gets one of the job's own,
         // which never joins the group nor commits to it.
         let own_group = format!("rtdw-{job_id}-{}", table.name);
-        let group = match TableOptions::new(table).string(&GROUP_ID) {
-            Some(_) => Vec::new(),
-            None => vec![("group.id", own_group.as_str())],
+        let commits_to_group = TableOptions::new(table).string(&GROUP_ID).is_some();
+        let group = match commits_to_group {
+            true => Vec::new(),
+            false => vec![("group.id", own_group.as_str())],
         };
         let settings = [
             ("enable.auto.commit", "false"),
@@ -139,6 +143,7 @@ impl KafkaSource {
             finished: Vec::new(),
             started: false,
             topic_names: HashMap::new(),
+            commits_to_group,
         })
     }
 
@@ -363,8 +368,42 @@ impl Source for KafkaSource {
         Ok(())
     }
 
+    fn notify_checkpoint_complete(&mut self, checkpoint_id: u64, position: &str) {
+        if !self.commits_to_group {
+            return;
+        }
+        if let Err(error) = self.commit_offsets(position) {
+            tracing::warn!(table = %self.table.name, checkpoint = checkpoint_id, %error, "cannot commit the checkpoint's offsets to the consumer group");
+        }
+    }
+
     fn records_dropped(&self) -> Vec<(&'static str, u64)> {
         vec![(MALFORMED, self.policy.dropped().total())]
+    }
+}
+
+impl KafkaSource {
+    /// Commits the next offsets of a checkpoint's position to the table's
+    /// consumer group, without waiting for the broker.
+    fn commit_offsets(&self, position: &str) -> Result<()> {
+        let mut offsets = TopicPartitionList::new();
+        for split in decode_splits(position).map_err(StreamError::Failed)? {
+            if split.state.is_empty() {
+                continue;
+            }
+            let id = PartitionId::parse(&split.id)?;
+            let state: PartitionState = serde_json::from_str(&split.state)
+                .map_err(|e| StreamError::Failed(format!("a malformed split state: {e}")))?;
+            offsets
+                .add_partition_offset(&id.topic, id.partition, Offset::Offset(state.offset))
+                .map_err(|e| self.error("cannot list an offset to commit", e))?;
+        }
+        if offsets.count() == 0 {
+            return Ok(());
+        }
+        self.consumer
+            .commit(&offsets, CommitMode::Async)
+            .map_err(|e| self.error("cannot commit offsets", e))
     }
 }
 
