@@ -48,6 +48,33 @@ fn id_counts(rows: &[Value]) -> BTreeMap<u64, usize> {
     counts
 }
 
+/// The partition Kafka's Java producer (and Flink) chooses for a key:
+/// `murmur2(key) & 0x7fffffff % partitions`, as in Kafka's `Utils.murmur2`.
+fn java_partition(key: &[u8], partitions: i32) -> i32 {
+    const M: u32 = 0x5bd1_e995;
+    let mut h: u32 = 0x9747_b28c ^ key.len() as u32;
+    let chunks = key.chunks_exact(4);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> 24;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    if !tail.is_empty() {
+        for (i, byte) in tail.iter().enumerate().rev() {
+            h ^= u32::from(*byte) << (8 * i);
+        }
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    ((h & 0x7fff_ffff) % partitions as u32) as i32
+}
+
 /// A `kafka` source table over `topic` with `extra` options.
 fn source_table(name: &str, topic: &KafkaTopic, columns: &str, extra: &str) -> String {
     format!(
@@ -152,6 +179,69 @@ fn a_sink_writes_every_row_over_every_partition() {
         3,
         "round-robin spreads over every partition: {partitions:?}"
     );
+}
+
+#[test]
+fn key_columns_travel_in_the_record_key_and_are_read_back_from_it() {
+    let topic = KafkaTopic::create("keyed", 2);
+    let cluster = Cluster::start(ClusterOptions::default());
+    let count = 1_000;
+    let keyed = |extra: &str| {
+        format!(
+            "CREATE TABLE keyed (k_id BIGINT, name STRING) WITH (\n\
+               'connector' = 'kafka', 'topic' = '{}', 'properties.bootstrap.servers' = '{}',\n\
+               'key.format' = 'json', 'key.fields' = 'k_id', 'key.fields-prefix' = 'k_',\n\
+               'value.format' = 'json', 'value.fields-include' = 'EXCEPT_KEY'{extra});\n",
+            topic.name, topic.bootstrap
+        )
+    };
+    let write = format!(
+        "CREATE TABLE ids (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '{count}',\n\
+           'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '{count}');\n\
+         {}INSERT INTO keyed SELECT id, CONCAT('n', CAST(id AS STRING)) FROM ids;\n",
+        keyed("")
+    );
+    let id = cluster.submit("write.sql", &write, &["-p", "2"]);
+    cluster.wait_for_state(&id, "FINISHED", MINUTES);
+    let consumed = topic.consume_all("read_uncommitted");
+    assert_eq!(consumed.len(), count as usize);
+    let mut partition_of_key = BTreeMap::new();
+    for record in &consumed {
+        let key: Value =
+            serde_json::from_slice(record.key.as_deref().expect("a key")).expect("JSON");
+        let value: Value =
+            serde_json::from_slice(record.value.as_deref().expect("a value")).expect("JSON");
+        let id = key["id"]
+            .as_u64()
+            .expect("the key holds the id, named without the prefix");
+        assert_eq!(
+            value,
+            serde_json::json!({"name": format!("n{id}")}),
+            "the value holds the rest"
+        );
+        assert_eq!(
+            record.partition,
+            java_partition(record.key.as_deref().unwrap_or_default(), 2),
+            "keyed records go where Kafka's Java clients put them"
+        );
+        partition_of_key.insert(id, record.partition);
+    }
+    assert_eq!(partition_of_key.len(), count as usize);
+
+    let out = cluster.path("out");
+    let read = format!(
+        "{}{}INSERT INTO copy SELECT k_id, name FROM keyed;\n",
+        keyed(", 'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset'"),
+        file_table("copy", "id BIGINT, name STRING", &out),
+    );
+    let id = cluster.submit("read.sql", &read, &["-p", "2"]);
+    cluster.wait_for_state(&id, "FINISHED", MINUTES);
+    let rows_read = rows(&out);
+    for row in &rows_read {
+        assert_eq!(row["name"], format!("n{}", row["id"]), "{row}");
+    }
+    let expected: BTreeMap<u64, usize> = (1..=count).map(|id| (id, 1)).collect();
+    assert_eq!(id_counts(&rows_read), expected, "{}", cluster.logs());
 }
 
 #[test]

@@ -34,6 +34,7 @@ pub struct Produce {
 pub struct Consumed {
     pub partition: i32,
     pub offset: i64,
+    pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
 }
 
@@ -211,6 +212,7 @@ impl KafkaTopic {
                 records.push(Consumed {
                     partition: message.partition(),
                     offset: message.offset(),
+                    key: message.key().map(<[u8]>::to_vec),
                     value: message.payload().map(<[u8]>::to_vec),
                 });
             }

@@ -9,6 +9,9 @@
 //!   format; malformed records follow its error policy, named by topic,
 //!   partition and offset. Metadata columns: `topic`, `partition`,
 //!   `offset`, `timestamp`, `timestamp-type`, `leader-epoch`.
+//! - **Keys** ([`layout`]): `key.format` and `key.fields` put columns in
+//!   the record key, `value.fields-include` = `EXCEPT_KEY` leaves them out
+//!   of the value, as in Flink.
 //! - **Sink**: values encoded by the table's format, sent with
 //!   `sink.delivery-guarantee` `at-least-once` (every checkpoint waits for
 //!   the brokers' acknowledgements) or `none`.
@@ -18,6 +21,7 @@
 
 mod client;
 mod discovery;
+mod layout;
 mod options;
 mod record;
 mod sink;
@@ -25,20 +29,23 @@ mod source;
 
 use std::time::Duration;
 
-use rtdw_connector_core::format::Formats;
+use rtdw_connector_core::format::{Formats, RecordDecoder, RecordEncoder, ResolvedFormat};
 use rtdw_connector_core::options::{ConnectorOption, TableOptions};
 use rtdw_connector_core::{
     ConnectorError, ConnectorFactory, FormatSlot, MetadataColumn, Roles, SinkCapabilities,
     SourceCapabilities, TableDescriptor,
 };
+use rtdw_operators::row_kind::has_row_kinds;
 use rtdw_operators::{Sink, Source, SourceSplit, SubtaskContext};
 
+use crate::layout::RecordLayout;
 use crate::options::{
-    BOUNDED_MODE, DELIVERY_GUARANTEE, DISCOVERY_INTERVAL, FORMAT_SLOT, GROUP_ID, OffsetSpec,
-    PARTITIONER, STARTUP_MODE, Topics, VALUE_FORMAT_SLOT, bound, startup, value_format_slot,
+    BOUNDED_MODE, DELIVERY_GUARANTEE, DISCOVERY_INTERVAL, FORMAT_SLOT, GROUP_ID, KEY_FORMAT,
+    KEY_FORMAT_SLOT, OffsetSpec, PARTITIONER, STARTUP_MODE, Topics, VALUE_FORMAT_SLOT, bound,
+    startup, value_format_slot,
 };
 use crate::sink::{Guarantee, KafkaSink, Partitioner};
-use crate::source::KafkaSource;
+use crate::source::{KafkaSource, KeyReader};
 
 /// The `kafka` connector.
 pub struct KafkaFactory;
@@ -65,7 +72,7 @@ impl ConnectorFactory for KafkaFactory {
     }
 
     fn format_slots(&self) -> &'static [FormatSlot] {
-        &[FORMAT_SLOT, VALUE_FORMAT_SLOT]
+        &[FORMAT_SLOT, VALUE_FORMAT_SLOT, KEY_FORMAT_SLOT]
     }
 
     fn metadata_columns(&self) -> &'static [MetadataColumn] {
@@ -82,11 +89,7 @@ impl ConnectorFactory for KafkaFactory {
         formats: &Formats,
     ) -> Result<SourceCapabilities, ConnectorError> {
         Topics::of_source(table)?;
-        let format = formats.resolve(table, value_format_slot(table)?)?;
-        format.factory.validate(table, &table.schema)?;
-        format
-            .factory
-            .create_decoder(&table.schema, &format.options)?;
+        let changelog = has_row_kinds(source_decoding(table, formats)?.0.schema());
         let startup = startup(table)?;
         let bound = bound(table)?;
         let has_group = TableOptions::new(table).string(&GROUP_ID).is_some();
@@ -107,7 +110,7 @@ impl ConnectorFactory for KafkaFactory {
         self.discovery_interval(table)?;
         Ok(SourceCapabilities {
             bounded: bound.is_some(),
-            changelog: format.factory.changelog(),
+            changelog,
         })
     }
 
@@ -117,12 +120,9 @@ impl ConnectorFactory for KafkaFactory {
         formats: &Formats,
     ) -> Result<SinkCapabilities, ConnectorError> {
         Topics::of_sink(table)?;
-        let format = formats.resolve(table, value_format_slot(table)?)?;
-        format.factory.validate(table, &table.schema)?;
-        format
-            .factory
-            .create_encoder(&table.schema, &format.options)?;
         sink_settings(table)?;
+        let format = formats.resolve(table, value_format_slot(table)?)?;
+        sink_encoding(table, formats)?;
         Ok(SinkCapabilities {
             accepts_updates: format.factory.changelog(),
             accepts_upserts: format.factory.accepts_upserts(),
@@ -156,14 +156,13 @@ impl ConnectorFactory for KafkaFactory {
         ctx: &SubtaskContext,
     ) -> Result<Box<dyn Source>, ConnectorError> {
         let format = formats.resolve(table, value_format_slot(table)?)?;
-        let decoder = format
-            .factory
-            .create_decoder(&table.schema, &format.options)?;
+        let (decoder, key) = source_decoding(table, formats)?;
         Ok(Box::new(KafkaSource::new(
             table,
             &ctx.job_id,
             decoder,
             format.policy()?,
+            key,
             startup(table)?,
             bound(table)?,
         )?))
@@ -175,15 +174,14 @@ impl ConnectorFactory for KafkaFactory {
         formats: &Formats,
         ctx: &SubtaskContext,
     ) -> Result<Box<dyn Sink>, ConnectorError> {
-        let format = formats.resolve(table, value_format_slot(table)?)?;
-        let encoder = format
-            .factory
-            .create_encoder(&table.schema, &format.options)?;
+        let (layout, encoder, key_encoder) = sink_encoding(table, formats)?;
         let (guarantee, partitioner) = sink_settings(table)?;
         Ok(Box::new(KafkaSink::new(
             table,
             Topics::of_sink(table)?,
+            layout,
             encoder,
+            key_encoder,
             guarantee,
             partitioner,
             ctx,
@@ -204,4 +202,86 @@ fn sink_settings(table: &TableDescriptor) -> Result<(Guarantee, Partitioner), Co
         _ => Partitioner::Default,
     };
     Ok((guarantee, partitioner))
+}
+
+/// The key format of `table`, when it has a key: resolved, checked to be
+/// insert-only (a key is one row), and checked against the key columns.
+fn key_format<'a>(
+    table: &'a TableDescriptor,
+    formats: &Formats,
+    layout: &RecordLayout,
+) -> Result<Option<ResolvedFormat<'a>>, ConnectorError> {
+    if !layout.has_key() {
+        return Ok(None);
+    }
+    let format = formats.resolve(table, &KEY_FORMAT_SLOT)?;
+    if format.factory.changelog() {
+        return Err(TableOptions::new(table).invalid(
+            KEY_FORMAT.key,
+            format.factory.name(),
+            "must be an insert-only format (a key is one row)",
+        ));
+    }
+    format.factory.validate(table, layout.key_schema())?;
+    Ok(Some(format))
+}
+
+/// The value decoder of a source table, and the key reader when its value
+/// does not hold every column.
+fn source_decoding(
+    table: &TableDescriptor,
+    formats: &Formats,
+) -> Result<(Box<dyn RecordDecoder>, Option<KeyReader>), ConnectorError> {
+    let layout = RecordLayout::of_table(table)?;
+    let format = formats.resolve(table, value_format_slot(table)?)?;
+    format.factory.validate(table, layout.value_schema())?;
+    let decoder = format
+        .factory
+        .create_decoder(layout.value_schema(), &format.options)?;
+    let key = match key_format(table, formats, &layout)? {
+        Some(key) if layout.reads_key() => {
+            let key_decoder = key
+                .factory
+                .create_decoder(layout.key_schema(), &key.options)?;
+            let value_schema = decoder.schema().clone();
+            Some(KeyReader::new(
+                layout,
+                key_decoder,
+                key.policy()?,
+                &value_schema,
+            ))
+        }
+        _ => None,
+    };
+    Ok((decoder, key))
+}
+
+/// The layout, value encoder and key encoder (when the table has a key) of
+/// a sink table.
+#[allow(clippy::type_complexity)]
+fn sink_encoding(
+    table: &TableDescriptor,
+    formats: &Formats,
+) -> Result<
+    (
+        RecordLayout,
+        Box<dyn RecordEncoder>,
+        Option<Box<dyn RecordEncoder>>,
+    ),
+    ConnectorError,
+> {
+    let layout = RecordLayout::of_table(table)?;
+    let format = formats.resolve(table, value_format_slot(table)?)?;
+    format.factory.validate(table, layout.value_schema())?;
+    let encoder = format
+        .factory
+        .create_encoder(layout.value_schema(), &format.options)?;
+    let key_encoder = match key_format(table, formats, &layout)? {
+        Some(key) => Some(
+            key.factory
+                .create_encoder(layout.key_schema(), &key.options)?,
+        ),
+        None => None,
+    };
+    Ok((layout, encoder, key_encoder))
 }

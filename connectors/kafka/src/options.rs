@@ -58,6 +58,41 @@ pub(crate) const VALUE_FORMAT: ConnectorOption = ConnectorOption::new(
     "The format of the message values; its options go under 'value.<format>.' ('value.json.ignore-parse-errors').",
 );
 
+/// Flink's `key.format`.
+pub(crate) const KEY_FORMAT: ConnectorOption = ConnectorOption::new(
+    "key.format",
+    OptionType::String,
+    "The format of the message keys (an insert-only format); its options go under 'key.<format>.' ('key.json.ignore-parse-errors'). Requires 'key.fields'.",
+);
+
+/// Flink's `key.fields`.
+pub(crate) const KEY_FIELDS: ConnectorOption = ConnectorOption::new(
+    "key.fields",
+    OptionType::String,
+    "The physical columns the key holds, in order, separated by ';' ('user_id;item_id').",
+);
+
+/// Flink's `key.fields-prefix`.
+pub(crate) const KEY_FIELDS_PREFIX: ConnectorOption = ConnectorOption::new(
+    "key.fields-prefix",
+    OptionType::String,
+    "A prefix the key columns' names carry in the table and not in the key format ('k_' makes column 'k_id' the key's 'id'); requires 'value.fields-include' = 'EXCEPT_KEY'.",
+);
+
+/// Flink's `value.fields-include`.
+pub(crate) const VALUE_FIELDS_INCLUDE: ConnectorOption = ConnectorOption::new(
+    "value.fields-include",
+    OptionType::Enum(&["ALL", "EXCEPT_KEY"]),
+    "Which physical columns the value holds: all of them, or all but the key columns.",
+)
+.default_value("ALL");
+
+/// The key format named by `key.format`.
+pub(crate) const KEY_FORMAT_SLOT: FormatSlot = FormatSlot {
+    option: &KEY_FORMAT,
+    prefix: "key.",
+};
+
 /// The value format named by `format`.
 pub(crate) const FORMAT_SLOT: FormatSlot = FormatSlot {
     option: &FORMAT,
@@ -168,6 +203,10 @@ pub(crate) const OPTIONS: &[ConnectorOption] = &[
     PROPERTIES,
     FORMAT,
     VALUE_FORMAT,
+    KEY_FORMAT,
+    KEY_FIELDS,
+    KEY_FIELDS_PREFIX,
+    VALUE_FIELDS_INCLUDE,
     STARTUP_MODE,
     STARTUP_SPECIFIC_OFFSETS,
     STARTUP_TIMESTAMP,

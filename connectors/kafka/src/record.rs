@@ -18,6 +18,8 @@ pub(crate) struct Record {
     pub(crate) offset: i64,
     pub(crate) timestamp: Timestamp,
     pub(crate) leader_epoch: Option<i32>,
+    /// `None` for a record without a key.
+    pub(crate) key: Option<Vec<u8>>,
     /// `None` for a tombstone.
     pub(crate) payload: Option<Vec<u8>>,
 }
@@ -35,6 +37,7 @@ impl Record {
             offset: message.offset(),
             timestamp: message.timestamp(),
             leader_epoch: (epoch >= 0).then_some(epoch),
+            key: message.key().map(<[u8]>::to_vec),
             payload: message.payload().map(<[u8]>::to_vec),
         }
     }

@@ -15,6 +15,8 @@ use rtdw_connector_core::{ConnectorError, TableDescriptor};
 use rtdw_operators::{END_OF_INPUT, Result, Sink, StreamError, SubtaskContext};
 
 use crate::client::{REQUEST_TIMEOUT, client, kafka_error};
+use crate::layout::RecordLayout;
+use crate::options::client_properties;
 
 /// Sends in flight before the sink waits for the oldest to be acknowledged.
 const MAX_IN_FLIGHT: usize = 100_000;
@@ -44,7 +46,11 @@ pub(crate) struct KafkaSink {
     table: TableDescriptor,
     topic: String,
     producer: FutureProducer,
+    layout: RecordLayout,
+    /// Encodes the value columns.
     encoder: Box<dyn RecordEncoder>,
+    /// Encodes the key columns, when the table has a key.
+    key_encoder: Option<Box<dyn RecordEncoder>>,
     guarantee: Guarantee,
     partitioner: Partitioner,
     subtask: u32,
@@ -56,21 +62,34 @@ pub(crate) struct KafkaSink {
 }
 
 impl KafkaSink {
-    /// A subtask writing `topic` of `table`.
+    /// A subtask writing `topic` of `table`, its rows split into key and
+    /// value as `layout` says.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         table: &TableDescriptor,
         topic: String,
+        layout: RecordLayout,
         encoder: Box<dyn RecordEncoder>,
+        key_encoder: Option<Box<dyn RecordEncoder>>,
         guarantee: Guarantee,
         partitioner: Partitioner,
         ctx: &SubtaskContext,
     ) -> Result<Self, ConnectorError> {
-        let producer: FutureProducer = client(table, &[])?;
+        // Keys go to the partition Kafka's Java clients (and Flink) choose:
+        // murmur2 of the key, unless the table says otherwise.
+        let java_partitioner = [("partitioner", "murmur2_random")];
+        let extra: &[(&str, &str)] = match client_properties(table).contains_key("partitioner") {
+            true => &[],
+            false => &java_partitioner,
+        };
+        let producer: FutureProducer = client(table, extra)?;
         Ok(KafkaSink {
             table: table.clone(),
             topic,
             producer,
+            layout,
             encoder,
+            key_encoder,
             guarantee,
             partitioner,
             subtask: ctx.subtask_index,
@@ -134,11 +153,14 @@ impl KafkaSink {
 
     /// Sends one record, waiting for acknowledgements while the client's
     /// queue is full.
-    async fn send(&mut self, payload: &[u8]) -> Result<()> {
+    async fn send(&mut self, key: Option<&[u8]>, payload: &[u8]) -> Result<()> {
         let partition = self.partition().await?;
         loop {
-            let mut record: FutureRecord<'_, (), [u8]> =
+            let mut record: FutureRecord<'_, [u8], [u8]> =
                 FutureRecord::to(&self.topic).payload(payload);
+            if let Some(key) = key {
+                record = record.key(key);
+            }
             if let Some(partition) = partition {
                 record = record.partition(partition);
             }
@@ -189,15 +211,24 @@ impl KafkaSink {
 #[async_trait::async_trait]
 impl Sink for KafkaSink {
     async fn write_batch(&mut self, batch: RecordBatch) -> Result<()> {
-        let mut records = Vec::with_capacity(batch.num_rows());
-        self.encoder.encode(&batch, &mut records).map_err(|e| {
+        let encode_error = |e| {
             StreamError::Failed(format!(
                 "table '{}': cannot encode a row for Kafka: {e}",
                 self.table.name
             ))
-        })?;
-        for record in &records {
-            self.send(record).await?;
+        };
+        let mut values = Vec::with_capacity(batch.num_rows());
+        self.encoder
+            .encode(&self.layout.value_rows(&batch)?, &mut values)
+            .map_err(encode_error)?;
+        let mut keys = Vec::new();
+        if let Some(key_encoder) = self.key_encoder.as_mut() {
+            key_encoder
+                .encode(&self.layout.key_rows(&batch)?, &mut keys)
+                .map_err(encode_error)?;
+        }
+        for (i, value) in values.iter().enumerate() {
+            self.send(keys.get(i).map(Vec::as_slice), value).await?;
         }
         Ok(())
     }

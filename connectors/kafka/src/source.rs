@@ -22,6 +22,7 @@ use rtdw_operators::{ErrorClass, Result, Source, SourceSplit, StreamError};
 use tokio::time::Instant;
 
 use crate::client::{REQUEST_TIMEOUT, client, kafka_error};
+use crate::layout::RecordLayout;
 use crate::options::{GROUP_ID, OffsetSpec, client_properties};
 use crate::record::{Record, RecordMetadata};
 
@@ -81,6 +82,8 @@ pub(crate) struct KafkaSource {
     consumer: Arc<StreamConsumer>,
     decoder: Box<dyn RecordDecoder>,
     policy: DecodePolicy,
+    /// Reads the key columns the value does not hold, if any.
+    key: Option<KeyReader>,
     metadata: Vec<RecordMetadata>,
     /// The batches' schema, metadata columns included.
     schema: SchemaRef,
@@ -111,6 +114,7 @@ impl KafkaSource {
         job_id: &str,
         decoder: Box<dyn RecordDecoder>,
         policy: DecodePolicy,
+        key: Option<KeyReader>,
         startup: OffsetSpec,
         bound: Option<OffsetSpec>,
     ) -> Result<Self, ConnectorError> {
@@ -130,12 +134,16 @@ impl KafkaSource {
         ];
         let consumer: StreamConsumer = client(table, &[&settings[..], &group[..]].concat())?;
         Ok(KafkaSource {
-            schema: with_metadata_fields(decoder.schema(), &table.metadata),
+            schema: with_metadata_fields(
+                key.as_ref().map_or(decoder.schema(), KeyReader::row_schema),
+                &table.metadata,
+            ),
             metadata: RecordMetadata::of_table(table)?,
             table: table.clone(),
             consumer: Arc::new(consumer),
             decoder,
             policy,
+            key,
             startup,
             bound,
             partitions: BTreeMap::new(),
@@ -289,29 +297,133 @@ impl KafkaSource {
         name
     }
 
-    /// Decodes records into a batch with the table's metadata columns;
-    /// tombstones (records without a value) carry no row.
+    /// Decodes records into a batch of the table's columns, with its
+    /// metadata columns; tombstones (records without a value) carry no row.
     fn decode(&mut self, records: &[Record]) -> Result<Option<RecordBatch>> {
         let values: Vec<&Record> = records.iter().filter(|r| r.payload.is_some()).collect();
-        let payloads: Vec<&[u8]> = values
-            .iter()
-            .map(|r| r.payload.as_deref().unwrap_or_default())
-            .collect();
-        let position = |i: usize| values[i].position();
-        if self.metadata.is_empty() {
+        if self.key.is_none() && self.metadata.is_empty() {
+            let payloads: Vec<&[u8]> = values.iter().map(|r| payload(r)).collect();
+            let position = |i: usize| values[i].position();
             return self
                 .policy
                 .decode(self.decoder.as_mut(), &payloads, &position);
         }
+        let (values, keys) = match self.key.as_mut() {
+            Some(key) => {
+                let (kept, keys, key_rows) = key.decode(values)?;
+                (kept, Some((keys, key_rows)))
+            }
+            None => (values, None),
+        };
+        let payloads: Vec<&[u8]> = values.iter().map(|r| payload(r)).collect();
+        let position = |i: usize| values[i].position();
         let Some((batch, sources)) =
             self.policy
                 .decode_each(self.decoder.as_mut(), &payloads, &position)?
         else {
             return Ok(None);
         };
+        let batch = match (&self.key, keys) {
+            (Some(key), Some((keys, key_rows))) => {
+                let key_of_row: Vec<Option<u32>> = sources.iter().map(|&s| key_rows[s]).collect();
+                key.layout
+                    .assemble(&key.row_schema, &batch, &keys, &key_of_row)?
+            }
+            _ => batch,
+        };
+        if self.metadata.is_empty() {
+            return Ok(Some(batch));
+        }
         let owners: Vec<&Record> = sources.iter().map(|&i| values[i]).collect();
         let columns = self.metadata.iter().map(|m| m.column(&owners)).collect();
         append_metadata(&self.schema, batch, columns).map(Some)
+    }
+}
+
+/// A record's value bytes (empty for a tombstone, which callers leave out).
+fn payload(record: &Record) -> &[u8] {
+    record.payload.as_deref().unwrap_or_default()
+}
+
+/// Reads the key columns of a table whose value does not hold them all
+/// (`value.fields-include` = `EXCEPT_KEY`).
+pub(crate) struct KeyReader {
+    layout: RecordLayout,
+    decoder: Box<dyn RecordDecoder>,
+    policy: DecodePolicy,
+    /// The rows the layout assembles: the table's columns, then the
+    /// value's row-kind column, if any.
+    row_schema: SchemaRef,
+}
+
+impl KeyReader {
+    /// A reader of keys decoded by `decoder` under `policy`, assembled
+    /// with values of `value_schema` as `layout` says.
+    pub(crate) fn new(
+        layout: RecordLayout,
+        decoder: Box<dyn RecordDecoder>,
+        policy: DecodePolicy,
+        value_schema: &SchemaRef,
+    ) -> Self {
+        let row_schema = layout.row_schema(value_schema, decoder.schema());
+        KeyReader {
+            layout,
+            decoder,
+            policy,
+            row_schema,
+        }
+    }
+
+    /// The rows the reader assembles.
+    pub(crate) fn row_schema(&self) -> &SchemaRef {
+        &self.row_schema
+    }
+
+    /// Decodes the keys of `records`: the records kept (one whose key is
+    /// malformed and skipped is dropped whole, as Flink does), the key
+    /// rows, and for each kept record the row of its key (`None`: it has
+    /// no key).
+    #[allow(clippy::type_complexity)]
+    fn decode<'r>(
+        &mut self,
+        records: Vec<&'r Record>,
+    ) -> Result<(Vec<&'r Record>, RecordBatch, Vec<Option<u32>>)> {
+        let keyed: Vec<&Record> = records
+            .iter()
+            .copied()
+            .filter(|r| r.key.is_some())
+            .collect();
+        let keys: Vec<&[u8]> = keyed
+            .iter()
+            .map(|r| r.key.as_deref().unwrap_or_default())
+            .collect();
+        let position = |i: usize| format!("{} (key)", keyed[i].position());
+        let (batch, sources) = self
+            .policy
+            .decode_each(self.decoder.as_mut(), &keys, &position)?
+            .unwrap_or_else(|| {
+                (
+                    RecordBatch::new_empty(self.decoder.schema().clone()),
+                    Vec::new(),
+                )
+            });
+        let mut row_of_keyed: Vec<Option<u32>> = vec![None; keyed.len()];
+        for (row, &source) in sources.iter().enumerate() {
+            row_of_keyed[source].get_or_insert(row as u32);
+        }
+        let mut kept = Vec::with_capacity(records.len());
+        let mut key_rows = Vec::with_capacity(records.len());
+        let mut keyed_rows = row_of_keyed.into_iter();
+        for record in records {
+            if record.key.is_none() {
+                kept.push(record);
+                key_rows.push(None);
+            } else if let Some(Some(row)) = keyed_rows.next() {
+                kept.push(record);
+                key_rows.push(Some(row));
+            }
+        }
+        Ok((kept, batch, key_rows))
     }
 }
 
