@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::change::{
     Change, ChangeEventDecoder, ChangeEventEncoder, ChangeEvents, before_image, json_object, object,
 };
+use super::json::{TIMESTAMP_FORMAT, TimestampStandard};
 use super::policy::IGNORE_PARSE_ERRORS;
 use super::{FormatError, FormatFactory, FormatOptions, RecordDecoder, RecordEncoder};
 use crate::error::ConnectorError;
@@ -45,7 +46,12 @@ impl FormatFactory for CanalJsonFormat {
     }
 
     fn options(&self) -> &'static [ConnectorOption] {
-        &[IGNORE_PARSE_ERRORS, DATABASE_INCLUDE, TABLE_INCLUDE]
+        &[
+            IGNORE_PARSE_ERRORS,
+            DATABASE_INCLUDE,
+            TABLE_INCLUDE,
+            TIMESTAMP_FORMAT,
+        ]
     }
 
     fn changelog(&self) -> bool {
@@ -75,9 +81,12 @@ impl FormatFactory for CanalJsonFormat {
     fn create_encoder(
         &self,
         _schema: &SchemaRef,
-        _options: &FormatOptions<'_>,
+        options: &FormatOptions<'_>,
     ) -> Result<Box<dyn RecordEncoder>, ConnectorError> {
-        Ok(Box::new(ChangeEventEncoder(canal_event)))
+        Ok(Box::new(ChangeEventEncoder {
+            envelope: canal_event,
+            timestamps: TimestampStandard::of(options)?,
+        }))
     }
 }
 

@@ -11,7 +11,7 @@ use rtdw_operators::RowKind;
 use rtdw_operators::row_kind::{changelog_schema, row_kind_at, split_row_kinds};
 use serde_json::{Map, Value};
 
-use super::json::{decode_objects, encode_objects};
+use super::json::{TimestampStandard, decode_objects, encode_objects};
 use super::{FormatError, RecordDecoder, RecordEncoder};
 
 /// One change a record holds: its kind and the row's columns by name.
@@ -102,7 +102,12 @@ pub(super) fn before_image(
 
 /// Encodes rows as the events of a JSON changelog format: each row's JSON
 /// object wrapped by the format's envelope according to its row kind.
-pub(super) struct ChangeEventEncoder(pub fn(RowKind, &[u8]) -> Vec<u8>);
+pub(super) struct ChangeEventEncoder {
+    /// Wraps a row's JSON object into the format's event.
+    pub envelope: fn(RowKind, &[u8]) -> Vec<u8>,
+    /// How timestamps are written.
+    pub timestamps: TimestampStandard,
+}
 
 impl RecordEncoder for ChangeEventEncoder {
     fn encode(
@@ -113,9 +118,9 @@ impl RecordEncoder for ChangeEventEncoder {
         let (data, kinds) = split_row_kinds(batch)?;
         let mut row = 0;
         let mut failed = None;
-        encode_objects(&data, |object| {
+        encode_objects(&data, self.timestamps, |object| {
             match row_kind_at(kinds.as_ref(), row) {
-                Ok(kind) => records.push((self.0)(kind, object)),
+                Ok(kind) => records.push((self.envelope)(kind, object)),
                 Err(e) => failed = Some(e),
             }
             row += 1;

@@ -20,6 +20,7 @@ use arrow::record_batch::RecordBatch;
 use rtdw_operators::row_kind::{RowKind, changelog_schema};
 
 use super::change::{ChangeEventEncoder, json_object};
+use super::json::{TIMESTAMP_FORMAT, TimestampStandard};
 use super::policy::IGNORE_PARSE_ERRORS;
 use super::{FormatError, FormatFactory, FormatOptions, RecordDecoder, RecordEncoder};
 use crate::error::ConnectorError;
@@ -47,7 +48,7 @@ impl FormatFactory for DebeziumJsonFormat {
     }
 
     fn options(&self) -> &'static [ConnectorOption] {
-        &[SCHEMA_INCLUDE, IGNORE_PARSE_ERRORS]
+        &[SCHEMA_INCLUDE, IGNORE_PARSE_ERRORS, TIMESTAMP_FORMAT]
     }
 
     fn changelog(&self) -> bool {
@@ -68,9 +69,12 @@ impl FormatFactory for DebeziumJsonFormat {
     fn create_encoder(
         &self,
         _schema: &SchemaRef,
-        _options: &FormatOptions<'_>,
+        options: &FormatOptions<'_>,
     ) -> Result<Box<dyn RecordEncoder>, ConnectorError> {
-        Ok(Box::new(ChangeEventEncoder(debezium_event)))
+        Ok(Box::new(ChangeEventEncoder {
+            envelope: debezium_event,
+            timestamps: TimestampStandard::of(options)?,
+        }))
     }
 }
 

@@ -1,8 +1,12 @@
 //! `json`: one JSON object per record, its keys the column names (Flink's
 //! `json` format).
 
-use arrow::datatypes::SchemaRef;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions as DisplayOptions};
 use rtdw_operators::row_kind::split_row_kinds;
 
 use super::policy::IGNORE_PARSE_ERRORS;
@@ -19,6 +23,96 @@ const FAIL_ON_MISSING_FIELD: ConnectorOption = ConnectorOption::new(
 .default_value("false")
 .source_only();
 
+/// Flink's `<format>.timestamp-format.standard`, declared by every JSON
+/// format.
+pub(super) const TIMESTAMP_FORMAT: ConnectorOption = ConnectorOption::new(
+    "timestamp-format.standard",
+    OptionType::Enum(&["SQL", "ISO-8601"]),
+    "How TIMESTAMP and TIMESTAMP_LTZ values are written: 'SQL' as 2020-12-30 12:13:14.123 (TIMESTAMP_LTZ with a trailing Z), 'ISO-8601' as 2020-12-30T12:13:14.123; both are read.",
+)
+.default_value("SQL");
+
+/// How the JSON formats write TIMESTAMP and TIMESTAMP_LTZ values, as
+/// Flink's do: the fraction of a second with as many digits as it needs
+/// (none when it is zero), and a `Z` after a TIMESTAMP_LTZ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TimestampStandard {
+    /// `2020-12-30 12:13:14.123`.
+    Sql,
+    /// `2020-12-30T12:13:14.123`.
+    Iso8601,
+}
+
+impl TimestampStandard {
+    /// The standard a table's format options choose.
+    pub(super) fn of(options: &FormatOptions<'_>) -> Result<Self, ConnectorError> {
+        Ok(match options.choice(&TIMESTAMP_FORMAT)? {
+            Some("ISO-8601") => TimestampStandard::Iso8601,
+            _ => TimestampStandard::Sql,
+        })
+    }
+
+    /// `data` with its timestamp columns as text in this standard.
+    fn format_timestamps(self, data: &RecordBatch) -> Result<RecordBatch, FormatError> {
+        let schema = data.schema();
+        if !schema
+            .fields()
+            .iter()
+            .any(|f| matches!(f.data_type(), DataType::Timestamp(_, _)))
+        {
+            return Ok(data.clone());
+        }
+        let mut fields = Vec::with_capacity(data.num_columns());
+        let mut columns = Vec::with_capacity(data.num_columns());
+        for (field, column) in schema.fields().iter().zip(data.columns()) {
+            match field.data_type() {
+                DataType::Timestamp(_, zone) => {
+                    fields.push(Field::new(
+                        field.name(),
+                        DataType::Utf8,
+                        field.is_nullable(),
+                    ));
+                    columns.push(self.timestamp_text(column, zone.is_some())?);
+                }
+                _ => {
+                    fields.push(field.as_ref().clone());
+                    columns.push(column.clone());
+                }
+            }
+        }
+        Ok(RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            columns,
+        )?)
+    }
+
+    /// The values of a timestamp column as text.
+    fn timestamp_text(self, column: &ArrayRef, with_zone: bool) -> Result<ArrayRef, FormatError> {
+        const PATTERN: &str = "%Y-%m-%dT%H:%M:%S%.9f";
+        let options = DisplayOptions::default()
+            .with_timestamp_format(Some(PATTERN))
+            .with_timestamp_tz_format(Some(PATTERN));
+        let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
+        let texts: StringArray = (0..column.len())
+            .map(|row| {
+                column.is_valid(row).then(|| {
+                    let mut text = formatter.value(row).to_string();
+                    let fraction = text.trim_end_matches('0').trim_end_matches('.').len();
+                    text.truncate(fraction);
+                    if self == TimestampStandard::Sql {
+                        text = text.replacen('T', " ", 1);
+                    }
+                    if with_zone {
+                        text.push('Z');
+                    }
+                    text
+                })
+            })
+            .collect();
+        Ok(Arc::new(texts))
+    }
+}
+
 /// The `json` format.
 pub(super) struct JsonFormat;
 
@@ -32,7 +126,7 @@ impl FormatFactory for JsonFormat {
     }
 
     fn options(&self) -> &'static [ConnectorOption] {
-        &[IGNORE_PARSE_ERRORS, FAIL_ON_MISSING_FIELD]
+        &[IGNORE_PARSE_ERRORS, FAIL_ON_MISSING_FIELD, TIMESTAMP_FORMAT]
     }
 
     fn create_decoder(
@@ -49,9 +143,9 @@ impl FormatFactory for JsonFormat {
     fn create_encoder(
         &self,
         _schema: &SchemaRef,
-        _options: &FormatOptions<'_>,
+        options: &FormatOptions<'_>,
     ) -> Result<Box<dyn RecordEncoder>, ConnectorError> {
-        Ok(Box::new(JsonEncoder))
+        Ok(Box::new(JsonEncoder(TimestampStandard::of(options)?)))
     }
 }
 
@@ -110,7 +204,7 @@ pub(super) fn decode_objects(
 }
 
 /// Encodes rows as JSON objects, NULLs written out.
-struct JsonEncoder;
+struct JsonEncoder(TimestampStandard);
 
 impl RecordEncoder for JsonEncoder {
     fn encode(
@@ -119,16 +213,18 @@ impl RecordEncoder for JsonEncoder {
         records: &mut Vec<Vec<u8>>,
     ) -> Result<(), FormatError> {
         let (data, _) = split_row_kinds(batch)?;
-        encode_objects(&data, |object| records.push(object.to_vec()))
+        encode_objects(&data, self.0, |object| records.push(object.to_vec()))
     }
 }
 
-/// Writes each row of `data` as one JSON object, NULLs included, handing
-/// each to `each` in row order.
+/// Writes each row of `data` as one JSON object, NULLs included and
+/// timestamps in `timestamps`, handing each to `each` in row order.
 pub(super) fn encode_objects(
     data: &RecordBatch,
+    timestamps: TimestampStandard,
     mut each: impl FnMut(&[u8]),
 ) -> Result<(), FormatError> {
+    let data = &timestamps.format_timestamps(data)?;
     let mut lines = Vec::new();
     let mut writer = arrow::json::WriterBuilder::new()
         .with_explicit_nulls(true)

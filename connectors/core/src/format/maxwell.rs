@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::change::{
     Change, ChangeEventDecoder, ChangeEventEncoder, ChangeEvents, before_image, json_object, object,
 };
+use super::json::{TIMESTAMP_FORMAT, TimestampStandard};
 use super::policy::IGNORE_PARSE_ERRORS;
 use super::{FormatError, FormatFactory, FormatOptions, RecordDecoder, RecordEncoder};
 use crate::error::ConnectorError;
@@ -28,7 +29,7 @@ impl FormatFactory for MaxwellJsonFormat {
     }
 
     fn options(&self) -> &'static [ConnectorOption] {
-        &[IGNORE_PARSE_ERRORS]
+        &[IGNORE_PARSE_ERRORS, TIMESTAMP_FORMAT]
     }
 
     fn changelog(&self) -> bool {
@@ -46,9 +47,12 @@ impl FormatFactory for MaxwellJsonFormat {
     fn create_encoder(
         &self,
         _schema: &SchemaRef,
-        _options: &FormatOptions<'_>,
+        options: &FormatOptions<'_>,
     ) -> Result<Box<dyn RecordEncoder>, ConnectorError> {
-        Ok(Box::new(ChangeEventEncoder(maxwell_event)))
+        Ok(Box::new(ChangeEventEncoder {
+            envelope: maxwell_event,
+            timestamps: TimestampStandard::of(options)?,
+        }))
     }
 }
 

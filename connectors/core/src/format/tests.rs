@@ -319,3 +319,57 @@ fn format_options_are_validated_under_the_formats_prefix() {
         "{error}"
     );
 }
+
+#[test]
+fn json_formats_write_timestamps_as_flink_does_in_either_standard() {
+    use arrow::array::TimestampMillisecondArray;
+    use arrow::datatypes::TimeUnit;
+    let schema: SchemaRef = Arc::new(Schema::new(vec![
+        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+        Field::new(
+            "ltz",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            true,
+        ),
+    ]));
+    // 2020-12-30 12:13:14.120 UTC, 2020-12-30 12:13:10 UTC, and NULL.
+    let millis = [Some(1_609_330_394_120), Some(1_609_330_390_000), None];
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(TimestampMillisecondArray::from(millis.to_vec())),
+            Arc::new(TimestampMillisecondArray::from(millis.to_vec()).with_timezone("UTC")),
+        ],
+    )
+    .unwrap();
+    let cases = [
+        (
+            vec![],
+            [
+                r#"{"ts":"2020-12-30 12:13:14.12","ltz":"2020-12-30 12:13:14.12Z"}"#,
+                r#"{"ts":"2020-12-30 12:13:10","ltz":"2020-12-30 12:13:10Z"}"#,
+            ],
+        ),
+        (
+            vec![("json.timestamp-format.standard", "ISO-8601")],
+            [
+                r#"{"ts":"2020-12-30T12:13:14.12","ltz":"2020-12-30T12:13:14.12Z"}"#,
+                r#"{"ts":"2020-12-30T12:13:10","ltz":"2020-12-30T12:13:10Z"}"#,
+            ],
+        ),
+    ];
+    for (options, expected) in cases {
+        let table = table("json", &options, schema.clone());
+        let mut records = Vec::new();
+        encoder(&table).encode(&batch, &mut records).unwrap();
+        let texts: Vec<String> = records
+            .iter()
+            .map(|r| String::from_utf8(r.clone()).unwrap())
+            .collect();
+        assert_eq!(texts[..2], expected, "{options:?}");
+        assert_eq!(texts[2], r#"{"ts":null,"ltz":null}"#);
+        let slices: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+        let decoded = decoder(&table).decode(&slices).unwrap().unwrap();
+        assert_eq!(decoded, batch, "{options:?} reads back what it wrote");
+    }
+}
