@@ -432,7 +432,44 @@ fn completed_checkpoints_commit_their_offsets_to_the_consumer_group() {
         (committed == ends).then_some((committed, ends))
     });
     assert_eq!(committed.len(), 2, "{committed:?} {ends:?}");
+    // Caught up: the consumer lag of every partition is exported, and 0.
+    let partitions = [format!("{}:0", topic.name), format!("{}:1", topic.name)];
+    let lag = wait_for("the lag of both partitions at 0", MINUTES, || {
+        let lag = lag_by_partition(&cluster, "src");
+        (lag.len() == 2 && lag.values().all(|l| *l == 0.0)).then_some(lag)
+    });
+    assert_eq!(lag.keys().cloned().collect::<Vec<_>>(), partitions);
     cluster.rtdw_ok(&["job", "cancel", &id]);
+}
+
+/// `rtdw_source_lag_records` of table `table` on every task manager, by
+/// partition.
+fn lag_by_partition(cluster: &Cluster, table: &str) -> BTreeMap<String, f64> {
+    let mut lag = BTreeMap::new();
+    for tm in cluster.taskmanager_list() {
+        let addr = tm["http_addr"].as_str().expect("an HTTP address");
+        let metrics = support::http_get(addr, "/metrics");
+        for line in metrics.lines() {
+            let Some(labels) = line.strip_prefix("rtdw_source_lag_records{") else {
+                continue;
+            };
+            if !labels.contains(&format!("table=\"{table}\"")) {
+                continue;
+            }
+            let partition = labels
+                .split("partition=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .expect("a partition label");
+            let value: f64 = line
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse().ok())
+                .expect("a value");
+            lag.insert(partition.to_string(), value);
+        }
+    }
+    lag
 }
 
 /// Produces `count` records with ids from `first`, spread over

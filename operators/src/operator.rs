@@ -161,6 +161,14 @@ pub trait Source: Send {
         let _ = (checkpoint_id, position);
     }
 
+    /// How many records its input holds beyond what it has read, by part
+    /// (a Kafka partition as `topic:partition`): the runtime exports them
+    /// as `rtdw_source_lag_records{table,partition}`. Empty for a source
+    /// without such a measure.
+    fn lag(&self) -> Vec<(String, i64)> {
+        Vec::new()
+    }
+
     /// Records skipped so far under a skipping error policy, by reason
     /// (`malformed`): the runtime exports them as
     /// `rtdw_records_dropped_total{table,reason}`.

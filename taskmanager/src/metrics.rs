@@ -75,7 +75,26 @@ pub struct DroppedLabels {
     pub reason: String,
 }
 
+/// Labels of how far a source is behind one part of its input: the
+/// subtask's, the table read and the part (`topic:partition`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LagLabels {
+    /// Job id.
+    pub job: String,
+    /// Vertex id.
+    pub vertex: String,
+    /// Subtask index.
+    pub subtask: String,
+    /// The table the source reads.
+    pub table: String,
+    /// The part of its input, e.g. a Kafka partition `topic:partition`.
+    pub partition: String,
+}
+
 type Seconds = Counter<f64, AtomicU64>;
+
+/// The series of each subtask in a family, to remove them with it.
+type SeriesOf<L> = Arc<Mutex<HashMap<SubtaskLabels, Vec<L>>>>;
 
 /// The metric families of a task manager.
 #[derive(Default)]
@@ -92,8 +111,11 @@ pub struct TaskMetrics {
     operator_records_out: Family<OperatorLabels, Counter>,
     late_records_dropped: Family<OperatorLabels, Counter>,
     records_dropped: Family<DroppedLabels, Counter>,
-    /// The dropped-records series of each subtask, to remove them with it.
-    dropped_of: Arc<Mutex<HashMap<SubtaskLabels, Vec<DroppedLabels>>>>,
+    /// The dropped-records series of each subtask.
+    dropped_of: SeriesOf<DroppedLabels>,
+    source_lag_records: Family<LagLabels, Gauge>,
+    /// The lag series of each subtask.
+    lag_of: SeriesOf<LagLabels>,
     /// The operator series of each subtask, to remove them with it.
     operators_of: Mutex<HashMap<SubtaskLabels, Vec<OperatorLabels>>>,
 }
@@ -169,6 +191,11 @@ impl TaskMetrics {
                 Unit::Seconds,
                 metrics.source_lag.clone(),
             );
+            r.register(
+                "source_lag_records",
+                "Records a source's input holds beyond what it has read, by part (Kafka consumer lag per partition).",
+                metrics.source_lag_records.clone(),
+            );
         });
         metrics
     }
@@ -211,11 +238,17 @@ impl TaskMetrics {
             busy: self.busy.get_or_create(labels).clone(),
             backpressured: self.backpressured.get_or_create(labels).clone(),
             watermark_lag: self.watermark_lag.get_or_create(labels).clone(),
-            dropped: source_table.map(|table| DroppedRecordsMetric {
+            dropped: source_table.map(|table| SourceSeries {
                 family: self.records_dropped.clone(),
                 subtask: labels.clone(),
                 table: table.to_string(),
                 series: self.dropped_of.clone(),
+            }),
+            lag: source_table.map(|table| SourceSeries {
+                family: self.source_lag_records.clone(),
+                subtask: labels.clone(),
+                table: table.to_string(),
+                series: self.lag_of.clone(),
             }),
         }
     }
@@ -241,14 +274,8 @@ impl TaskMetrics {
                 self.operator_records_out.remove(&o);
                 self.late_records_dropped.remove(&o);
             }
-            let dropped = self
-                .dropped_of
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(l);
-            for d in dropped.unwrap_or_default() {
-                self.records_dropped.remove(&d);
-            }
+            remove_series(&self.records_dropped, &self.dropped_of, l);
+            remove_series(&self.source_lag_records, &self.lag_of, l);
         }
     }
 }
@@ -274,53 +301,80 @@ pub struct SubtaskMetrics {
     backpressured: Seconds,
     watermark_lag: Gauge<f64, AtomicU64>,
     /// For a source subtask, what its source dropped.
-    dropped: Option<DroppedRecordsMetric>,
+    dropped: Option<SourceSeries<DroppedLabels, Counter>>,
+    /// For a source subtask, how far it is behind its input.
+    lag: Option<SourceSeries<LagLabels, Gauge>>,
 }
 
-/// `rtdw_records_dropped_total` of one source subtask.
+/// The series of one source subtask in a family labelled by the subtask,
+/// the table and one more label (a reason, a partition), made on first use
+/// and removed with the subtask.
 #[derive(Clone)]
-struct DroppedRecordsMetric {
-    family: Family<DroppedLabels, Counter>,
+struct SourceSeries<L, M> {
+    family: Family<L, M>,
     subtask: SubtaskLabels,
     table: String,
-    /// Every series created, by subtask, for their removal.
-    series: Arc<Mutex<HashMap<SubtaskLabels, Vec<DroppedLabels>>>>,
+    series: SeriesOf<L>,
+}
+
+impl<L: Clone + std::hash::Hash + Eq, M: Default + Clone> SourceSeries<L, M> {
+    /// The metric of the series `labels` names, remembered for removal.
+    fn get(&self, labels: L) -> M {
+        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let known = series.entry(self.subtask.clone()).or_default();
+        if !known.contains(&labels) {
+            known.push(labels.clone());
+        }
+        self.family.get_or_create(&labels).clone()
+    }
+}
+
+/// Removes the series of subtask `subtask` from `family`.
+fn remove_series<L: Clone + std::hash::Hash + Eq, M>(
+    family: &Family<L, M>,
+    series: &SeriesOf<L>,
+    subtask: &SubtaskLabels,
+) {
+    let removed = series
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(subtask);
+    for labels in removed.unwrap_or_default() {
+        family.remove(&labels);
+    }
 }
 
 impl SubtaskMetrics {
-    /// Takes the counts of records `source` dropped so far.
-    pub fn source_dropped(&self, source: &dyn rtdw_operators::Source) {
-        for (reason, total) in source.records_dropped() {
-            self.records_dropped(reason, total);
+    /// Takes the counts of records `source` dropped so far, and how far it
+    /// is behind its input.
+    pub fn source_progress(&self, source: &dyn rtdw_operators::Source) {
+        if let Some(dropped) = &self.dropped {
+            for (reason, total) in source.records_dropped() {
+                if total == 0 {
+                    continue;
+                }
+                let counter = dropped.get(DroppedLabels {
+                    job: dropped.subtask.job.clone(),
+                    vertex: dropped.subtask.vertex.clone(),
+                    subtask: dropped.subtask.subtask.clone(),
+                    table: dropped.table.clone(),
+                    reason: reason.to_string(),
+                });
+                counter.inc_by(total.saturating_sub(counter.get()));
+            }
         }
-    }
-
-    /// The source has dropped `total` records for `reason` so far.
-    fn records_dropped(&self, reason: &str, total: u64) {
-        let Some(dropped) = &self.dropped else {
-            return;
-        };
-        if total == 0 {
-            return;
+        if let Some(lag) = &self.lag {
+            for (partition, records) in source.lag() {
+                lag.get(LagLabels {
+                    job: lag.subtask.job.clone(),
+                    vertex: lag.subtask.vertex.clone(),
+                    subtask: lag.subtask.subtask.clone(),
+                    table: lag.table.clone(),
+                    partition,
+                })
+                .set(records);
+            }
         }
-        let labels = DroppedLabels {
-            job: dropped.subtask.job.clone(),
-            vertex: dropped.subtask.vertex.clone(),
-            subtask: dropped.subtask.subtask.clone(),
-            table: dropped.table.clone(),
-            reason: reason.to_string(),
-        };
-        let counter = dropped.family.get_or_create(&labels).clone();
-        if counter.get() == 0 {
-            dropped
-                .series
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry(dropped.subtask.clone())
-                .or_default()
-                .push(labels);
-        }
-        counter.inc_by(total.saturating_sub(counter.get()));
     }
 
     /// A batch entered the chain.

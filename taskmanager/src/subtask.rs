@@ -171,13 +171,13 @@ impl SubtaskRuntime {
                             self.output.broadcast(Element::Idle).await?;
                         }
                         self.metrics.batch_in(&batch);
-                        self.metrics.source_dropped(source.as_ref());
+                        self.metrics.source_progress(source.as_ref());
                         self.push(0, 0, batch).await?;
                     }
                     None => break,
                 }
             }
-            self.metrics.source_dropped(source.as_ref());
+            self.metrics.source_progress(source.as_ref());
             source_position = source.snapshot_position()?;
         } else if let Some(mut gate) = self.inputs.take() {
             let mut ticks = flush_every.map(|every| {

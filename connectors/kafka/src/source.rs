@@ -489,12 +489,49 @@ impl Source for KafkaSource {
         }
     }
 
+    fn lag(&self) -> Vec<(String, i64)> {
+        self.partitions
+            .iter()
+            .map(|(id, state)| {
+                let behind = match (state.finished(), self.cached_end(id)) {
+                    (true, _) => 0,
+                    (false, Some(end)) => (end - state.offset).max(0),
+                    // Not fetched yet: nothing known to be behind.
+                    (false, None) => 0,
+                };
+                (id.split_id(), behind)
+            })
+            .collect()
+    }
+
     fn records_dropped(&self) -> Vec<(&'static str, u64)> {
         vec![(MALFORMED, self.policy.dropped().total())]
     }
 }
 
 impl KafkaSource {
+    /// The end (high watermark) of a partition as the consumer's last fetch
+    /// response gave it, without asking the broker; `None` before the
+    /// first fetch.
+    fn cached_end(&self, id: &PartitionId) -> Option<i64> {
+        let topic = std::ffi::CString::new(id.topic.as_str()).ok()?;
+        let (mut low, mut high) = (-1i64, -1i64);
+        // SAFETY: the client pointer lives as long as `self.consumer`; the
+        // topic is a NUL-terminated string that outlives the call; `low`
+        // and `high` are valid for writes. librdkafka only reads its cache.
+        let error = unsafe {
+            rdkafka::bindings::rd_kafka_get_watermark_offsets(
+                self.consumer.client().native_ptr(),
+                topic.as_ptr(),
+                id.partition,
+                &mut low,
+                &mut high,
+            )
+        };
+        (error == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+            .then_some(high)
+    }
+
     /// Commits the next offsets of a checkpoint's position to the table's
     /// consumer group, without waiting for the broker.
     fn commit_offsets(&self, position: &str) -> Result<()> {
