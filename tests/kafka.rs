@@ -147,6 +147,29 @@ fn a_bounded_source_reads_every_partition_with_its_metadata() {
 }
 
 #[test]
+fn a_bounded_source_ends_after_a_transaction_whose_marker_ends_the_log() {
+    let topic = KafkaTopic::create("transactional", 1);
+    topic.produce_in_transaction(&(0..50).map(value).collect::<Vec<_>>());
+    let cluster = Cluster::start(ClusterOptions::default());
+    let out = cluster.path("out");
+    let sql = format!(
+        "{}{}INSERT INTO copy SELECT id, name FROM src;\n",
+        source_table(
+            "src",
+            &topic,
+            "id BIGINT, name STRING",
+            ",\n'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset',\n\
+             'properties.isolation.level' = 'read_committed'"
+        ),
+        file_table("copy", "id BIGINT, name STRING", &out),
+    );
+    let id = cluster.submit("copy.sql", &sql, &[]);
+    cluster.wait_for_state(&id, "FINISHED", MINUTES);
+    let expected: BTreeMap<u64, usize> = (0..50).map(|id| (id, 1)).collect();
+    assert_eq!(id_counts(&rows(&out)), expected, "{}", cluster.logs());
+}
+
+#[test]
 fn a_sink_writes_every_row_over_every_partition() {
     let topic = KafkaTopic::create("written", 3);
     let cluster = Cluster::start(ClusterOptions::default());

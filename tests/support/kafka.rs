@@ -11,7 +11,7 @@ use futures::executor::block_on;
 use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use crate::support::services::Service;
@@ -127,6 +127,40 @@ impl KafkaTopic {
                 (delivered.partition, delivered.offset)
             })
             .collect()
+    }
+
+    /// Produces `values` to partition 0 in one Kafka transaction, committed
+    /// (the log then ends with the transaction's commit marker).
+    pub fn produce_in_transaction(&self, values: &[Vec<u8>]) {
+        let producer: FutureProducer = self
+            .config()
+            .set("transactional.id", format!("{}-txn", self.name))
+            .create()
+            .expect("a transactional Kafka producer");
+        producer
+            .init_transactions(TIMEOUT)
+            .expect("init transactions");
+        producer.begin_transaction().expect("begin a transaction");
+        let deliveries: Vec<_> = values
+            .iter()
+            .map(|value| {
+                producer
+                    .send_result(
+                        FutureRecord::<(), [u8]>::to(&self.name)
+                            .payload(value.as_slice())
+                            .partition(0),
+                    )
+                    .unwrap_or_else(|(e, _)| panic!("produce to {}: {e}", self.name))
+            })
+            .collect();
+        for delivery in deliveries {
+            block_on(delivery)
+                .expect("a delivery report")
+                .unwrap_or_else(|(e, _)| panic!("deliver to {}: {e}", self.name));
+        }
+        producer
+            .commit_transaction(TIMEOUT)
+            .expect("commit the transaction");
     }
 
     /// The offsets consumer group `group` committed, by partition, and the
