@@ -284,9 +284,13 @@ pub const COMMON_OPTIONS: &[ConnectorOption] = &[
     .sink_only(),
 ];
 
-/// Checks a table's options against what is declared for `role`: every
-/// key known (else the error lists the supported keys and names the
-/// nearest one), every required one given, every value of its type.
+/// Checks a table's options for its use in `role`: every key declared
+/// (else the error lists the supported keys and names the nearest one),
+/// every option `role` requires given, every value of its type.
+///
+/// As in Flink, a key of the connector's other role is accepted and
+/// ignored: one `CREATE TABLE` serves the job that writes a topic and the
+/// one that reads it.
 pub fn validate(
     table: &TableDescriptor,
     connector: &str,
@@ -300,10 +304,10 @@ pub fn validate(
     let unsupported: Vec<&String> = table
         .options
         .keys()
-        .filter(|key| !applicable.iter().any(|d| d.matches(key)))
+        .filter(|key| !declared.iter().any(|d| d.matches(key)))
         .collect();
     if let Some(first) = unsupported.first() {
-        let mut supported: Vec<&str> = applicable.iter().map(|d| d.key.as_str()).collect();
+        let mut supported: Vec<&str> = declared.iter().map(|d| d.key.as_str()).collect();
         supported.sort_unstable();
         supported.dedup();
         return Err(ConnectorError::UnsupportedOptions {
@@ -336,7 +340,7 @@ pub fn validate(
         }
     }
     for (key, value) in &table.options {
-        if let Some(declared) = applicable.iter().find(|d| d.matches(key))
+        if let Some(declared) = declared.iter().find(|d| d.matches(key))
             && !declared.option.value_type.accepts(value)
         {
             return Err(invalid(
@@ -589,6 +593,8 @@ mod tests {
     );
     static PROPERTIES: ConnectorOption =
         ConnectorOption::new("properties.*", OptionType::String, "Client options.").sink_only();
+    static FLUSH_ROWS: ConnectorOption =
+        ConnectorOption::new("sink.flush-rows", OptionType::Integer, "Rows.").sink_only();
 
     fn table(options: &[(&str, &str)]) -> TableDescriptor {
         TableDescriptor {
@@ -604,7 +610,7 @@ mod tests {
     }
 
     fn declared() -> Vec<DeclaredOption> {
-        [&PATH, &RATE, &KIND, &PROPERTIES]
+        [&PATH, &RATE, &KIND, &PROPERTIES, &FLUSH_ROWS]
             .into_iter()
             .chain(COMMON_OPTIONS)
             .map(DeclaredOption::plain)
@@ -637,7 +643,7 @@ mod tests {
         );
         assert!(
             message.contains(
-                "supported options: connector, fields.#.kind, path, rows-per-second, source.parallelism"
+                "supported options: connector, fields.#.kind, path, properties.*, rows-per-second, sink.flush-rows, sink.parallelism, source.parallelism"
             ),
             "{message}"
         );
@@ -660,13 +666,23 @@ mod tests {
     }
 
     #[test]
-    fn options_of_the_other_role_are_unsupported() {
+    fn options_of_the_other_role_are_accepted_as_flink_does() {
         let t = table(&[("connector", "x"), ("path", "/p"), ("properties.a", "1")]);
         assert!(validate(&t, "x", Role::Sink, &declared()).is_ok());
+        assert!(validate(&t, "x", Role::Source, &declared()).is_ok());
+        // Still checked for their type.
+        let t = table(&[
+            ("connector", "x"),
+            ("path", "/p"),
+            ("sink.flush-rows", "many"),
+        ]);
         let message = validate(&t, "x", Role::Source, &declared())
             .unwrap_err()
             .to_string();
-        assert!(message.contains("unsupported source options"), "{message}");
+        assert!(
+            message.contains("option 'sink.flush-rows' must be an integer"),
+            "{message}"
+        );
     }
 
     #[test]
