@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::change::{
     Change, ChangeEventDecoder, ChangeEventEncoder, ChangeEvents, before_image, json_object, object,
 };
-use super::json::{TIMESTAMP_FORMAT, TimestampStandard};
+use super::json::{MAP_NULL_KEY_LITERAL, MAP_NULL_KEY_MODE, TIMESTAMP_FORMAT, TimestampStandard};
 use super::policy::IGNORE_PARSE_ERRORS;
 use super::{FormatError, FormatFactory, FormatOptions, RecordDecoder, RecordEncoder};
 use crate::error::ConnectorError;
@@ -51,6 +51,8 @@ impl FormatFactory for CanalJsonFormat {
             DATABASE_INCLUDE,
             TABLE_INCLUDE,
             TIMESTAMP_FORMAT,
+            MAP_NULL_KEY_MODE,
+            MAP_NULL_KEY_LITERAL,
         ]
     }
 

@@ -118,7 +118,7 @@ impl RecordEncoder for ChangeEventEncoder {
         let (data, kinds) = split_row_kinds(batch)?;
         let mut row = 0;
         let mut failed = None;
-        encode_objects(&data, self.timestamps, |object| {
+        encode_objects(&data, self.timestamps, true, |object| {
             match row_kind_at(kinds.as_ref(), row) {
                 Ok(kind) => records.push((self.envelope)(kind, object)),
                 Err(e) => failed = Some(e),

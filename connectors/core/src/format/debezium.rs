@@ -20,7 +20,7 @@ use arrow::record_batch::RecordBatch;
 use rtdw_operators::row_kind::{RowKind, changelog_schema};
 
 use super::change::{ChangeEventEncoder, json_object};
-use super::json::{TIMESTAMP_FORMAT, TimestampStandard};
+use super::json::{MAP_NULL_KEY_LITERAL, MAP_NULL_KEY_MODE, TIMESTAMP_FORMAT, TimestampStandard};
 use super::policy::IGNORE_PARSE_ERRORS;
 use super::{FormatError, FormatFactory, FormatOptions, RecordDecoder, RecordEncoder};
 use crate::error::ConnectorError;
@@ -48,7 +48,13 @@ impl FormatFactory for DebeziumJsonFormat {
     }
 
     fn options(&self) -> &'static [ConnectorOption] {
-        &[SCHEMA_INCLUDE, IGNORE_PARSE_ERRORS, TIMESTAMP_FORMAT]
+        &[
+            SCHEMA_INCLUDE,
+            IGNORE_PARSE_ERRORS,
+            TIMESTAMP_FORMAT,
+            MAP_NULL_KEY_MODE,
+            MAP_NULL_KEY_LITERAL,
+        ]
     }
 
     fn changelog(&self) -> bool {

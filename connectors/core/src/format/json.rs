@@ -32,6 +32,33 @@ pub(super) const TIMESTAMP_FORMAT: ConnectorOption = ConnectorOption::new(
 )
 .default_value("SQL");
 
+/// Flink's `<format>.map-null-key.mode`, declared by every JSON format.
+pub(super) const MAP_NULL_KEY_MODE: ConnectorOption = ConnectorOption::new(
+    "map-null-key.mode",
+    OptionType::Enum(&["FAIL", "DROP", "LITERAL"]),
+    "What a NULL key of a MAP column becomes when written: an error, no entry, or 'map-null-key.literal'. rtdw has no MAP type yet, so, as in Flink for a table without MAP columns, no value is affected.",
+)
+.default_value("FAIL")
+.sink_only();
+
+/// Flink's `<format>.map-null-key.literal`, declared by every JSON format.
+pub(super) const MAP_NULL_KEY_LITERAL: ConnectorOption = ConnectorOption::new(
+    "map-null-key.literal",
+    OptionType::String,
+    "The key written for a NULL MAP key under 'map-null-key.mode' = 'LITERAL'.",
+)
+.default_value("null")
+.sink_only();
+
+/// Flink's `json.encode.ignore-null-fields`.
+const ENCODE_IGNORE_NULL_FIELDS: ConnectorOption = ConnectorOption::new(
+    "encode.ignore-null-fields",
+    OptionType::Boolean,
+    "Leave NULL columns out of the written object instead of writing them as null.",
+)
+.default_value("false")
+.sink_only();
+
 /// How the JSON formats write TIMESTAMP and TIMESTAMP_LTZ values, as
 /// Flink's do: the fraction of a second with as many digits as it needs
 /// (none when it is zero), and a `Z` after a TIMESTAMP_LTZ.
@@ -126,7 +153,14 @@ impl FormatFactory for JsonFormat {
     }
 
     fn options(&self) -> &'static [ConnectorOption] {
-        &[IGNORE_PARSE_ERRORS, FAIL_ON_MISSING_FIELD, TIMESTAMP_FORMAT]
+        &[
+            IGNORE_PARSE_ERRORS,
+            FAIL_ON_MISSING_FIELD,
+            TIMESTAMP_FORMAT,
+            MAP_NULL_KEY_MODE,
+            MAP_NULL_KEY_LITERAL,
+            ENCODE_IGNORE_NULL_FIELDS,
+        ]
     }
 
     fn create_decoder(
@@ -145,7 +179,10 @@ impl FormatFactory for JsonFormat {
         _schema: &SchemaRef,
         options: &FormatOptions<'_>,
     ) -> Result<Box<dyn RecordEncoder>, ConnectorError> {
-        Ok(Box::new(JsonEncoder(TimestampStandard::of(options)?)))
+        Ok(Box::new(JsonEncoder {
+            timestamps: TimestampStandard::of(options)?,
+            explicit_nulls: !options.boolean(&ENCODE_IGNORE_NULL_FIELDS)?,
+        }))
     }
 }
 
@@ -203,8 +240,12 @@ pub(super) fn decode_objects(
     Ok(decoder.flush()?)
 }
 
-/// Encodes rows as JSON objects, NULLs written out.
-struct JsonEncoder(TimestampStandard);
+/// Encodes rows as JSON objects.
+struct JsonEncoder {
+    timestamps: TimestampStandard,
+    /// Write NULL columns as `null` (else leave them out).
+    explicit_nulls: bool,
+}
 
 impl RecordEncoder for JsonEncoder {
     fn encode(
@@ -213,21 +254,25 @@ impl RecordEncoder for JsonEncoder {
         records: &mut Vec<Vec<u8>>,
     ) -> Result<(), FormatError> {
         let (data, _) = split_row_kinds(batch)?;
-        encode_objects(&data, self.0, |object| records.push(object.to_vec()))
+        encode_objects(&data, self.timestamps, self.explicit_nulls, |object| {
+            records.push(object.to_vec())
+        })
     }
 }
 
-/// Writes each row of `data` as one JSON object, NULLs included and
-/// timestamps in `timestamps`, handing each to `each` in row order.
+/// Writes each row of `data` as one JSON object, timestamps in
+/// `timestamps` and NULL columns written out when `explicit_nulls`,
+/// handing each to `each` in row order.
 pub(super) fn encode_objects(
     data: &RecordBatch,
     timestamps: TimestampStandard,
+    explicit_nulls: bool,
     mut each: impl FnMut(&[u8]),
 ) -> Result<(), FormatError> {
     let data = &timestamps.format_timestamps(data)?;
     let mut lines = Vec::new();
     let mut writer = arrow::json::WriterBuilder::new()
-        .with_explicit_nulls(true)
+        .with_explicit_nulls(explicit_nulls)
         .build::<_, arrow::json::writer::LineDelimited>(&mut lines);
     writer.write(data)?;
     writer.finish()?;

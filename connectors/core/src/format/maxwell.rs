@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::change::{
     Change, ChangeEventDecoder, ChangeEventEncoder, ChangeEvents, before_image, json_object, object,
 };
-use super::json::{TIMESTAMP_FORMAT, TimestampStandard};
+use super::json::{MAP_NULL_KEY_LITERAL, MAP_NULL_KEY_MODE, TIMESTAMP_FORMAT, TimestampStandard};
 use super::policy::IGNORE_PARSE_ERRORS;
 use super::{FormatError, FormatFactory, FormatOptions, RecordDecoder, RecordEncoder};
 use crate::error::ConnectorError;
@@ -29,7 +29,12 @@ impl FormatFactory for MaxwellJsonFormat {
     }
 
     fn options(&self) -> &'static [ConnectorOption] {
-        &[IGNORE_PARSE_ERRORS, TIMESTAMP_FORMAT]
+        &[
+            IGNORE_PARSE_ERRORS,
+            TIMESTAMP_FORMAT,
+            MAP_NULL_KEY_MODE,
+            MAP_NULL_KEY_LITERAL,
+        ]
     }
 
     fn changelog(&self) -> bool {

@@ -373,3 +373,33 @@ fn json_formats_write_timestamps_as_flink_does_in_either_standard() {
         assert_eq!(decoded, batch, "{options:?} reads back what it wrote");
     }
 }
+
+#[test]
+fn json_leaves_null_columns_out_under_encode_ignore_null_fields() {
+    let batch = RecordBatch::try_new(
+        schema(),
+        vec![
+            Arc::new(Int64Array::from(vec![Some(1), None])),
+            Arc::new(StringArray::from(vec![None, Some("b")])),
+        ],
+    )
+    .unwrap();
+    let written = |options: &[(&str, &str)]| {
+        let mut records = Vec::new();
+        encoder(&table("json", options, schema()))
+            .encode(&batch, &mut records)
+            .unwrap();
+        records
+            .into_iter()
+            .map(|r| String::from_utf8(r).unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        written(&[]),
+        [r#"{"id":1,"name":null}"#, r#"{"id":null,"name":"b"}"#]
+    );
+    assert_eq!(
+        written(&[("json.encode.ignore-null-fields", "true")]),
+        [r#"{"id":1}"#, r#"{"name":"b"}"#]
+    );
+}
