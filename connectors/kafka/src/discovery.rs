@@ -37,7 +37,7 @@ pub(crate) fn partitions(table: &TableDescriptor) -> Result<Vec<SourceSplit>, Co
         }
         for partition in topic.partitions() {
             let id = PartitionId {
-                topic: topic.name().to_string(),
+                topic: topic.name().into(),
                 partition: partition.id(),
             };
             splits.push(SourceSplit {

@@ -38,7 +38,9 @@ const POLL_WAIT: Duration = Duration::from_millis(100);
 /// a `:`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct PartitionId {
-    pub(crate) topic: String,
+    /// Shared with the records of the topic, so finding a record's
+    /// partition allocates nothing.
+    pub(crate) topic: Arc<str>,
     pub(crate) partition: i32,
 }
 
@@ -52,7 +54,7 @@ impl PartitionId {
         id.rsplit_once(':')
             .and_then(|(topic, partition)| {
                 Some(PartitionId {
-                    topic: topic.to_string(),
+                    topic: topic.into(),
                     partition: partition.parse().ok()?,
                 })
             })
@@ -213,7 +215,7 @@ impl KafkaSource {
     /// partition on.
     fn accept(&mut self, record: &Record) -> Result<bool> {
         let id = PartitionId {
-            topic: record.topic.to_string(),
+            topic: record.topic.clone(),
             partition: record.partition,
         };
         let Some(state) = self.partitions.get_mut(&id) else {
@@ -248,7 +250,7 @@ impl KafkaSource {
         let mut passed = false;
         for element in positions.elements() {
             let id = PartitionId {
-                topic: element.topic().to_string(),
+                topic: element.topic().into(),
                 partition: element.partition(),
             };
             if let (Some(state), Offset::Offset(position)) =
@@ -514,7 +516,7 @@ impl KafkaSource {
     /// response gave it, without asking the broker; `None` before the
     /// first fetch.
     fn cached_end(&self, id: &PartitionId) -> Option<i64> {
-        let topic = std::ffi::CString::new(id.topic.as_str()).ok()?;
+        let topic = std::ffi::CString::new(&*id.topic).ok()?;
         let (mut low, mut high) = (-1i64, -1i64);
         // SAFETY: the client pointer lives as long as `self.consumer`; the
         // topic is a NUL-terminated string that outlives the call; `low`
