@@ -12,16 +12,12 @@ use prost::Message;
 use rtdw_proto::v1::JobRecord;
 use serde_json::Value;
 use support::services::{Etcd, S3Server};
-use support::{Cluster, ClusterOptions, fold_debezium, http_get, metric_sum, wait_for};
+use support::{
+    CHECKPOINTED_AND_RESTARTED, Cluster, ClusterOptions, fold_debezium, http_get, metric_sum,
+    wait_for,
+};
 
 const MINUTES: Duration = Duration::from_secs(180);
-
-/// Job options of the killing tests: a checkpoint every second, and a
-/// restart 200 ms after every failure.
-const CHECKPOINTED_AND_RESTARTED: &str = "SET 'execution.checkpointing.interval' = '1 s';\n\
-SET 'restart-strategy.type' = 'fixed-delay';\n\
-SET 'restart-strategy.fixed-delay.attempts' = '20';\n\
-SET 'restart-strategy.fixed-delay.delay' = '200 ms';\n";
 
 /// Orders 1..=rows with `amount == order_id`, at `rate` rows per second,
 /// totalled per `order_id % 10` into a Debezium-JSON filesystem sink at
@@ -71,32 +67,6 @@ fn hidden_files(out: &Path) -> Vec<String> {
         .map(|e| e.file_name().to_string_lossy().to_string())
         .filter(|n| n.starts_with('.'))
         .collect()
-}
-
-/// Waits until the job completed a checkpoint newer than `after`.
-fn wait_for_checkpoint(cluster: &Cluster, id: &str, after: u64) -> u64 {
-    let started = std::time::Instant::now();
-    wait_for("a completed checkpoint", MINUTES, || {
-        let job = cluster.job(id);
-        let latest = job["latest_checkpoint_id"].as_u64().unwrap_or(0);
-        if started.elapsed() > MINUTES - Duration::from_secs(5) {
-            eprintln!(
-                "no checkpoint yet: {job}\n{}\n{}",
-                cluster.rtdw_ok(&["job", "checkpoints", id]),
-                cluster.logs()
-            );
-        }
-        (latest > after).then_some(latest)
-    })
-}
-
-/// Waits until the job runs again after a failover.
-fn wait_for_restart(cluster: &Cluster, id: &str, restarts: u64) -> Value {
-    wait_for("the job to run again", MINUTES, || {
-        let job = cluster.job(id);
-        let running = job["state"] == "RUNNING" && job["restarts"].as_u64() >= Some(restarts);
-        running.then_some(job)
-    })
 }
 
 #[test]
@@ -167,28 +137,14 @@ fn killing_task_managers_mid_run_changes_nothing_in_the_output() {
 /// job, and waits until it runs again (its `restart`-th restart) from that
 /// checkpoint or a newer one; returns the checkpoint.
 fn kill_after_a_checkpoint(cluster: &mut Cluster, id: &str, after: u64, restart: u64) -> u64 {
-    let checkpoint = wait_for_checkpoint(cluster, id, after);
-    kill_a_taskmanager_of(cluster, id);
-    let job = wait_for_restart(cluster, id, restart);
+    let checkpoint = cluster.wait_for_checkpoint(id, after);
+    cluster.kill_a_taskmanager_of(id);
+    let job = cluster.wait_for_restart(id, restart);
     assert!(
         job["restored_checkpoint_id"].as_u64() >= Some(checkpoint),
         "restored the newest checkpoint: {job}"
     );
     checkpoint
-}
-
-/// Kills the task manager running the first subtask of the job's first
-/// vertex and starts a fresh one.
-fn kill_a_taskmanager_of(cluster: &mut Cluster, id: &str) {
-    let victim = cluster.job(id)["vertices"][0]["subtasks"][0]["taskmanager_id"]
-        .as_str()
-        .expect("a placement")
-        .to_string();
-    let index = cluster
-        .taskmanager_index(&victim)
-        .expect("the victim is one of ours");
-    cluster.kill_taskmanager(index);
-    cluster.add_taskmanager(2);
 }
 
 #[test]
@@ -212,7 +168,7 @@ fn state_in_s3_and_metadata_in_etcd_survive_a_killed_task_manager() {
         &format!("SET 'state.checkpoints.dir' = '{checkpoints}';\n"),
     );
     let id = cluster.submit("totals.sql", &sql, &["-p", "2"]);
-    let checkpoint = wait_for_checkpoint(&cluster, &id, 0);
+    let checkpoint = cluster.wait_for_checkpoint(&id, 0);
     let prefix = format!("checkpoints/{id}/chk-{checkpoint}/");
     let objects = s3.objects(&prefix);
     assert!(
@@ -237,8 +193,8 @@ fn state_in_s3_and_metadata_in_etcd_survive_a_killed_task_manager() {
         "etcd points at the newest checkpoint: {pointer:?}"
     );
 
-    kill_a_taskmanager_of(&mut cluster, &id);
-    wait_for_restart(&cluster, &id, 1);
+    cluster.kill_a_taskmanager_of(&id);
+    cluster.wait_for_restart(&id, 1);
     cluster.wait_for_state(&id, "FINISHED", MINUTES);
     assert_eq!(
         folded_totals(&out),
@@ -264,7 +220,7 @@ fn a_restarted_coordinator_resumes_the_job_from_its_latest_checkpoint() {
         &totals_job(rows, 2_000, &out, ""),
         &["-p", "2"],
     );
-    let checkpoint = wait_for_checkpoint(&cluster, &id, 0);
+    let checkpoint = cluster.wait_for_checkpoint(&id, 0);
 
     cluster.restart_coordinator();
     let job = wait_for("the job to run again", MINUTES, || {
@@ -300,7 +256,7 @@ fn a_restarted_coordinator_runs_the_submitted_plan_after_the_schema_changed() {
     let out = cluster.path("totals");
     let submitted = totals_job(rows, 2_000, &out, "");
     let id = cluster.submit("totals.sql", &submitted, &["-p", "2"]);
-    let checkpoint = wait_for_checkpoint(&cluster, &id, 0);
+    let checkpoint = cluster.wait_for_checkpoint(&id, 0);
 
     cluster.kill_coordinator();
     let changed = submitted.replace("amount BIGINT", "amount_cents BIGINT");
@@ -512,7 +468,7 @@ fn stop_with_savepoint_and_resume_at_another_parallelism_gives_the_exact_result(
     let savepoints = cluster.path("savepoints");
     let sql = rescalable_totals_job(rows, 2_000, &out);
     let first = cluster.submit("totals.sql", &sql, &["-p", "2"]);
-    wait_for_checkpoint(&cluster, &first, 0);
+    cluster.wait_for_checkpoint(&first, 0);
     let dir = format!("file://{}", savepoints.display());
     let stopped = cluster.rtdw_ok(&["job", "stop", &first, "--savepoint", "--dir", &dir]);
     let savepoint = stopped
@@ -583,8 +539,8 @@ fn a_damaged_checkpoint_is_named_and_the_restart_falls_back_to_the_previous_one(
         &totals_job(rows, 2_000, &out, &sets),
         &["-p", "2"],
     );
-    let first = wait_for_checkpoint(&cluster, &id, 0);
-    let newest = wait_for_checkpoint(&cluster, &id, first);
+    let first = cluster.wait_for_checkpoint(&id, 0);
+    let newest = cluster.wait_for_checkpoint(&id, first);
     let damaged: Vec<std::path::PathBuf> =
         std::fs::read_dir(root.join(&id).join(format!("chk-{newest}")))
             .expect("checkpoint directory")
@@ -599,7 +555,7 @@ fn a_damaged_checkpoint_is_named_and_the_restart_falls_back_to_the_previous_one(
         bytes[middle] ^= 0xff;
         std::fs::write(file, bytes).expect("damage the state file");
     }
-    kill_a_taskmanager_of(&mut cluster, &id);
+    cluster.kill_a_taskmanager_of(&id);
 
     let job = wait_for("the job to run again", MINUTES, || {
         let job = cluster.job(&id);

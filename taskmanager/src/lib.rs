@@ -9,6 +9,7 @@
 pub mod actors;
 pub mod checkpoint;
 pub mod exchange;
+pub mod fault;
 mod idle;
 pub mod input;
 pub mod metrics;

@@ -223,6 +223,7 @@ impl SubtaskRuntime {
         if self.chain.sink.is_none() {
             return Ok(());
         }
+        crate::fault::before_commit(checkpoint_id);
         let span = tracing::info_span!(
             "commit",
             checkpoint = checkpoint_id,

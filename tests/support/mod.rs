@@ -14,6 +14,16 @@ use serde_json::Value;
 
 pub mod services;
 
+/// How long a killing test waits for a checkpoint or a restart.
+const RECOVERY_WAIT: Duration = Duration::from_secs(180);
+
+/// Job options of the killing tests: a checkpoint every second, and a
+/// restart 200 ms after every failure.
+pub const CHECKPOINTED_AND_RESTARTED: &str = "SET 'execution.checkpointing.interval' = '1 s';\n\
+SET 'restart-strategy.type' = 'fixed-delay';\n\
+SET 'restart-strategy.fixed-delay.attempts' = '20';\n\
+SET 'restart-strategy.fixed-delay.delay' = '200 ms';\n";
+
 /// The row count of a benchmark run: `RTDW_BENCH_ROWS` or `default`. `None`
 /// when not run by `cargo bench` (which passes `--bench`; `cargo test
 /// --benches` only checks that benchmarks build).
@@ -193,9 +203,16 @@ impl Cluster {
 
     /// Starts one more task manager process (output to log files).
     pub fn add_taskmanager(&mut self, slots: u32) {
+        self.add_taskmanager_with_env(slots, &[]);
+    }
+
+    /// Starts one more task manager process with `env` added to the
+    /// cluster's environment.
+    pub fn add_taskmanager_with_env(&mut self, slots: u32, env: &[(&str, &str)]) {
         let n = self.taskmanagers.len();
         let child = self
             .taskmanager_command(slots)
+            .envs(env.iter().copied())
             .stdout(log_file(self.dir.path(), &format!("tm{n}.out")))
             .stderr(log_file(self.dir.path(), &format!("tm{n}.log")))
             .spawn()
@@ -353,6 +370,46 @@ impl Cluster {
             |n: usize| fs::read_to_string(self.path(&format!("tm{n}.log"))).unwrap_or_default();
         (0..self.taskmanagers.len())
             .find(|&n| log_of(n).contains(&format!("task manager {id} serving")))
+    }
+
+    /// Waits until the job completed a checkpoint newer than `after`.
+    pub fn wait_for_checkpoint(&self, id: &str, after: u64) -> u64 {
+        let started = Instant::now();
+        wait_for("a completed checkpoint", RECOVERY_WAIT, || {
+            let job = self.job(id);
+            let latest = job["latest_checkpoint_id"].as_u64().unwrap_or(0);
+            if started.elapsed() > RECOVERY_WAIT - Duration::from_secs(5) {
+                eprintln!(
+                    "no checkpoint yet: {job}\n{}\n{}",
+                    self.rtdw_ok(&["job", "checkpoints", id]),
+                    self.logs()
+                );
+            }
+            (latest > after).then_some(latest)
+        })
+    }
+
+    /// Waits until the job runs again after its `restarts`-th failover.
+    pub fn wait_for_restart(&self, id: &str, restarts: u64) -> Value {
+        wait_for("the job to run again", RECOVERY_WAIT, || {
+            let job = self.job(id);
+            let running = job["state"] == "RUNNING" && job["restarts"].as_u64() >= Some(restarts);
+            running.then_some(job)
+        })
+    }
+
+    /// Kills the task manager running the first subtask of the job's first
+    /// vertex and starts a fresh one.
+    pub fn kill_a_taskmanager_of(&mut self, id: &str) {
+        let victim = self.job(id)["vertices"][0]["subtasks"][0]["taskmanager_id"]
+            .as_str()
+            .expect("a placement")
+            .to_string();
+        let index = self
+            .taskmanager_index(&victim)
+            .expect("the victim is one of ours");
+        self.kill_taskmanager(index);
+        self.add_taskmanager(2);
     }
 
     /// Kills a task manager with SIGKILL.
