@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use kafka::{KafkaTopic, Produce};
 use serde_json::Value;
-use support::{Cluster, ClusterOptions, committed_lines, wait_for};
+use support::{CHECKPOINTED_AND_RESTARTED, Cluster, ClusterOptions, committed_lines, wait_for};
 
 const MINUTES: Duration = Duration::from_secs(180);
 
@@ -83,6 +83,59 @@ fn source_table(name: &str, topic: &KafkaTopic, columns: &str, extra: &str) -> S
            'format' = 'json'{extra});\n",
         topic.name, topic.bootstrap
     )
+}
+
+/// A job writing ids `1..=rows` (with `name` = `n<id>`) at `rate` rows per
+/// second into `topic` through an exactly-once sink on transactional ids
+/// `prefix-*`, checkpointed every second and restarted after failures.
+fn exactly_once_writer(topic: &KafkaTopic, rows: u64, rate: u64, prefix: &str) -> String {
+    format!(
+        "{CHECKPOINTED_AND_RESTARTED}\
+         CREATE TABLE ids (id BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '{rate}',\n\
+           'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '{rows}');\n\
+         CREATE TABLE out (id BIGINT, name STRING) WITH (\n\
+           'connector' = 'kafka', 'topic' = '{}', 'properties.bootstrap.servers' = '{}',\n\
+           'format' = 'json', 'sink.delivery-guarantee' = 'exactly-once',\n\
+           'sink.transactional-id-prefix' = '{prefix}');\n\
+         INSERT INTO out SELECT id, CONCAT('n', CAST(id AS STRING)) FROM ids;\n",
+        topic.name, topic.bootstrap
+    )
+}
+
+/// How often each id appears in the values of `records`, checking each
+/// value's name.
+fn consumed_id_counts(records: &[kafka::Consumed]) -> BTreeMap<u64, usize> {
+    let rows: Vec<Value> = records
+        .iter()
+        .map(|record| {
+            serde_json::from_slice(record.value.as_deref().expect("a value")).expect("JSON")
+        })
+        .collect();
+    for row in &rows {
+        assert_eq!(row["name"], format!("n{}", row["id"]), "{row}");
+    }
+    id_counts(&rows)
+}
+
+/// Asserts that `counts` holds each of the ids `1..=count` exactly once,
+/// naming the first missing and repeated ones.
+fn assert_each_id_once(counts: &BTreeMap<u64, usize>, count: u64, what: &str) {
+    let missing: Vec<u64> = (1..=count).filter(|id| !counts.contains_key(id)).collect();
+    let repeated: Vec<(&u64, &usize)> = counts.iter().filter(|(_, n)| **n != 1).collect();
+    let strays: Vec<&u64> = counts
+        .keys()
+        .filter(|id| !(1..=count).contains(*id))
+        .collect();
+    assert!(
+        missing.is_empty() && repeated.is_empty() && strays.is_empty(),
+        "{what}: {} ids missing (first {:?}), {} repeated (first {:?}), {} unknown (first {:?})",
+        missing.len(),
+        &missing[..missing.len().min(10)],
+        repeated.len(),
+        &repeated[..repeated.len().min(10)],
+        strays.len(),
+        &strays[..strays.len().min(10)],
+    );
 }
 
 /// A JSON filesystem sink table at `path`.
@@ -578,4 +631,115 @@ fn offsets_live_in_checkpoints_through_savepoints_at_parallelism_1_2_and_3() {
     assert!(duplicated.is_empty(), "read twice: {duplicated:?}");
     let want: BTreeMap<u64, usize> = expected.iter().map(|id| (*id, 1)).collect();
     assert_eq!(counts, want, "{}", cluster.logs());
+}
+
+#[test]
+fn an_exactly_once_pipeline_through_kafka_keeps_every_id_once_through_killed_task_managers() {
+    let topic = KafkaTopic::create("pipeline", 3);
+    let mut cluster = Cluster::start(ClusterOptions {
+        taskmanagers: 3,
+        ..ClusterOptions::default()
+    });
+    let count = 20_000;
+    let prefix = format!("{}-writer", topic.name);
+    let writer = cluster.submit(
+        "write.sql",
+        &exactly_once_writer(&topic, count, 2_000, &prefix),
+        &["-p", "2"],
+    );
+    let out = cluster.path("out");
+    let reader_sql = format!(
+        "{CHECKPOINTED_AND_RESTARTED}{}{}INSERT INTO copy SELECT id, name FROM src;\n",
+        source_table(
+            "src",
+            &topic,
+            "id BIGINT, name STRING",
+            ",\n'scan.startup.mode' = 'earliest-offset', 'properties.isolation.level' = 'read_committed'"
+        ),
+        file_table("copy", "id BIGINT, name STRING", &out),
+    );
+    let reader = cluster.submit("read.sql", &reader_sql, &["-p", "2"]);
+    for job in [&writer, &reader] {
+        cluster.wait_for_checkpoint(job, 1);
+        let restarts = cluster.job(job)["restarts"].as_u64().unwrap_or(0);
+        cluster.kill_a_taskmanager_of(job);
+        cluster.wait_for_restart(job, restarts + 1);
+    }
+    cluster.wait_for_state(&writer, "FINISHED", MINUTES);
+    let consumed = consumed_id_counts(&topic.consume_all("read_committed"));
+    assert_each_id_once(&consumed, count, "the topic, read committed");
+    wait_for("the reader to commit every id", MINUTES, || {
+        (id_counts(&rows(&out)).len() as u64 == count).then_some(())
+    });
+    assert_each_id_once(&id_counts(&rows(&out)), count, "the second job's output");
+}
+
+#[test]
+fn a_transaction_prepared_before_a_crash_is_committed_by_the_restored_job() {
+    let topic = KafkaTopic::create("resumed", 2);
+    let mut cluster = Cluster::start(ClusterOptions {
+        taskmanagers: 0,
+        ..ClusterOptions::default()
+    });
+    // The task manager dies as its sink is about to commit checkpoint 3:
+    // the transaction of that checkpoint is prepared, the checkpoint
+    // complete, the commit never made.
+    cluster.add_taskmanager_with_env(2, &[("RTDW_FAULT_CRASH_BEFORE_COMMIT", "3")]);
+    cluster.wait_for_alive(1);
+    let count = 12_000;
+    let prefix = format!("{}-writer", topic.name);
+    let id = cluster.submit(
+        "write.sql",
+        &exactly_once_writer(&topic, count, 2_000, &prefix),
+        &[],
+    );
+    wait_for("the task manager to crash", MINUTES, || {
+        cluster.taskmanagers[0]
+            .try_wait()
+            .expect("task manager status")
+    });
+    // Written and not yet committed: visible to a read_uncommitted reader
+    // only.
+    assert!(
+        !topic.consume_all("read_uncommitted").is_empty(),
+        "the crashed job wrote records"
+    );
+    cluster.add_taskmanager(2);
+    let job = cluster.wait_for_state(&id, "FINISHED", MINUTES);
+    assert!(
+        job["restored_checkpoint_id"].as_u64() >= Some(3),
+        "restored from the checkpoint whose commit was cut off: {job}"
+    );
+    // Each id once: the prepared transaction was committed, and the one
+    // left open after it aborted (else the read_committed reader would be
+    // held at its first offset and time out).
+    let consumed = consumed_id_counts(&topic.consume_all("read_committed"));
+    assert_each_id_once(&consumed, count, "the topic, read committed");
+    assert!(
+        cluster.logs().contains("committed a restored transaction"),
+        "the restore committed the prepared transaction itself:\n{}",
+        cluster.logs()
+    );
+}
+
+#[test]
+fn an_exactly_once_sink_without_a_transactional_id_prefix_is_refused_at_submit() {
+    let topic = KafkaTopic::create("unnamed", 1);
+    let cluster = Cluster::start(ClusterOptions::default());
+    let sql = exactly_once_writer(&topic, 10, 10, "x")
+        .replace(",\n'sink.transactional-id-prefix' = 'x'", "");
+    assert!(!sql.contains("transactional-id-prefix"), "{sql}");
+    let output = cluster.rtdw(&[
+        "job",
+        "submit",
+        &cluster.write("bad.sql", &sql).to_string_lossy(),
+    ]);
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{error}");
+    assert!(
+        error.contains(
+            "table 'out': option 'sink.delivery-guarantee' needs 'sink.transactional-id-prefix' to name the sink's Kafka transactions, got 'exactly-once'"
+        ),
+        "{error}"
+    );
 }

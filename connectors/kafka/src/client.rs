@@ -15,18 +15,23 @@ use crate::options::{BOOTSTRAP_SERVERS, client_properties};
 /// How long one metadata or offset request may take.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A client of `table`'s cluster with its `properties.*`, then `extra`
+/// A client of `table`'s cluster: `defaults` (the connector's choices a
+/// table may override), then the table's `properties.*`, then `fixed`
 /// (settings the connector needs, which a table cannot override).
 pub(crate) fn client<C: FromClientConfig>(
     table: &TableDescriptor,
-    extra: &[(&str, &str)],
+    defaults: &[(&str, &str)],
+    fixed: &[(&str, &str)],
 ) -> Result<C, ConnectorError> {
     TableOptions::new(table).require_string(&BOOTSTRAP_SERVERS)?;
     let mut config = ClientConfig::new();
+    for (key, value) in defaults {
+        config.set(*key, *value);
+    }
     for (key, value) in client_properties(table) {
         config.set(key, value);
     }
-    for (key, value) in extra {
+    for (key, value) in fixed {
         config.set(*key, *value);
     }
     config

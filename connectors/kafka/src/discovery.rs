@@ -14,7 +14,7 @@ use crate::source::PartitionId;
 /// is the user's error; a pattern may match none yet.
 pub(crate) fn partitions(table: &TableDescriptor) -> Result<Vec<SourceSplit>, ConnectorError> {
     let topics = Topics::of_source(table)?;
-    let consumer: BaseConsumer = client(table, &[])?;
+    let consumer: BaseConsumer = client(table, &[], &[])?;
     let metadata = consumer
         .fetch_metadata(None, REQUEST_TIMEOUT)
         .map_err(|e| kafka_error(table, "cannot list the cluster's topics", e))?;

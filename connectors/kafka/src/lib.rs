@@ -12,8 +12,10 @@
 //! - **Keys** ([`layout`]): `key.format` and `key.fields` put columns in
 //!   the record key, `value.fields-include` = `EXCEPT_KEY` leaves them out
 //!   of the value, as in Flink.
-//! - **Sink**: values encoded by the table's format, sent with
-//!   `sink.delivery-guarantee` `at-least-once` (every checkpoint waits for
+//! - **Sink** ([`sink`]): values encoded by the table's format, sent with
+//!   `sink.delivery-guarantee` `exactly-once` (a Kafka transaction per
+//!   checkpoint, committed when it completes and resumed after a restore
+//!   through [`transactions`]), `at-least-once` (every checkpoint waits for
 //!   the brokers' acknowledgements) or `none`.
 //!
 //! librdkafka is linked into this crate only; the `rtdw` binary registers
@@ -23,14 +25,17 @@ mod client;
 mod discovery;
 mod layout;
 mod options;
+mod protocol;
 mod record;
 mod sink;
 mod source;
+mod transactions;
 
 use std::time::Duration;
 
-use rtdw_connector_core::format::{Formats, RecordDecoder, RecordEncoder, ResolvedFormat};
+use rtdw_connector_core::format::{Formats, RecordDecoder, ResolvedFormat};
 use rtdw_connector_core::options::{ConnectorOption, TableOptions};
+use rtdw_connector_core::two_phase::TwoPhaseSink;
 use rtdw_connector_core::{
     ConnectorError, ConnectorFactory, FormatSlot, MetadataColumn, Roles, SinkCapabilities,
     SourceCapabilities, TableDescriptor,
@@ -40,11 +45,14 @@ use rtdw_operators::{Sink, Source, SourceSplit, SubtaskContext};
 
 use crate::layout::RecordLayout;
 use crate::options::{
-    BOUNDED_MODE, DELIVERY_GUARANTEE, DISCOVERY_INTERVAL, FORMAT_SLOT, GROUP_ID, KEY_FORMAT,
-    KEY_FORMAT_SLOT, OffsetSpec, PARTITIONER, STARTUP_MODE, Topics, VALUE_FORMAT_SLOT, bound,
-    startup, value_format_slot,
+    BOOTSTRAP_SERVERS, BOUNDED_MODE, DELIVERY_GUARANTEE, DISCOVERY_INTERVAL, FORMAT_SLOT, GROUP_ID,
+    KEY_FORMAT, KEY_FORMAT_SLOT, OffsetSpec, PARTITIONER, STARTUP_MODE, TRANSACTIONAL_ID_PREFIX,
+    Topics, VALUE_FORMAT_SLOT, bound, client_properties, startup, value_format_slot,
 };
-use crate::sink::{Guarantee, KafkaSink, Partitioner};
+use crate::sink::{
+    ExactlyOnceWriter, Guarantee, KafkaSink, Partitioner, RecordEncoding, RecordSender,
+    TransactionalIds,
+};
 use crate::source::{KafkaSource, KeyReader};
 
 /// The `kafka` connector.
@@ -56,7 +64,7 @@ impl ConnectorFactory for KafkaFactory {
     }
 
     fn description(&self) -> &'static str {
-        "Reads topic partitions as splits with offsets kept in checkpoints; writes records at least once."
+        "Reads topic partitions as splits with offsets kept in checkpoints; writes records exactly once in Kafka transactions, or at least once."
     }
 
     fn roles(&self) -> Roles {
@@ -174,34 +182,110 @@ impl ConnectorFactory for KafkaFactory {
         formats: &Formats,
         ctx: &SubtaskContext,
     ) -> Result<Box<dyn Sink>, ConnectorError> {
-        let (layout, encoder, key_encoder) = sink_encoding(table, formats)?;
-        let (guarantee, partitioner) = sink_settings(table)?;
-        Ok(Box::new(KafkaSink::new(
-            table,
-            Topics::of_sink(table)?,
-            layout,
-            encoder,
-            key_encoder,
-            guarantee,
-            partitioner,
-            ctx,
-        )?))
+        let encoding = sink_encoding(table, formats)?;
+        let (delivery, partitioner) = sink_settings(table)?;
+        let topic = Topics::of_sink(table)?;
+        match delivery {
+            Delivery::ExactlyOnce { prefix, timeout_ms } => {
+                let sender =
+                    RecordSender::new(table, topic, encoding, partitioner, ctx.subtask_index);
+                let ids = TransactionalIds::new(&prefix, ctx.subtask_index, ctx.parallelism);
+                let bootstrap = TableOptions::new(table).require_string(&BOOTSTRAP_SERVERS)?;
+                let writer = ExactlyOnceWriter::new(table, sender, ids, bootstrap, timeout_ms);
+                Ok(Box::new(TwoPhaseSink::new(
+                    writer,
+                    ctx.subtask_index,
+                    ctx.parallelism,
+                )))
+            }
+            Delivery::Plain(guarantee) => Ok(Box::new(KafkaSink::new(
+                table,
+                topic,
+                encoding,
+                guarantee,
+                partitioner,
+                ctx,
+            )?)),
+        }
     }
 }
 
-/// `sink.delivery-guarantee` and `sink.partitioner`.
-fn sink_settings(table: &TableDescriptor) -> Result<(Guarantee, Partitioner), ConnectorError> {
+/// How a sink delivers, from `sink.delivery-guarantee`.
+enum Delivery {
+    /// Without transactions.
+    Plain(Guarantee),
+    /// In Kafka transactions on ids starting with `prefix`, each open at
+    /// most `timeout_ms` on the broker.
+    ExactlyOnce { prefix: String, timeout_ms: i32 },
+}
+
+/// The transaction timeout of an exactly-once sink unless its table sets
+/// `properties.transaction.timeout.ms`: the brokers' default
+/// `transaction.max.timeout.ms`, the longest they accept.
+const DEFAULT_TRANSACTION_TIMEOUT_MS: i32 = 15 * 60 * 1000;
+
+/// `sink.delivery-guarantee` (with what `exactly-once` needs) and
+/// `sink.partitioner`.
+fn sink_settings(table: &TableDescriptor) -> Result<(Delivery, Partitioner), ConnectorError> {
     let options = TableOptions::new(table);
-    let guarantee = match options.choice(&DELIVERY_GUARANTEE)? {
-        Some("none") => Guarantee::None,
-        _ => Guarantee::AtLeastOnce,
+    let delivery = match options.choice(&DELIVERY_GUARANTEE)? {
+        Some("none") => Delivery::Plain(Guarantee::None),
+        Some("exactly-once") => exactly_once_settings(table)?,
+        _ => Delivery::Plain(Guarantee::AtLeastOnce),
     };
     let partitioner = match options.choice(&PARTITIONER)? {
         Some("fixed") => Partitioner::Fixed,
         Some("round-robin") => Partitioner::RoundRobin,
         _ => Partitioner::Default,
     };
-    Ok((guarantee, partitioner))
+    Ok((delivery, partitioner))
+}
+
+/// The prefix and timeout of an exactly-once sink. Resuming a transaction
+/// speaks the Kafka protocol over plaintext TCP, so other security
+/// protocols are refused here rather than failing at the first restore.
+fn exactly_once_settings(table: &TableDescriptor) -> Result<Delivery, ConnectorError> {
+    let options = TableOptions::new(table);
+    let prefix = options.string(&TRANSACTIONAL_ID_PREFIX).ok_or_else(|| {
+        options.invalid(
+            DELIVERY_GUARANTEE.key,
+            "exactly-once",
+            &format!(
+                "needs '{}' to name the sink's Kafka transactions",
+                TRANSACTIONAL_ID_PREFIX.key
+            ),
+        )
+    })?;
+    let properties = client_properties(table);
+    if let Some(protocol) = properties
+        .get("security.protocol")
+        .filter(|protocol| !protocol.eq_ignore_ascii_case("plaintext"))
+    {
+        return Err(options.invalid(
+            "properties.security.protocol",
+            protocol,
+            "must be 'PLAINTEXT' with 'sink.delivery-guarantee' = 'exactly-once' (resuming a transaction after a failure speaks the Kafka protocol over plaintext TCP)",
+        ));
+    }
+    let timeout_ms = match properties.get("transaction.timeout.ms") {
+        None => DEFAULT_TRANSACTION_TIMEOUT_MS,
+        Some(value) => value
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .filter(|ms| *ms > 0)
+            .ok_or_else(|| {
+                options.invalid(
+                    "properties.transaction.timeout.ms",
+                    value,
+                    "must be a positive number of milliseconds",
+                )
+            })?,
+    };
+    Ok(Delivery::ExactlyOnce {
+        prefix: prefix.to_string(),
+        timeout_ms,
+    })
 }
 
 /// The key format of `table`, when it has a key: resolved, checked to be
@@ -258,18 +342,10 @@ fn source_decoding(
 
 /// The layout, value encoder and key encoder (when the table has a key) of
 /// a sink table.
-#[allow(clippy::type_complexity)]
 fn sink_encoding(
     table: &TableDescriptor,
     formats: &Formats,
-) -> Result<
-    (
-        RecordLayout,
-        Box<dyn RecordEncoder>,
-        Option<Box<dyn RecordEncoder>>,
-    ),
-    ConnectorError,
-> {
+) -> Result<RecordEncoding, ConnectorError> {
     let layout = RecordLayout::of_table(table)?;
     let format = formats.resolve(table, value_format_slot(table)?)?;
     format.factory.validate(table, layout.value_schema())?;
@@ -283,5 +359,9 @@ fn sink_encoding(
         ),
         None => None,
     };
-    Ok((layout, encoder, key_encoder))
+    Ok(RecordEncoding {
+        layout,
+        value: encoder,
+        key: key_encoder,
+    })
 }

@@ -179,10 +179,18 @@ pub(crate) const DISCOVERY_INTERVAL: ConnectorOption = ConnectorOption::new(
 /// Flink's `sink.delivery-guarantee`.
 pub(crate) const DELIVERY_GUARANTEE: ConnectorOption = ConnectorOption::new(
     "sink.delivery-guarantee",
-    OptionType::Enum(&["none", "at-least-once"]),
-    "'at-least-once' waits at every checkpoint until the brokers acknowledged every record written before it; 'none' does not wait.",
+    OptionType::Enum(&["none", "at-least-once", "exactly-once"]),
+    "'exactly-once' writes the records of each checkpoint in a Kafka transaction committed when the checkpoint completes (needs 'sink.transactional-id-prefix'); 'at-least-once' waits at every checkpoint until the brokers acknowledged every record written before it; 'none' does not wait.",
 )
 .default_value("at-least-once")
+.sink_only();
+
+/// Flink's `sink.transactional-id-prefix`.
+pub(crate) const TRANSACTIONAL_ID_PREFIX: ConnectorOption = ConnectorOption::new(
+    "sink.transactional-id-prefix",
+    OptionType::String,
+    "The start of the transactional ids of an 'exactly-once' sink, unique to the sink among every job writing to the cluster: ids are '<prefix>-<subtask>-<slot>'.",
+)
 .sink_only();
 
 /// Flink's `sink.partitioner`.
@@ -215,6 +223,7 @@ pub(crate) const OPTIONS: &[ConnectorOption] = &[
     BOUNDED_TIMESTAMP,
     DISCOVERY_INTERVAL,
     DELIVERY_GUARANTEE,
+    TRANSACTIONAL_ID_PREFIX,
     PARTITIONER,
 ];
 

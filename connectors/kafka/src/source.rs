@@ -134,7 +134,7 @@ impl KafkaSource {
             ("enable.auto.offset.store", "false"),
             ("enable.partition.eof", "false"),
         ];
-        let consumer: StreamConsumer = client(table, &[&settings[..], &group[..]].concat())?;
+        let consumer: StreamConsumer = client(table, &[], &[&settings[..], &group[..]].concat())?;
         Ok(KafkaSource {
             schema: with_metadata_fields(
                 key.as_ref().map_or(decoder.schema(), KeyReader::row_schema),
