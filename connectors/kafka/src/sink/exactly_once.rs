@@ -92,6 +92,9 @@ struct OpenTransaction {
     records: usize,
 }
 
+/// A producer being created with its transaction begun.
+type BegunProducer = tokio::task::JoinHandle<Result<FutureProducer>>;
+
 /// The two-phase writer of one exactly-once sink subtask.
 pub(crate) struct ExactlyOnceWriter {
     table: TableDescriptor,
@@ -101,6 +104,8 @@ pub(crate) struct ExactlyOnceWriter {
     timeout_ms: i32,
     admin: TransactionAdmin,
     open: Option<OpenTransaction>,
+    /// The transaction begun ahead for the records after the last barrier.
+    next: Option<(String, BegunProducer)>,
     /// Prepared transactions awaiting their checkpoint, with their
     /// producers, by transactional id: their slots are taken.
     prepared: HashMap<String, FutureProducer>,
@@ -128,6 +133,7 @@ impl ExactlyOnceWriter {
             timeout_ms,
             admin: TransactionAdmin::new(bootstrap),
             open: None,
+            next: None,
             prepared: HashMap::new(),
             resumed: HashMap::new(),
             cleaned: false,
@@ -138,18 +144,20 @@ impl ExactlyOnceWriter {
         ConnectorError::external(&self.table.name, context, ErrorClass::Transient, error).into()
     }
 
-    /// The open transaction, begun on the lowest free slot when there is
-    /// none.
+    /// The open transaction: the one begun ahead at the last barrier, or
+    /// one begun now on the lowest free slot.
     async fn open_transaction(&mut self) -> Result<&mut OpenTransaction> {
         if self.open.is_none() {
             if !self.cleaned {
                 self.abort_leftovers().await?;
             }
-            let slot = (0..)
-                .find(|slot| !self.prepared.contains_key(&self.ids.name(*slot)))
-                .expect("a free slot exists below u32::MAX");
-            let id = self.ids.name(slot);
-            let producer = begin(self.table.clone(), &id, self.timeout_ms).await?;
+            let (id, producer) = match self.next.take() {
+                Some(next) => next,
+                None => self.begin_next(),
+            };
+            let producer = producer.await.map_err(|e| {
+                StreamError::Failed(format!("beginning a Kafka transaction: {e}"))
+            })??;
             self.open = Some(OpenTransaction {
                 id,
                 producer,
@@ -157,6 +165,18 @@ impl ExactlyOnceWriter {
             });
         }
         Ok(self.open.as_mut().expect("opened above"))
+    }
+
+    /// Starts beginning a transaction on the lowest free slot, in the
+    /// background: a new producer takes a round trip to the transaction
+    /// coordinator, which the next records need not wait for.
+    fn begin_next(&self) -> (String, BegunProducer) {
+        let slot = (0..)
+            .find(|slot| !self.prepared.contains_key(&self.ids.name(*slot)))
+            .expect("a free slot exists below u32::MAX");
+        let id = self.ids.name(slot);
+        let task = tokio::spawn(begin(self.table.clone(), id.clone(), self.timeout_ms));
+        (id, task)
     }
 
     /// Aborts every transaction left open on the ids this subtask owns,
@@ -218,9 +238,9 @@ impl ExactlyOnceWriter {
 /// A new producer of `table` on transactional id `id`, with a
 /// transaction begun. Initialising it aborts whatever the id still had
 /// open.
-async fn begin(table: TableDescriptor, id: &str, timeout_ms: i32) -> Result<FutureProducer> {
+async fn begin(table: TableDescriptor, id: String, timeout_ms: i32) -> Result<FutureProducer> {
     let fixed = [
-        ("transactional.id".to_string(), id.to_string()),
+        ("transactional.id".to_string(), id),
         ("transaction.timeout.ms".to_string(), timeout_ms.to_string()),
     ];
     tokio::task::spawn_blocking(move || -> Result<FutureProducer, ConnectorError> {
@@ -316,6 +336,7 @@ impl TwoPhaseWriter for ExactlyOnceWriter {
                 ))
             })?;
         self.prepared.insert(open.id.clone(), open.producer);
+        self.next = Some(self.begin_next());
         Ok(vec![PreparedTransaction {
             transactional_id: open.id,
             producer_id: described.producer_id,
@@ -334,13 +355,16 @@ impl TwoPhaseWriter for ExactlyOnceWriter {
             return self.resume(committable).await;
         };
         let table = self.table.clone();
-        tokio::task::spawn_blocking(move || {
+        let producer = tokio::task::spawn_blocking(move || {
             producer
                 .commit_transaction(REQUEST_TIMEOUT)
+                .map(|()| producer)
                 .map_err(|e| kafka_error(&table, "cannot commit a transaction", e))
         })
         .await
         .map_err(|e| StreamError::Failed(format!("committing a Kafka transaction: {e}")))??;
+        // Closing a producer waits for its threads; nothing waits for that.
+        tokio::task::spawn_blocking(move || drop(producer));
         Ok(CommitOutcome::Committed)
     }
 
