@@ -3,6 +3,8 @@
 //! test's own), created through the Kafka admin API, written by a producer
 //! and read back by a consumer of the test's own, independent of rtdw.
 
+#![allow(dead_code)]
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
