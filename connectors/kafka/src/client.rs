@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
-use rdkafka::config::FromClientConfig;
+use rdkafka::ClientContext;
+use rdkafka::config::{FromClientConfig, FromClientConfigAndContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rtdw_connector_core::options::TableOptions;
 use rtdw_connector_core::{ConnectorError, TableDescriptor};
@@ -23,6 +24,29 @@ pub(crate) fn client<C: FromClientConfig>(
     defaults: &[(&str, &str)],
     fixed: &[(&str, &str)],
 ) -> Result<C, ConnectorError> {
+    config(table, defaults, fixed)?
+        .create()
+        .map_err(|e| kafka_error(table, "cannot create the Kafka client", e))
+}
+
+/// A client as [`client`] makes it, with `context` handling its events.
+pub(crate) fn client_with_context<X: ClientContext, C: FromClientConfigAndContext<X>>(
+    table: &TableDescriptor,
+    defaults: &[(&str, &str)],
+    fixed: &[(&str, &str)],
+    context: X,
+) -> Result<C, ConnectorError> {
+    config(table, defaults, fixed)?
+        .create_with_context(context)
+        .map_err(|e| kafka_error(table, "cannot create the Kafka client", e))
+}
+
+/// The client configuration of [`client`].
+fn config(
+    table: &TableDescriptor,
+    defaults: &[(&str, &str)],
+    fixed: &[(&str, &str)],
+) -> Result<ClientConfig, ConnectorError> {
     TableOptions::new(table).require_string(&BOOTSTRAP_SERVERS)?;
     let mut config = ClientConfig::new();
     for (key, value) in defaults {
@@ -34,9 +58,7 @@ pub(crate) fn client<C: FromClientConfig>(
     for (key, value) in fixed {
         config.set(*key, *value);
     }
-    config
-        .create()
-        .map_err(|e| kafka_error(table, "cannot create the Kafka client", e))
+    Ok(config)
 }
 
 /// A client error of `table`, classed: a bad property, an unknown topic or

@@ -18,14 +18,14 @@
 use std::collections::HashMap;
 
 use arrow::record_batch::RecordBatch;
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer;
 use rtdw_connector_core::two_phase::{CommitOutcome, TwoPhaseWriter};
 use rtdw_connector_core::{ConnectorError, TableDescriptor};
 use rtdw_operators::{ErrorClass, Result, StreamError};
 use serde::{Deserialize, Serialize};
 
-use crate::client::{REQUEST_TIMEOUT, client, kafka_error};
-use crate::sink::{PRODUCER_DEFAULTS, RecordSender};
+use crate::client::{REQUEST_TIMEOUT, kafka_error};
+use crate::sink::{KafkaProducer, PRODUCER_DEFAULTS, RecordSender, producer};
 use crate::transactions::{Described, TransactionAdmin, TransactionError};
 
 /// The transactional ids of one sink subtask, and which ids of other
@@ -87,13 +87,13 @@ pub(crate) struct PreparedTransaction {
 /// The transaction records go into until the next barrier.
 struct OpenTransaction {
     id: String,
-    producer: FutureProducer,
+    producer: KafkaProducer,
     /// Records sent in it.
     records: usize,
 }
 
 /// A producer being created with its transaction begun.
-type BegunProducer = tokio::task::JoinHandle<Result<FutureProducer>>;
+type BegunProducer = tokio::task::JoinHandle<Result<KafkaProducer>>;
 
 /// The two-phase writer of one exactly-once sink subtask.
 pub(crate) struct ExactlyOnceWriter {
@@ -108,7 +108,7 @@ pub(crate) struct ExactlyOnceWriter {
     next: Option<(String, BegunProducer)>,
     /// Prepared transactions awaiting their checkpoint, with their
     /// producers, by transactional id: their slots are taken.
-    prepared: HashMap<String, FutureProducer>,
+    prepared: HashMap<String, KafkaProducer>,
     /// What committing each restored transaction found, by transactional
     /// id, until the sink asks to commit it.
     resumed: HashMap<String, CommitOutcome>,
@@ -238,17 +238,17 @@ impl ExactlyOnceWriter {
 /// A new producer of `table` on transactional id `id`, with a
 /// transaction begun. Initialising it aborts whatever the id still had
 /// open.
-async fn begin(table: TableDescriptor, id: String, timeout_ms: i32) -> Result<FutureProducer> {
+async fn begin(table: TableDescriptor, id: String, timeout_ms: i32) -> Result<KafkaProducer> {
     let fixed = [
         ("transactional.id".to_string(), id),
         ("transaction.timeout.ms".to_string(), timeout_ms.to_string()),
     ];
-    tokio::task::spawn_blocking(move || -> Result<FutureProducer, ConnectorError> {
+    tokio::task::spawn_blocking(move || -> Result<KafkaProducer, ConnectorError> {
         let fixed: Vec<(&str, &str)> = fixed
             .iter()
             .map(|(key, value)| (key.as_str(), value.as_str()))
             .collect();
-        let producer: FutureProducer = client(&table, PRODUCER_DEFAULTS, &fixed)?;
+        let producer = producer(&table, PRODUCER_DEFAULTS, &fixed)?;
         producer
             .init_transactions(REQUEST_TIMEOUT)
             .map_err(|e| kafka_error(&table, "cannot initialise a transactional producer", e))?;
@@ -320,8 +320,8 @@ impl TwoPhaseWriter for ExactlyOnceWriter {
         if self.open.as_ref().is_none_or(|open| open.records == 0) {
             return Ok(Vec::new());
         }
-        self.sender.await_all().await?;
         let open = self.open.take().expect("checked above");
+        self.sender.await_all(&open.producer).await?;
         let described = self
             .admin
             .describe(&open.id)

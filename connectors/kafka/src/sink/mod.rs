@@ -10,14 +10,11 @@ mod exactly_once;
 mod records;
 
 use arrow::record_batch::RecordBatch;
-use rdkafka::producer::FutureProducer;
 use rtdw_connector_core::{ConnectorError, TableDescriptor};
 use rtdw_operators::{END_OF_INPUT, Result, Sink, SubtaskContext};
 
 pub(crate) use exactly_once::{ExactlyOnceWriter, TransactionalIds};
-pub(crate) use records::{Partitioner, RecordEncoding, RecordSender};
-
-use crate::client::client;
+pub(crate) use records::{KafkaProducer, Partitioner, RecordEncoding, RecordSender, producer};
 
 /// What a checkpoint barrier waits for, without transactions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +32,7 @@ pub(crate) const PRODUCER_DEFAULTS: &[(&str, &str)] = &[("partitioner", "murmur2
 
 /// One subtask of a `kafka` sink at `none` or `at-least-once`.
 pub(crate) struct KafkaSink {
-    producer: FutureProducer,
+    producer: KafkaProducer,
     sender: RecordSender,
     guarantee: Guarantee,
 }
@@ -50,7 +47,7 @@ impl KafkaSink {
         partitioner: Partitioner,
         ctx: &SubtaskContext,
     ) -> Result<Self, ConnectorError> {
-        let producer: FutureProducer = client(table, PRODUCER_DEFAULTS, &[])?;
+        let producer = producer(table, PRODUCER_DEFAULTS, &[])?;
         Ok(KafkaSink {
             producer,
             sender: RecordSender::new(table, topic, encoding, partitioner, ctx.subtask_index),
@@ -66,14 +63,14 @@ impl Sink for KafkaSink {
     }
 
     async fn finish(&mut self) -> Result<()> {
-        self.sender.await_all().await
+        self.sender.await_all(&self.producer).await
     }
 
     async fn pre_commit(&mut self, checkpoint_id: u64) -> Result<String> {
         // At the end of the input every guarantee waits: the subtask ends
         // and its producer with it.
         if self.guarantee == Guarantee::AtLeastOnce || checkpoint_id == END_OF_INPUT {
-            self.sender.await_all().await?;
+            self.sender.await_all(&self.producer).await?;
         }
         Ok(String::new())
     }

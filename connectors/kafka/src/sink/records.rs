@@ -3,20 +3,78 @@
 //! shares. The producer is the caller's, since the exactly-once sink
 //! changes it with every transaction.
 
-use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
+use rdkafka::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rtdw_connector_core::format::RecordEncoder;
 use rtdw_connector_core::{ConnectorError, TableDescriptor};
 use rtdw_operators::{ErrorClass, Result, StreamError};
 
-use crate::client::{REQUEST_TIMEOUT, kafka_error};
+use crate::client::{REQUEST_TIMEOUT, client_with_context, kafka_error};
 use crate::layout::RecordLayout;
 
-/// Sends in flight before the sink waits for the oldest to be acknowledged.
-const MAX_IN_FLIGHT: usize = 100_000;
+/// How often a sink waiting for acknowledgements (or for room in a full
+/// queue) looks again.
+const ACK_POLL: Duration = Duration::from_millis(1);
+
+/// A producer of the sink: librdkafka's delivery reports are counted by its
+/// [`Deliveries`] on the producer's own polling thread, rather than each
+/// record holding a future.
+pub(crate) type KafkaProducer = ThreadedProducer<Deliveries>;
+
+/// A producer of `table` with `defaults` and `fixed` settings (as
+/// [`crate::client::client`] takes them).
+pub(crate) fn producer(
+    table: &TableDescriptor,
+    defaults: &[(&str, &str)],
+    fixed: &[(&str, &str)],
+) -> Result<KafkaProducer, ConnectorError> {
+    client_with_context(table, defaults, fixed, Deliveries::default())
+}
+
+/// Counts what a producer sent and what the brokers acknowledged, and keeps
+/// the first delivery error.
+#[derive(Default)]
+pub(crate) struct Deliveries {
+    sent: AtomicU64,
+    settled: AtomicU64,
+    failed: Mutex<Option<KafkaError>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((error, _)) = result {
+            let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+            failed.get_or_insert_with(|| error.clone());
+        }
+        self.settled.fetch_add(1, Ordering::Release);
+    }
+}
+
+impl Deliveries {
+    /// The first delivery error, if any.
+    fn failure(&self) -> Option<KafkaError> {
+        self.failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Whether every record sent has been acknowledged or failed.
+    fn settled(&self) -> bool {
+        self.settled.load(Ordering::Acquire) >= self.sent.load(Ordering::Acquire)
+    }
+}
 
 /// How a record's partition is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +108,6 @@ pub(crate) struct RecordSender {
     /// partitioner needs it.
     partitions: Option<i32>,
     next_partition: i32,
-    in_flight: VecDeque<DeliveryFuture>,
 }
 
 impl RecordSender {
@@ -70,7 +127,6 @@ impl RecordSender {
             subtask,
             partitions: None,
             next_partition: 0,
-            in_flight: VecDeque::new(),
         }
     }
 
@@ -78,9 +134,10 @@ impl RecordSender {
     /// returning how many it sent.
     pub(crate) async fn write(
         &mut self,
-        producer: &FutureProducer,
+        producer: &KafkaProducer,
         batch: &RecordBatch,
     ) -> Result<usize> {
+        self.check(producer)?;
         let encode_error = |e| {
             StreamError::Failed(format!(
                 "table '{}': cannot encode a row for Kafka: {e}",
@@ -102,77 +159,66 @@ impl RecordSender {
             self.send(producer, keys.get(i).map(Vec::as_slice), value)
                 .await?;
         }
+        // Sending waits only when librdkafka's queue is full: let the
+        // subtask's neighbours (heartbeats, barriers) run between batches.
+        tokio::task::yield_now().await;
         Ok(values.len())
     }
 
-    /// Waits until every record sent so far is acknowledged.
-    pub(crate) async fn await_all(&mut self) -> Result<()> {
-        while !self.in_flight.is_empty() {
-            self.await_oldest().await?;
+    /// Waits until every record sent through `producer` is acknowledged.
+    pub(crate) async fn await_all(&mut self, producer: &KafkaProducer) -> Result<()> {
+        while !producer.context().settled() {
+            tokio::time::sleep(ACK_POLL).await;
         }
-        Ok(())
+        self.check(producer)
+    }
+
+    /// Fails with the first record `producer` could not deliver.
+    fn check(&self, producer: &KafkaProducer) -> Result<()> {
+        match producer.context().failure() {
+            Some(error) => Err(self.error("a record was not delivered", error)),
+            None => Ok(()),
+        }
     }
 
     fn error(&self, context: &str, error: KafkaError) -> StreamError {
         kafka_error(&self.table, context, error).into()
     }
 
-    /// Sends one record, waiting for acknowledgements while the client's
-    /// queue is full.
+    /// Sends one record, waiting while the client's queue is full.
     async fn send(
         &mut self,
-        producer: &FutureProducer,
+        producer: &KafkaProducer,
         key: Option<&[u8]>,
         payload: &[u8],
     ) -> Result<()> {
         let partition = self.partition(producer).await?;
         loop {
-            let mut record: FutureRecord<'_, [u8], [u8]> =
-                FutureRecord::to(&self.topic).payload(payload);
+            let mut record: BaseRecord<'_, [u8], [u8]> =
+                BaseRecord::to(&self.topic).payload(payload);
             if let Some(key) = key {
                 record = record.key(key);
             }
             if let Some(partition) = partition {
                 record = record.partition(partition);
             }
-            match producer.send_result(record) {
-                Ok(delivery) => {
-                    self.in_flight.push_back(delivery);
-                    if self.in_flight.len() >= MAX_IN_FLIGHT {
-                        self.await_oldest().await?;
-                    }
+            match producer.send(record) {
+                Ok(()) => {
+                    producer.context().sent.fetch_add(1, Ordering::Release);
                     return Ok(());
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    if self.in_flight.is_empty() {
-                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                    } else {
-                        self.await_oldest().await?;
-                    }
+                    self.check(producer)?;
+                    tokio::time::sleep(ACK_POLL).await;
                 }
                 Err((error, _)) => return Err(self.error("cannot send a record", error)),
             }
         }
     }
 
-    /// Waits for the oldest send's acknowledgement.
-    async fn await_oldest(&mut self) -> Result<()> {
-        let Some(delivery) = self.in_flight.pop_front() else {
-            return Ok(());
-        };
-        match delivery.await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err((error, _))) => Err(self.error("a record was not delivered", error)),
-            Err(_) => Err(StreamError::Failed(format!(
-                "table '{}': the Kafka producer dropped a delivery",
-                self.table.name
-            ))),
-        }
-    }
-
     /// The partition the next record goes to, `None` for the client's
     /// choice.
-    async fn partition(&mut self, producer: &FutureProducer) -> Result<Option<i32>> {
+    async fn partition(&mut self, producer: &KafkaProducer) -> Result<Option<i32>> {
         Ok(match self.partitioner {
             Partitioner::Default => None,
             Partitioner::Fixed => Some(self.subtask as i32 % self.partition_count(producer).await?),
@@ -187,7 +233,7 @@ impl RecordSender {
 
     /// The partition count of the topic, looked up once through the
     /// producer's own connection.
-    async fn partition_count(&mut self, producer: &FutureProducer) -> Result<i32> {
+    async fn partition_count(&mut self, producer: &KafkaProducer) -> Result<i32> {
         if let Some(count) = self.partitions {
             return Ok(count);
         }
