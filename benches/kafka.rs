@@ -76,20 +76,7 @@ fn kept(rows: u64) -> usize {
 fn run_rtdw(input: &KafkaTopic, output: &KafkaTopic, parallelism: u32) -> (f64, u64) {
     let cluster = Cluster::start(ClusterOptions::default());
     let prefix = format!("{}-rtdw", output.name);
-    let id = cluster.submit(
-        "bench.sql",
-        &job(input, output, &prefix),
-        &["--parallelism", &parallelism.to_string()],
-    );
-    let job = cluster.wait_for_state(&id, "FINISHED", HOUR);
-    let millis = job["end_time_ms"].as_i64().unwrap() - job["submit_time_ms"].as_i64().unwrap();
-    let peak = cluster
-        .taskmanagers
-        .iter()
-        .filter_map(|tm| peak_rss_kib(tm.id()))
-        .max()
-        .unwrap_or(0);
-    (millis as f64 / 1000.0, peak)
+    cluster.run_to_finish(&job(input, output, &prefix), parallelism)
 }
 
 /// PyFlink's Python and Flink's Kafka connector jar, when both are here.

@@ -9,9 +9,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::time::Duration;
-
-use support::{Cluster, ClusterOptions, peak_rss_kib};
+use support::{Cluster, ClusterOptions};
 
 struct Pipeline {
     name: &'static str,
@@ -122,20 +120,7 @@ fn pipelines(rows: u64) -> Vec<Pipeline> {
 /// (KiB) of the busiest task manager.
 fn run(pipeline: &Pipeline, parallelism: u32) -> (f64, u64) {
     let cluster = Cluster::start(ClusterOptions::default());
-    let id = cluster.submit(
-        "bench.sql",
-        &pipeline.sql,
-        &["--parallelism", &parallelism.to_string()],
-    );
-    let job = cluster.wait_for_state(&id, "FINISHED", Duration::from_secs(3600));
-    let millis = job["end_time_ms"].as_i64().unwrap() - job["submit_time_ms"].as_i64().unwrap();
-    let peak = cluster
-        .taskmanagers
-        .iter()
-        .filter_map(|tm| peak_rss_kib(tm.id()))
-        .max()
-        .unwrap_or(0);
-    (millis as f64 / 1000.0, peak)
+    cluster.run_to_finish(&pipeline.sql, parallelism)
 }
 
 fn main() {

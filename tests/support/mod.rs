@@ -372,6 +372,28 @@ impl Cluster {
             .find(|&n| log_of(n).contains(&format!("task manager {id} serving")))
     }
 
+    /// Submits `sql` at `parallelism` and waits (up to an hour) until it
+    /// finishes: returns the seconds from submission to FINISHED and the
+    /// peak RSS (KiB) of the busiest task manager, as the benchmarks
+    /// report them.
+    pub fn run_to_finish(&self, sql: &str, parallelism: u32) -> (f64, u64) {
+        let id = self.submit(
+            "bench.sql",
+            sql,
+            &["--parallelism", &parallelism.to_string()],
+        );
+        let job = self.wait_for_state(&id, "FINISHED", Duration::from_secs(3600));
+        let millis = job["end_time_ms"].as_i64().expect("an end time")
+            - job["submit_time_ms"].as_i64().expect("a submit time");
+        let peak = self
+            .taskmanagers
+            .iter()
+            .filter_map(|tm| peak_rss_kib(tm.id()))
+            .max()
+            .unwrap_or(0);
+        (millis as f64 / 1000.0, peak)
+    }
+
     /// Waits until the job completed a checkpoint newer than `after`.
     pub fn wait_for_checkpoint(&self, id: &str, after: u64) -> u64 {
         let started = Instant::now();
