@@ -185,7 +185,7 @@ impl TransactionAdmin {
                 .call_at(&address, ApiKey::ListTransactions, 0..=1, &request)
                 .await?;
             if let Some(error) = ResponseError::try_from_code(response.error_code) {
-                return Err(self.refused(ApiKey::ListTransactions, prefix, error.code()));
+                return Err(refused(ApiKey::ListTransactions, prefix, error));
             }
             ids.extend(
                 response
@@ -349,7 +349,7 @@ impl TransactionAdmin {
                 | ResponseError::ConcurrentTransactions
         );
         if !retriable || attempt + 1 >= ATTEMPTS {
-            return Err(self.refused(api, id, error.code()));
+            return Err(refused(api, id, error));
         }
         if matches!(
             error,
@@ -360,12 +360,13 @@ impl TransactionAdmin {
         tokio::time::sleep(backoff(attempt)).await;
         Ok(())
     }
+}
 
-    fn refused(&self, api: ApiKey, id: &str, code: i16) -> TransactionError {
-        TransactionError::Refused {
-            api,
-            id: id.to_string(),
-            error: ResponseError::try_from_code(code).unwrap_or(ResponseError::Unknown(code)),
-        }
+/// The broker refused `api` for `id` with `error`.
+fn refused(api: ApiKey, id: &str, error: ResponseError) -> TransactionError {
+    TransactionError::Refused {
+        api,
+        id: id.to_string(),
+        error,
     }
 }

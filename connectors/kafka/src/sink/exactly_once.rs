@@ -144,9 +144,9 @@ impl ExactlyOnceWriter {
         ConnectorError::external(&self.table.name, context, ErrorClass::Transient, error).into()
     }
 
-    /// The open transaction: the one begun ahead at the last barrier, or
-    /// one begun now on the lowest free slot.
-    async fn open_transaction(&mut self) -> Result<&mut OpenTransaction> {
+    /// Makes sure a transaction is open: the one begun ahead at the last
+    /// barrier, or one begun now on the lowest free slot.
+    async fn ensure_open(&mut self) -> Result<()> {
         if self.open.is_none() {
             if !self.cleaned {
                 self.abort_leftovers().await?;
@@ -164,7 +164,7 @@ impl ExactlyOnceWriter {
                 records: 0,
             });
         }
-        Ok(self.open.as_mut().expect("opened above"))
+        Ok(())
     }
 
     /// Starts beginning a transaction on the lowest free slot, in the
@@ -308,7 +308,7 @@ impl TwoPhaseWriter for ExactlyOnceWriter {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        self.open_transaction().await?;
+        self.ensure_open().await?;
         let open = self.open.as_mut().expect("opened above");
         open.records += self.sender.write(&open.producer, &batch).await?;
         Ok(())

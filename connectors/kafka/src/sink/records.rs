@@ -1,7 +1,7 @@
-//! Rows to Kafka records, sent through a producer with their
-//! acknowledgements kept in flight: the part every delivery guarantee
-//! shares. The producer is the caller's, since the exactly-once sink
-//! changes it with every transaction.
+//! Rows to Kafka records, sent through a producer that counts their
+//! acknowledgements: the part every delivery guarantee shares. The
+//! producer is the caller's, since the exactly-once sink changes it with
+//! every transaction.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
