@@ -743,3 +743,110 @@ fn an_exactly_once_sink_without_a_transactional_id_prefix_is_refused_at_submit()
         "{error}"
     );
 }
+
+#[test]
+fn each_partition_has_its_own_watermark_so_rows_of_a_slower_one_are_not_late() {
+    // Both partitions hold the same 100 s of event time, 25 ms apart. The
+    // source reads them in fetch-sized runs, one partition ahead of the
+    // other at times; a watermark of the fastest partition would make the
+    // other's rows late and drop them from their windows.
+    let topic = KafkaTopic::create("event-time", 2);
+    let per_partition = 4_000u64;
+    let records: Vec<Produce> = (0..2 * per_partition)
+        .map(|i| {
+            let t = (i % per_partition) * 25;
+            Produce {
+                partition: (i / per_partition) as i32,
+                timestamp: None,
+                value: format!(r#"{{"id": {i}, "t": {t}}}"#).into_bytes(),
+            }
+        })
+        .collect();
+    topic.produce(&records);
+    let cluster = Cluster::start(ClusterOptions::default());
+    let out = cluster.path("out");
+    let sql = format!(
+        "{}{}INSERT INTO windows SELECT CAST(window_start AS STRING), COUNT(*)\n\
+         FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '10' SECOND))\n\
+         GROUP BY window_start, window_end;\n",
+        source_table(
+            "events",
+            &topic,
+            "id BIGINT, t BIGINT, ts AS to_timestamp_millis(t), WATERMARK FOR ts AS ts",
+            ",\n'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset'"
+        ),
+        file_table("windows", "window_start STRING, n BIGINT", &out),
+    );
+    let id = cluster.submit("windows.sql", &sql, &["-p", "1"]);
+    cluster.wait_for_state(&id, "FINISHED", MINUTES);
+    let counts: BTreeMap<String, i64> = rows(&out)
+        .iter()
+        .map(|row| {
+            (
+                row["window_start"].as_str().expect("a window").to_string(),
+                row["n"].as_i64().expect("a count"),
+            )
+        })
+        .collect();
+    // 10 s of each partition is 400 rows: 800 a window, none dropped.
+    let expected: BTreeMap<String, i64> = (0..10)
+        .map(|w| {
+            let seconds = w * 10;
+            let start = format!("1970-01-01T00:{:02}:{:02}", seconds / 60, seconds % 60);
+            (start, 800)
+        })
+        .collect();
+    assert_eq!(counts, expected, "{}", cluster.logs());
+}
+
+#[test]
+fn record_headers_are_read_as_a_map() {
+    let topic = KafkaTopic::create("headers", 1);
+    let records: Vec<(Vec<u8>, kafka::Headers<'_>)> = vec![
+        (
+            value(1),
+            vec![("trace", Some(b"t-1".as_slice())), ("tenant", Some(b"a"))],
+        ),
+        // A repeated key keeps its last value; a NULL value stays NULL.
+        (
+            value(2),
+            vec![
+                ("trace", Some(b"old")),
+                ("trace", Some(b"t-2")),
+                ("tenant", None),
+            ],
+        ),
+        (value(3), vec![]),
+    ];
+    topic.produce_with_headers(&records);
+    let cluster = Cluster::start(ClusterOptions::default());
+    let out = cluster.path("out");
+    let sql = format!(
+        "{}{}INSERT INTO copy SELECT id, CAST(h['trace'] AS STRING), CAST(h['tenant'] AS STRING), CARDINALITY(h) FROM events;\n",
+        source_table(
+            "events",
+            &topic,
+            "id BIGINT, name STRING, h MAP<STRING, BYTES> METADATA FROM 'headers' VIRTUAL",
+            ",\n'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset'"
+        ),
+        file_table(
+            "copy",
+            "id BIGINT, trace STRING, tenant STRING, headers BIGINT",
+            &out
+        ),
+    );
+    let id = cluster.submit("headers.sql", &sql, &["-p", "1"]);
+    cluster.wait_for_state(&id, "FINISHED", MINUTES);
+    let mut read: Vec<Value> = rows(&out);
+    read.sort_by_key(|row| row["id"].as_u64());
+    assert_eq!(
+        read,
+        vec![
+            serde_json::json!({"id": 1, "trace": "t-1", "tenant": "a", "headers": 2}),
+            serde_json::json!({"id": 2, "trace": "t-2", "tenant": null, "headers": 2}),
+            serde_json::json!({"id": 3, "trace": null, "tenant": null, "headers": 0}),
+        ],
+        "{}",
+        cluster.logs()
+    );
+}

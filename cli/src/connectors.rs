@@ -16,6 +16,7 @@ use rtdw_connector_core::{ConnectorFactory, ConnectorRegistry};
 pub fn registry() -> ConnectorRegistry {
     let mut registry = ConnectorRegistry::builtin();
     registry.register(Arc::new(rtdw_connector_kafka::KafkaFactory));
+    registry.register(Arc::new(rtdw_connector_kafka::UpsertKafkaFactory));
     registry
 }
 

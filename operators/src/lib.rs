@@ -14,10 +14,12 @@ pub(crate) mod event_time;
 pub mod join;
 mod key_index;
 pub mod keys;
+pub mod normalize;
 pub mod operator;
 pub mod rank;
 pub mod row_kind;
 pub mod time;
+mod ttl;
 pub mod upsert;
 pub mod watermark;
 pub mod window;
@@ -25,6 +27,6 @@ pub mod window;
 pub use element::{Barrier, Element};
 pub use error::{ErrorClass, Result, StreamError};
 pub use operator::{
-    END_OF_INPUT, KEY_GROUP_COLUMN, Operator, Sink, Source, SourceSplit, SubtaskContext,
+    END_OF_INPUT, KEY_GROUP_COLUMN, Operator, Sink, Source, SourceSplit, SplitView, SubtaskContext,
 };
 pub use row_kind::RowKind;

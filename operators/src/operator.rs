@@ -58,6 +58,20 @@ pub trait Operator: Send {
         None
     }
 
+    /// The source of this chain reads by splits, one split per batch
+    /// ([`Source::split_view`]): it now reads `reading`. Called when that
+    /// set changes, before the batches of new splits arrive. Watermark
+    /// assigners keep a watermark per split from then on.
+    fn source_splits(&mut self, reading: &[String]) {
+        let _ = reading;
+    }
+
+    /// The batch pushed next into the chain was read from source split
+    /// `split` ([`Source::split_view`]).
+    fn next_batch_split(&mut self, split: &str) {
+        let _ = split;
+    }
+
     /// Rows dropped so far because the watermark had passed every window
     /// they belong to (event-time operators); the runtime exports it as a
     /// metric.
@@ -121,6 +135,16 @@ pub struct SourceSplit {
     pub finished: bool,
 }
 
+/// What a split-based source reads now, when each of its batches comes
+/// from one split.
+#[derive(Debug, Clone, Copy)]
+pub struct SplitView<'a> {
+    /// The ids of the splits it reads (not finished).
+    pub reading: &'a [String],
+    /// The split its last batch came from (`None` for an empty batch).
+    pub last_batch: Option<&'a str>,
+}
+
 /// Reads the outside world into batches.
 #[async_trait::async_trait]
 pub trait Source: Send {
@@ -159,6 +183,16 @@ pub trait Source: Send {
     /// correctness: a restore reads the checkpoint's own position.
     fn notify_checkpoint_complete(&mut self, checkpoint_id: u64, position: &str) {
         let _ = (checkpoint_id, position);
+    }
+
+    /// For a split-based source whose every batch comes from one split
+    /// (a Kafka partition): the splits it reads and the split of its last
+    /// batch. With it, the chain's watermark assigner generates a
+    /// watermark per split and forwards their minimum (Flink's per-split
+    /// watermarks), so one partition running ahead does not make the rows
+    /// of another late. `None` (the default) when batches mix splits.
+    fn split_view(&self) -> Option<SplitView<'_>> {
+        None
     }
 
     /// How many records its input holds beyond what it has read, by part

@@ -180,9 +180,26 @@ pub enum OperatorNode {
         time_column: usize,
         /// How far behind the largest time seen the watermark stays.
         delay_ms: i64,
+        /// `table.exec.source.idle-timeout`: a source split that gave no
+        /// rows for this long stops holding back the watermark.
+        idle_timeout: Option<Duration>,
         /// The rows' columns (passed through).
         schema: SchemaRef,
         /// Flink-style description.
+        description: String,
+    },
+    /// Turns the upserts of a source keyed by its primary key (no
+    /// before-images, tombstones carrying only the key) into a full
+    /// changelog from the last row of each key (Flink's
+    /// `ChangelogNormalize`).
+    ChangelogNormalize {
+        /// The rows' columns.
+        schema: SchemaRef,
+        /// Positions of the key columns.
+        key_columns: Vec<usize>,
+        /// `table.exec.state.ttl`.
+        state_ttl: Option<Duration>,
+        /// Flink-style description, naming the key.
         description: String,
     },
     /// Drops `-U` rows: the sink after it takes upserts by its primary key.
@@ -220,6 +237,10 @@ impl OperatorNode {
             | OperatorNode::DropUpdateBefore {
                 schema: output_schema,
                 ..
+            }
+            | OperatorNode::ChangelogNormalize {
+                schema: output_schema,
+                ..
             } => output_schema.clone(),
         }
     }
@@ -238,6 +259,7 @@ impl OperatorNode {
             OperatorNode::WindowAggregate { .. } => "WindowAggregate",
             OperatorNode::WatermarkAssigner { .. } => "WatermarkAssigner",
             OperatorNode::DropUpdateBefore { .. } => "DropUpdateBefore",
+            OperatorNode::ChangelogNormalize { .. } => "ChangelogNormalize",
             OperatorNode::Sink { .. } => "Sink",
         }
     }
@@ -265,7 +287,8 @@ impl OperatorNode {
             | OperatorNode::Rank { description, .. }
             | OperatorNode::WindowAggregate { description, .. }
             | OperatorNode::WatermarkAssigner { description, .. }
-            | OperatorNode::DropUpdateBefore { description, .. } => description.clone(),
+            | OperatorNode::DropUpdateBefore { description, .. }
+            | OperatorNode::ChangelogNormalize { description, .. } => description.clone(),
             OperatorNode::Sink { table } => format!("Sink: {}", table.name),
         }
     }

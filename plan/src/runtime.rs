@@ -4,11 +4,12 @@ use rtdw_connector_core::ConnectorRegistry;
 use rtdw_operators::aggregate::{GroupAggregate, LocalGroupAggregate};
 use rtdw_operators::calc::Calc;
 use rtdw_operators::join::{IntervalJoin, StreamingJoin};
+use rtdw_operators::normalize::ChangelogNormalize;
 use rtdw_operators::rank::Rank;
 use rtdw_operators::upsert::DropUpdateBefore;
 use rtdw_operators::watermark::WatermarkAssigner;
 use rtdw_operators::window::WindowAggregate;
-use rtdw_operators::{Operator, Sink, Source, StreamError, SubtaskContext};
+use rtdw_operators::{Operator, Sink, Source, SplitView, StreamError, SubtaskContext};
 
 use crate::graph::{OperatorNode, Vertex};
 
@@ -26,6 +27,26 @@ pub struct SubtaskChain {
     pub sink: Option<Box<dyn Sink>>,
     /// The table the source reads, for metrics.
     pub source_table: Option<String>,
+}
+
+impl SubtaskChain {
+    /// Tells the operators what the source reads by splits: the splits it
+    /// reads, when they differ from `known` (which is updated), and the
+    /// split of the batch about to be pushed.
+    pub fn tell_splits(&mut self, view: SplitView<'_>, known: &mut Vec<String>) {
+        if view.reading != known.as_slice() {
+            known.clear();
+            known.extend(view.reading.iter().cloned());
+            for operator in &mut self.operators {
+                operator.source_splits(known);
+            }
+        }
+        if let Some(split) = view.last_batch {
+            for operator in &mut self.operators {
+                operator.next_batch_split(split);
+            }
+        }
+    }
 }
 
 /// Builds the chain of `vertex` for the subtask `ctx` describes, its
@@ -193,11 +214,24 @@ fn operator_for(node: &OperatorNode) -> Result<Box<dyn Operator>, StreamError> {
             output_schema.clone(),
         )?),
         OperatorNode::DropUpdateBefore { .. } => Box::new(DropUpdateBefore),
+        OperatorNode::ChangelogNormalize {
+            schema,
+            key_columns,
+            state_ttl,
+            ..
+        } => Box::new(ChangelogNormalize::new(
+            schema.clone(),
+            key_columns.clone(),
+            *state_ttl,
+        )?),
         OperatorNode::WatermarkAssigner {
             time_column,
             delay_ms,
+            idle_timeout,
             ..
-        } => Box::new(WatermarkAssigner::new(*time_column, *delay_ms)),
+        } => Box::new(
+            WatermarkAssigner::new(*time_column, *delay_ms).with_idle_timeout(*idle_timeout),
+        ),
         OperatorNode::Source { .. } | OperatorNode::Sink { .. } => {
             return Err(StreamError::Failed(format!(
                 "{} is not an operator",

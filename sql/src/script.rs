@@ -10,7 +10,9 @@ use datafusion::sql::sqlparser::ast::{self, ObjectName};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{
+    Location as TokenLocation, Span, Token, TokenWithSpan, Tokenizer,
+};
 use rtdw_connector_core::{MetadataField, TableDescriptor};
 
 use crate::error::{Location, SqlError};
@@ -133,7 +135,8 @@ pub fn parse_script(sql: &str) -> Result<Vec<Located>, SqlError> {
     let tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
         .map_err(|e| SqlError::from_parser(&ParserError::TokenizerError(e.to_string())))?;
-    let mut parser = Parser::new(&dialect).with_tokens_with_locations(window_tvf_tables(tokens));
+    let mut parser = Parser::new(&dialect)
+        .with_tokens_with_locations(map_type_brackets(window_tvf_tables(tokens)));
     let mut statements = Vec::new();
     loop {
         while parser.consume_token(&Token::SemiColon) {}
@@ -269,6 +272,65 @@ fn window_tvf_tables(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
             {
                 continue;
             }
+        }
+        kept.push(token);
+    }
+    kept
+}
+
+/// Rewrites Flink's `MAP<K, V>` type into the parser's `MAP(K, V)`: the
+/// angle brackets opened right after `MAP` become parentheses (a `>>` that
+/// closes two brackets is split in two). Angle brackets nested in a map
+/// type (`MAP<STRING, ARRAY<INT>>`) are kept; comparisons outside map
+/// types are untouched. Every token keeps its position.
+fn map_type_brackets(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let is_map = |token: &TokenWithSpan| matches!(&token.token, Token::Word(w) if w.value.eq_ignore_ascii_case("MAP"));
+    let mut kept: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    // Per angle bracket open inside a map type: whether it opened the map.
+    let mut open: Vec<bool> = Vec::new();
+    let closing = |opened_map: bool, span| TokenWithSpan {
+        token: if opened_map { Token::RParen } else { Token::Gt },
+        span,
+    };
+    for token in tokens {
+        match token.token {
+            Token::Lt => {
+                let after_map = kept
+                    .iter()
+                    .rev()
+                    .find(|t| !matches!(t.token, Token::Whitespace(_)))
+                    .is_some_and(is_map);
+                if after_map || !open.is_empty() {
+                    open.push(after_map);
+                }
+                if after_map {
+                    kept.push(TokenWithSpan {
+                        token: Token::LParen,
+                        span: token.span,
+                    });
+                    continue;
+                }
+            }
+            Token::Gt if !open.is_empty() => {
+                let opened_map = open.pop().unwrap_or_default();
+                kept.push(closing(opened_map, token.span));
+                continue;
+            }
+            Token::ShiftRight if !open.is_empty() => {
+                let start = token.span.start;
+                let middle = TokenLocation::new(start.line, start.column + 1);
+                for span in [Span::new(start, middle), Span::new(middle, token.span.end)] {
+                    match open.pop() {
+                        Some(opened_map) => kept.push(closing(opened_map, span)),
+                        None => kept.push(TokenWithSpan {
+                            token: Token::Gt,
+                            span,
+                        }),
+                    }
+                }
+                continue;
+            }
+            _ => {}
         }
         kept.push(token);
     }
@@ -621,6 +683,30 @@ mod tests {
         assert!(err.message.contains("NOT ENFORCED"), "{err}");
         let err = parse_script("SELEC 1").unwrap_err();
         assert_eq!(err.location.map(|l| l.line), Some(1), "{err}");
+    }
+
+    #[test]
+    fn map_types_are_written_as_in_flink_and_comparisons_stay_comparisons() {
+        let sql = "CREATE TABLE t (h MAP<STRING, BYTES>, n MAP<STRING, MAP<STRING, INT>>, id BIGINT)\n\
+                   WITH ('connector' = 'datagen');\n\
+                   INSERT INTO t SELECT h, n, id FROM t WHERE id < 3 AND id > 1;";
+        let statements = parse_script(sql).unwrap();
+        let Statement::CreateTable(definition) = &statements[0].statement else {
+            panic!("not a table")
+        };
+        let schema = &definition.descriptor.schema;
+        use arrow::datatypes::DataType;
+        use rtdw_connector_core::types::map_type;
+        assert_eq!(
+            schema.field(0).data_type(),
+            &map_type(DataType::Utf8, DataType::Binary)
+        );
+        assert_eq!(
+            schema.field(1).data_type(),
+            &map_type(DataType::Utf8, map_type(DataType::Utf8, DataType::Int32)),
+            "a '>>' closes two maps"
+        );
+        assert!(matches!(&statements[1].statement, Statement::Insert(_)));
     }
 }
 

@@ -43,6 +43,9 @@ pub fn arrow_type(sql_type: &ast::DataType) -> Result<DataType, String> {
             DataType::Timestamp(time_unit(precision)?, Some("UTC".into()))
         }
         T::Custom(name, _) if name.to_string().eq_ignore_ascii_case("STRING") => DataType::Utf8,
+        T::Map(key, value) => {
+            rtdw_connector_core::types::map_type(arrow_type(key)?, arrow_type(value)?)
+        }
         other => return Err(format!("column type {other} is not supported")),
     })
 }

@@ -122,6 +122,8 @@ impl SubtaskRuntime {
             let mut last_flush = Instant::now();
             // The source's position at each checkpoint not yet completed.
             let mut positions: BTreeMap<u64, String> = BTreeMap::new();
+            // The splits the chain was last told the source reads.
+            let mut reading: Vec<String> = Vec::new();
             'read: loop {
                 if flush_every.is_some_and(|every| last_flush.elapsed() >= every) {
                     self.flush().await?;
@@ -172,6 +174,9 @@ impl SubtaskRuntime {
                         }
                         self.metrics.batch_in(&batch);
                         self.metrics.source_progress(source.as_ref());
+                        if let Some(view) = source.split_view() {
+                            self.chain.tell_splits(view, &mut reading);
+                        }
                         self.push(0, 0, batch).await?;
                     }
                     None => break,
@@ -254,6 +259,10 @@ impl SubtaskRuntime {
             self.chain.operators[i].flush(&mut out)?;
             for batch in out {
                 self.push(i + 1, 0, batch).await?;
+            }
+            // A watermark assigner looks for idle splits when flushed.
+            if let Some(watermark) = self.chain.operators[i].generated_watermark() {
+                self.watermark(i + 1, watermark).await?;
             }
         }
         Ok(())

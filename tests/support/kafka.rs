@@ -13,6 +13,7 @@ use futures::executor::block_on;
 use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
@@ -30,6 +31,9 @@ pub struct Produce {
     pub timestamp: Option<i64>,
     pub value: Vec<u8>,
 }
+
+/// A record's headers: `(key, value)` pairs in order, a value may be NULL.
+pub type Headers<'a> = Vec<(&'a str, Option<&'a [u8]>)>;
 
 /// A record as a consumer read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,20 +105,59 @@ impl KafkaTopic {
     /// Produces `records` in order; returns where each landed (partition,
     /// offset), as the broker acknowledged it.
     pub fn produce(&self, records: &[Produce]) -> Vec<(i32, i64)> {
+        self.send_all(records.iter().map(|record| {
+            let message = FutureRecord::to(&self.name)
+                .payload(record.value.as_slice())
+                .partition(record.partition);
+            match record.timestamp {
+                Some(timestamp) => message.timestamp(timestamp),
+                None => message,
+            }
+        }))
+    }
+
+    /// Produces keyed records in order, a `None` value as a tombstone, each
+    /// to the partition of its key as Kafka's Java clients choose it
+    /// (murmur2); returns where each landed.
+    pub fn produce_keyed(&self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Vec<(i32, i64)> {
+        self.send_all(records.iter().map(|(key, value)| {
+            let message = FutureRecord::to(&self.name).key(key.as_slice());
+            match value {
+                Some(value) => message.payload(value.as_slice()),
+                None => message,
+            }
+        }))
+    }
+
+    /// Produces values with their headers to partition 0, in order;
+    /// returns where each landed.
+    pub fn produce_with_headers(&self, records: &[(Vec<u8>, Headers<'_>)]) -> Vec<(i32, i64)> {
+        self.send_all(records.iter().map(|(value, headers)| {
+            let headers = headers
+                .iter()
+                .fold(OwnedHeaders::new(), |all, (key, value)| {
+                    all.insert(Header { key, value: *value })
+                });
+            FutureRecord::to(&self.name)
+                .payload(value.as_slice())
+                .partition(0)
+                .headers(headers)
+        }))
+    }
+
+    /// Sends `messages` in order and waits for each acknowledgement.
+    fn send_all<'a>(
+        &'a self,
+        messages: impl Iterator<Item = FutureRecord<'a, [u8], [u8]>>,
+    ) -> Vec<(i32, i64)> {
         let producer: FutureProducer = self
             .config()
             .set("linger.ms", "5")
+            .set("partitioner", "murmur2_random")
             .create()
             .expect("a Kafka producer");
-        let deliveries: Vec<_> = records
-            .iter()
-            .map(|record| {
-                let mut message: FutureRecord<'_, (), [u8]> = FutureRecord::to(&self.name)
-                    .payload(record.value.as_slice())
-                    .partition(record.partition);
-                if let Some(timestamp) = record.timestamp {
-                    message = message.timestamp(timestamp);
-                }
+        let deliveries: Vec<_> = messages
+            .map(|message| {
                 producer
                     .send_result(message)
                     .unwrap_or_else(|(e, _)| panic!("produce to {}: {e}", self.name))

@@ -202,6 +202,7 @@ impl ConnectorFactory for DatagenFactory {
         Ok(SourceCapabilities {
             bounded: config.is_bounded(),
             changelog: false,
+            upserts: false,
         })
     }
 

@@ -72,6 +72,11 @@ pub struct SourceCapabilities {
     /// ([`rtdw_operators::row_kind::ROW_KIND_COLUMN`]) follows the data
     /// columns of its batches.
     pub changelog: bool,
+    /// True when that changelog holds upserts by the table's primary key
+    /// (Flink's upsert mode: no `-U`, and a `-D` carries only the key):
+    /// the planner follows the source with a hash exchange on the key and
+    /// a `ChangelogNormalize`, which restores the before-images.
+    pub upserts: bool,
 }
 
 /// What the planner needs to know about a sink.

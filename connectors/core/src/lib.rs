@@ -35,6 +35,7 @@ pub mod registry;
 pub mod split;
 mod table;
 pub mod two_phase;
+pub mod types;
 
 use std::sync::Arc;
 

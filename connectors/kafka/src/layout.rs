@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, UInt32Array};
+use arrow::array::{ArrayRef, UInt32Array, new_null_array};
 use arrow::compute::take;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -39,10 +39,6 @@ impl RecordLayout {
     /// The layout `table`'s options describe; errors name the option.
     pub(crate) fn of_table(table: &TableDescriptor) -> Result<Self, ConnectorError> {
         let options = TableOptions::new(table);
-        let invalid =
-            |key: &str, value: &str, expected: &str| options.invalid(key, value, expected);
-        let prefix = options.string(&KEY_FIELDS_PREFIX).unwrap_or_default();
-        let except_key = options.choice(&VALUE_FIELDS_INCLUDE)? == Some("EXCEPT_KEY");
         let key_names: Vec<&str> = options
             .string(&KEY_FIELDS)
             .map(|names| {
@@ -68,6 +64,32 @@ impl RecordLayout {
             }
             _ => {}
         }
+        Self::with_key(table, &key_names)
+    }
+
+    /// The layout of an `upsert-kafka` table: the key holds the primary
+    /// key's columns, which the table must have.
+    pub(crate) fn of_upsert_table(table: &TableDescriptor) -> Result<Self, ConnectorError> {
+        if table.primary_key.is_empty() {
+            return Err(ConnectorError::InvalidOption {
+                table: table.name.clone(),
+                key: "PRIMARY KEY".into(),
+                value: "(none)".into(),
+                expected: "an 'upsert-kafka' table needs a PRIMARY KEY: its columns are the record key, and rows update and delete by it".into(),
+            });
+        }
+        let key_names: Vec<&str> = table.primary_key.iter().map(String::as_str).collect();
+        Self::with_key(table, &key_names)
+    }
+
+    /// The layout with `key_names` in the key, as `key.fields-prefix` and
+    /// `value.fields-include` say.
+    fn with_key(table: &TableDescriptor, key_names: &[&str]) -> Result<Self, ConnectorError> {
+        let options = TableOptions::new(table);
+        let invalid =
+            |key: &str, value: &str, expected: &str| options.invalid(key, value, expected);
+        let prefix = options.string(&KEY_FIELDS_PREFIX).unwrap_or_default();
+        let except_key = options.choice(&VALUE_FIELDS_INCLUDE)? == Some("EXCEPT_KEY");
         if !prefix.is_empty() && !except_key {
             return Err(invalid(
                 VALUE_FIELDS_INCLUDE.key,
@@ -78,7 +100,7 @@ impl RecordLayout {
         let schema = table.schema.clone();
         let mut key_columns = Vec::new();
         let mut key_fields = Vec::new();
-        for name in &key_names {
+        for name in key_names {
             let Some((position, field)) = schema.column_with_name(name) else {
                 return Err(invalid(
                     KEY_FIELDS.key,
@@ -202,6 +224,31 @@ impl RecordLayout {
             fields.push(values.field(values.fields().len() - 1).clone());
         }
         Arc::new(Schema::new(fields))
+    }
+
+    /// Rows of `schema` ([`RecordLayout::row_schema`], without a row-kind
+    /// column) holding only key columns, from the key rows `key_of_row`
+    /// points at (`None`: NULL key columns); the other columns are NULL.
+    /// They are the deletes of an upsert table's tombstones.
+    pub(crate) fn key_only_rows(
+        &self,
+        schema: &SchemaRef,
+        keys: &RecordBatch,
+        key_of_row: &[Option<u32>],
+    ) -> Result<RecordBatch> {
+        let indexes = UInt32Array::from(key_of_row.to_vec());
+        let columns: Vec<ArrayRef> = (0..self.table_schema.fields().len())
+            .map(
+                |position| match self.key_columns.iter().position(|&c| c == position) {
+                    Some(from_key) => take(keys.column(from_key), &indexes, None),
+                    None => Ok(new_null_array(
+                        schema.field(position).data_type(),
+                        key_of_row.len(),
+                    )),
+                },
+            )
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(RecordBatch::try_new(schema.clone(), columns)?)
     }
 
     /// Rows of `schema` ([`RecordLayout::row_schema`]) from decoded values

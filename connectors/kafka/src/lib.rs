@@ -22,6 +22,7 @@
 //! [`KafkaFactory`] with the connector registry.
 
 mod client;
+mod decoding;
 mod discovery;
 mod layout;
 mod options;
@@ -30,10 +31,13 @@ mod record;
 mod sink;
 mod source;
 mod transactions;
+mod upsert;
+
+pub use upsert::UpsertKafkaFactory;
 
 use std::time::Duration;
 
-use rtdw_connector_core::format::{Formats, RecordDecoder, ResolvedFormat};
+use rtdw_connector_core::format::{Formats, ResolvedFormat};
 use rtdw_connector_core::options::{ConnectorOption, TableOptions};
 use rtdw_connector_core::two_phase::TwoPhaseSink;
 use rtdw_connector_core::{
@@ -43,6 +47,7 @@ use rtdw_connector_core::{
 use rtdw_operators::row_kind::has_row_kinds;
 use rtdw_operators::{Sink, Source, SourceSplit, SubtaskContext};
 
+use crate::decoding::{KeyReader, RecordDecoding};
 use crate::layout::RecordLayout;
 use crate::options::{
     BOOTSTRAP_SERVERS, BOUNDED_MODE, DELIVERY_GUARANTEE, DISCOVERY_INTERVAL, FORMAT_SLOT, GROUP_ID,
@@ -53,7 +58,7 @@ use crate::sink::{
     ExactlyOnceWriter, Guarantee, KafkaSink, Partitioner, RecordEncoding, RecordSender,
     TransactionalIds,
 };
-use crate::source::{KafkaSource, KeyReader};
+use crate::source::KafkaSource;
 
 /// The `kafka` connector.
 pub struct KafkaFactory;
@@ -97,7 +102,7 @@ impl ConnectorFactory for KafkaFactory {
         formats: &Formats,
     ) -> Result<SourceCapabilities, ConnectorError> {
         Topics::of_source(table)?;
-        let changelog = has_row_kinds(source_decoding(table, formats)?.0.schema());
+        let changelog = has_row_kinds(source_decoding(table, formats, Flavor::Plain)?.schema());
         let startup = startup(table)?;
         let bound = bound(table)?;
         let has_group = TableOptions::new(table).string(&GROUP_ID).is_some();
@@ -119,6 +124,7 @@ impl ConnectorFactory for KafkaFactory {
         Ok(SourceCapabilities {
             bounded: bound.is_some(),
             changelog,
+            upserts: false,
         })
     }
 
@@ -130,7 +136,7 @@ impl ConnectorFactory for KafkaFactory {
         Topics::of_sink(table)?;
         sink_settings(table)?;
         let format = formats.resolve(table, value_format_slot(table)?)?;
-        sink_encoding(table, formats)?;
+        sink_encoding(table, formats, Flavor::Plain)?;
         Ok(SinkCapabilities {
             accepts_updates: format.factory.changelog(),
             accepts_upserts: format.factory.accepts_upserts(),
@@ -148,13 +154,7 @@ impl ConnectorFactory for KafkaFactory {
         &self,
         table: &TableDescriptor,
     ) -> Result<Option<Duration>, ConnectorError> {
-        if bound(table)?.is_some() {
-            return Ok(None);
-        }
-        let interval = TableOptions::new(table)
-            .duration(&DISCOVERY_INTERVAL)?
-            .filter(|interval| !interval.is_zero());
-        Ok(interval)
+        discovery_interval(table)
     }
 
     fn create_source(
@@ -163,17 +163,7 @@ impl ConnectorFactory for KafkaFactory {
         formats: &Formats,
         ctx: &SubtaskContext,
     ) -> Result<Box<dyn Source>, ConnectorError> {
-        let format = formats.resolve(table, value_format_slot(table)?)?;
-        let (decoder, key) = source_decoding(table, formats)?;
-        Ok(Box::new(KafkaSource::new(
-            table,
-            &ctx.job_id,
-            decoder,
-            format.policy()?,
-            key,
-            startup(table)?,
-            bound(table)?,
-        )?))
+        create_source(table, formats, ctx, Flavor::Plain, startup(table)?)
     }
 
     fn create_sink(
@@ -182,31 +172,91 @@ impl ConnectorFactory for KafkaFactory {
         formats: &Formats,
         ctx: &SubtaskContext,
     ) -> Result<Box<dyn Sink>, ConnectorError> {
-        let encoding = sink_encoding(table, formats)?;
-        let (delivery, partitioner) = sink_settings(table)?;
-        let topic = Topics::of_sink(table)?;
-        match delivery {
-            Delivery::ExactlyOnce { prefix, timeout_ms } => {
-                let sender =
-                    RecordSender::new(table, topic, encoding, partitioner, ctx.subtask_index);
-                let ids = TransactionalIds::new(&prefix, ctx.subtask_index, ctx.parallelism);
-                let bootstrap = TableOptions::new(table).require_string(&BOOTSTRAP_SERVERS)?;
-                let writer = ExactlyOnceWriter::new(table, sender, ids, bootstrap, timeout_ms);
-                Ok(Box::new(TwoPhaseSink::new(
-                    writer,
-                    ctx.subtask_index,
-                    ctx.parallelism,
-                )))
-            }
-            Delivery::Plain(guarantee) => Ok(Box::new(KafkaSink::new(
-                table,
-                topic,
-                encoding,
-                guarantee,
-                partitioner,
-                ctx,
-            )?)),
+        create_sink(table, formats, ctx, Flavor::Plain)
+    }
+}
+
+/// How a table's rows map to records: the two connectors of this crate
+/// share everything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    /// `kafka`: `key.fields` in the key, each record a row (or a change of
+    /// a changelog format).
+    Plain,
+    /// `upsert-kafka`: the primary key in the key, each record an upsert
+    /// or, without a value, a delete of its key.
+    Upsert,
+}
+
+impl Flavor {
+    fn layout(self, table: &TableDescriptor) -> Result<RecordLayout, ConnectorError> {
+        match self {
+            Flavor::Plain => RecordLayout::of_table(table),
+            Flavor::Upsert => RecordLayout::of_upsert_table(table),
         }
+    }
+
+    fn value_slot(self, table: &TableDescriptor) -> Result<&'static FormatSlot, ConnectorError> {
+        match self {
+            Flavor::Plain => value_format_slot(table),
+            Flavor::Upsert => Ok(&VALUE_FORMAT_SLOT),
+        }
+    }
+}
+
+/// How often an unbounded source of `table` looks for new partitions
+/// (`scan.topic-partition-discovery.interval`; never when bounded or 0).
+fn discovery_interval(table: &TableDescriptor) -> Result<Option<Duration>, ConnectorError> {
+    if bound(table)?.is_some() {
+        return Ok(None);
+    }
+    Ok(TableOptions::new(table)
+        .duration(&DISCOVERY_INTERVAL)?
+        .filter(|interval| !interval.is_zero()))
+}
+
+/// One subtask of a source reading `table` as `flavor` says, partitions
+/// new to the job starting at `startup`.
+fn create_source(
+    table: &TableDescriptor,
+    formats: &Formats,
+    ctx: &SubtaskContext,
+    flavor: Flavor,
+    startup: OffsetSpec,
+) -> Result<Box<dyn Source>, ConnectorError> {
+    let decoding = source_decoding(table, formats, flavor)?;
+    Ok(Box::new(KafkaSource::new(
+        table,
+        &ctx.job_id,
+        decoding,
+        startup,
+        bound(table)?,
+    )?))
+}
+
+/// One subtask of a sink writing `table` as `flavor` says.
+fn create_sink(
+    table: &TableDescriptor,
+    formats: &Formats,
+    ctx: &SubtaskContext,
+    flavor: Flavor,
+) -> Result<Box<dyn Sink>, ConnectorError> {
+    let encoding = sink_encoding(table, formats, flavor)?;
+    let (delivery, partitioner) = sink_settings(table)?;
+    let topic = Topics::of_sink(table)?;
+    let sender = RecordSender::new(table, topic, encoding, partitioner, ctx.subtask_index);
+    match delivery {
+        Delivery::ExactlyOnce { prefix, timeout_ms } => {
+            let ids = TransactionalIds::new(&prefix, ctx.subtask_index, ctx.parallelism);
+            let bootstrap = TableOptions::new(table).require_string(&BOOTSTRAP_SERVERS)?;
+            let writer = ExactlyOnceWriter::new(table, sender, ids, bootstrap, timeout_ms);
+            Ok(Box::new(TwoPhaseSink::new(
+                writer,
+                ctx.subtask_index,
+                ctx.parallelism,
+            )))
+        }
+        Delivery::Plain(guarantee) => Ok(Box::new(KafkaSink::new(table, sender, guarantee)?)),
     }
 }
 
@@ -290,6 +340,8 @@ fn exactly_once_settings(table: &TableDescriptor) -> Result<Delivery, ConnectorE
 
 /// The key format of `table`, when it has a key: resolved, checked to be
 /// insert-only (a key is one row), and checked against the key columns.
+/// (An upsert table's value format must be insert-only too: the records
+/// are the changes.)
 fn key_format<'a>(
     table: &'a TableDescriptor,
     formats: &Formats,
@@ -310,20 +362,42 @@ fn key_format<'a>(
     Ok(Some(format))
 }
 
-/// The value decoder of a source table, and the key reader when its value
-/// does not hold every column.
+/// The value format of `table`, checked against the value columns (and,
+/// for an upsert table, to be insert-only).
+fn value_format<'a>(
+    table: &'a TableDescriptor,
+    formats: &Formats,
+    layout: &RecordLayout,
+    flavor: Flavor,
+) -> Result<ResolvedFormat<'a>, ConnectorError> {
+    let slot = flavor.value_slot(table)?;
+    let format = formats.resolve(table, slot)?;
+    if flavor == Flavor::Upsert && format.factory.changelog() {
+        return Err(TableOptions::new(table).invalid(
+            slot.option.key,
+            format.factory.name(),
+            "must be an insert-only format: each 'upsert-kafka' record is the new row of its key",
+        ));
+    }
+    format.factory.validate(table, layout.value_schema())?;
+    Ok(format)
+}
+
+/// How a source table's records are decoded: the value decoder, and the
+/// key reader when rows need columns from the key.
 fn source_decoding(
     table: &TableDescriptor,
     formats: &Formats,
-) -> Result<(Box<dyn RecordDecoder>, Option<KeyReader>), ConnectorError> {
-    let layout = RecordLayout::of_table(table)?;
-    let format = formats.resolve(table, value_format_slot(table)?)?;
-    format.factory.validate(table, layout.value_schema())?;
+    flavor: Flavor,
+) -> Result<RecordDecoding, ConnectorError> {
+    let layout = flavor.layout(table)?;
+    let format = value_format(table, formats, &layout, flavor)?;
     let decoder = format
         .factory
         .create_decoder(layout.value_schema(), &format.options)?;
+    let upserts = flavor == Flavor::Upsert;
     let key = match key_format(table, formats, &layout)? {
-        Some(key) if layout.reads_key() => {
+        Some(key) if layout.reads_key() || upserts => {
             let key_decoder = key
                 .factory
                 .create_decoder(layout.key_schema(), &key.options)?;
@@ -337,7 +411,7 @@ fn source_decoding(
         }
         _ => None,
     };
-    Ok((decoder, key))
+    RecordDecoding::new(table, decoder, format.policy()?, key, upserts)
 }
 
 /// The layout, value encoder and key encoder (when the table has a key) of
@@ -345,10 +419,10 @@ fn source_decoding(
 fn sink_encoding(
     table: &TableDescriptor,
     formats: &Formats,
+    flavor: Flavor,
 ) -> Result<RecordEncoding, ConnectorError> {
-    let layout = RecordLayout::of_table(table)?;
-    let format = formats.resolve(table, value_format_slot(table)?)?;
-    format.factory.validate(table, layout.value_schema())?;
+    let layout = flavor.layout(table)?;
+    let format = value_format(table, formats, &layout, flavor)?;
     let encoder = format
         .factory
         .create_encoder(layout.value_schema(), &format.options)?;
@@ -359,9 +433,14 @@ fn sink_encoding(
         ),
         None => None,
     };
+    let upserts = match flavor {
+        Flavor::Plain => None,
+        Flavor::Upsert => Some(upsert::buffer_settings(table)?),
+    };
     Ok(RecordEncoding {
         layout,
         value: encoder,
         key: key_encoder,
+        upserts,
     })
 }

@@ -1,13 +1,18 @@
 //! A consumed Kafka record, owned, and the metadata columns a `kafka` source
 //! offers from it (Flink's `topic`, `partition`, `offset`, `timestamp`,
-//! `timestamp-type`, `leader-epoch`).
+//! `timestamp-type`, `headers`, `leader-epoch`).
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int32Array, Int64Array, StringArray, TimestampMillisecondArray};
+use arrow::array::{
+    ArrayRef, BinaryBuilder, Int32Array, Int64Array, MapArray, MapBuilder, MapFieldNames,
+    StringArray, StringBuilder, TimestampMillisecondArray,
+};
 use arrow::datatypes::{DataType, TimeUnit};
+use arrow::error::ArrowError;
 use rdkafka::Message;
-use rdkafka::message::{BorrowedMessage, Timestamp};
+use rdkafka::message::{BorrowedMessage, Headers, Timestamp};
+use rtdw_connector_core::types::map_type;
 use rtdw_connector_core::{ConnectorError, MetadataColumn, TableDescriptor};
 
 /// One record as read, detached from the consumer.
@@ -22,12 +27,20 @@ pub(crate) struct Record {
     pub(crate) key: Option<Vec<u8>>,
     /// `None` for a tombstone.
     pub(crate) payload: Option<Vec<u8>>,
+    /// The headers, in order (a value may be NULL), when the table reads
+    /// them.
+    pub(crate) headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
 impl Record {
     /// Copies what the source needs out of a consumed message; `topic` is
-    /// the message's topic name, shared between records.
-    pub(crate) fn from_message(message: &BorrowedMessage<'_>, topic: Arc<str>) -> Self {
+    /// the message's topic name, shared between records; headers are
+    /// copied only `with_headers`.
+    pub(crate) fn from_message(
+        message: &BorrowedMessage<'_>,
+        topic: Arc<str>,
+        with_headers: bool,
+    ) -> Self {
         // SAFETY: `ptr` is the live message `message` borrows; librdkafka
         // only reads its leader epoch field.
         let epoch = unsafe { rdkafka::bindings::rd_kafka_message_leader_epoch(message.ptr()) };
@@ -39,6 +52,13 @@ impl Record {
             leader_epoch: (epoch >= 0).then_some(epoch),
             key: message.key().map(<[u8]>::to_vec),
             payload: message.payload().map(<[u8]>::to_vec),
+            headers: match message.headers() {
+                Some(headers) if with_headers => headers
+                    .iter()
+                    .map(|header| (header.key.to_string(), header.value.map(<[u8]>::to_vec)))
+                    .collect(),
+                _ => Vec::new(),
+            },
         }
     }
 
@@ -54,6 +74,11 @@ impl Record {
 /// TIMESTAMP_LTZ(3).
 fn timestamp_ltz() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+/// MAP<STRING, BYTES>.
+fn headers_type() -> DataType {
+    map_type(DataType::Utf8, DataType::Binary)
 }
 
 /// What a `kafka` source offers besides the data.
@@ -94,6 +119,13 @@ pub(crate) const METADATA: &[MetadataColumn] = &[
         doc: "'NoTimestampType', 'CreateTime' or 'LogAppendTime'.",
     },
     MetadataColumn {
+        key: "headers",
+        sql_type: "MAP<STRING, BYTES> NOT NULL",
+        data_type: headers_type,
+        writable: false,
+        doc: "The headers of the record, by key (the last value of a repeated key).",
+    },
+    MetadataColumn {
         key: "leader-epoch",
         sql_type: "INT NULL",
         data_type: || DataType::Int32,
@@ -110,6 +142,7 @@ pub(crate) enum RecordMetadata {
     Offset,
     Timestamp,
     TimestampType,
+    Headers,
     LeaderEpoch,
 }
 
@@ -126,6 +159,7 @@ impl RecordMetadata {
                     "offset" => RecordMetadata::Offset,
                     "timestamp" => RecordMetadata::Timestamp,
                     "timestamp-type" => RecordMetadata::TimestampType,
+                    "headers" => RecordMetadata::Headers,
                     "leader-epoch" => RecordMetadata::LeaderEpoch,
                     other => {
                         return Err(ConnectorError::InvalidMetadata {
@@ -140,8 +174,8 @@ impl RecordMetadata {
     }
 
     /// The column's values for `records`, one per row.
-    pub(crate) fn column(self, records: &[&Record]) -> ArrayRef {
-        match self {
+    pub(crate) fn column(self, records: &[&Record]) -> Result<ArrayRef, ArrowError> {
+        Ok(match self {
             RecordMetadata::Topic => Arc::new(StringArray::from_iter_values(
                 records.iter().map(|r| &*r.topic),
             )),
@@ -164,9 +198,36 @@ impl RecordMetadata {
                     Timestamp::LogAppendTime(_) => "LogAppendTime",
                 }),
             )),
+            RecordMetadata::Headers => Arc::new(headers_column(records)?),
             RecordMetadata::LeaderEpoch => Arc::new(Int32Array::from_iter(
                 records.iter().map(|r| r.leader_epoch),
             )),
-        }
+        })
     }
+}
+
+/// The headers of `records` as a map per record, laid out as
+/// [`map_type`] says; of a key given more than once, the last value is
+/// kept (a map holds a key once).
+fn headers_column(records: &[&Record]) -> Result<MapArray, ArrowError> {
+    let names = MapFieldNames {
+        entry: "entries".into(),
+        key: "key".into(),
+        value: "value".into(),
+    };
+    let mut builder = MapBuilder::new(Some(names), StringBuilder::new(), BinaryBuilder::new());
+    for record in records {
+        for (i, (key, value)) in record.headers.iter().enumerate() {
+            let repeated = record.headers[i + 1..]
+                .iter()
+                .any(|(later, _)| later == key);
+            if repeated {
+                continue;
+            }
+            builder.keys().append_value(key);
+            builder.values().append_option(value.as_deref());
+        }
+        builder.append(true)?;
+    }
+    Ok(builder.finish())
 }

@@ -5,26 +5,24 @@
 //! every checkpoint, so a restored (or reassigned) partition continues at
 //! exactly the next record and ends where it would have.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
-use rtdw_connector_core::format::{DecodePolicy, MALFORMED, RecordDecoder};
-use rtdw_connector_core::metadata::{append_metadata, with_metadata_fields};
+use rtdw_connector_core::format::MALFORMED;
 use rtdw_connector_core::options::TableOptions;
 use rtdw_connector_core::split::{decode_splits, encode_splits};
 use rtdw_connector_core::{ConnectorError, TableDescriptor};
-use rtdw_operators::{ErrorClass, Result, Source, SourceSplit, StreamError};
+use rtdw_operators::{ErrorClass, Result, Source, SourceSplit, SplitView, StreamError};
 use tokio::time::Instant;
 
 use crate::client::{REQUEST_TIMEOUT, client, kafka_error};
-use crate::layout::RecordLayout;
+use crate::decoding::RecordDecoding;
 use crate::options::{GROUP_ID, OffsetSpec, client_properties};
-use crate::record::{Record, RecordMetadata};
+use crate::record::Record;
 
 /// Records decoded into one batch at most.
 const RECORDS_PER_BATCH: usize = 8192;
@@ -89,17 +87,18 @@ impl PartitionState {
 pub(crate) struct KafkaSource {
     table: TableDescriptor,
     consumer: Arc<StreamConsumer>,
-    decoder: Box<dyn RecordDecoder>,
-    policy: DecodePolicy,
-    /// Reads the key columns the value does not hold, if any.
-    key: Option<KeyReader>,
-    metadata: Vec<RecordMetadata>,
-    /// The batches' schema, metadata columns included.
-    schema: SchemaRef,
+    decoding: RecordDecoding,
     startup: OffsetSpec,
     bound: Option<OffsetSpec>,
     /// Assigned partitions and how far each is read.
     partitions: BTreeMap<PartitionId, PartitionState>,
+    /// The split ids of the partitions not finished.
+    reading: Vec<String>,
+    /// Batches decoded from the last poll and not yet returned, each of
+    /// one partition, with its split id.
+    ready: VecDeque<(String, RecordBatch)>,
+    /// The split id of the last batch returned.
+    last_split: Option<String>,
     /// Splits handed over but not yet assigned to the consumer.
     pending: Vec<SourceSplit>,
     /// Splits finished before they reached this subtask, kept so the
@@ -117,13 +116,11 @@ pub(crate) struct KafkaSource {
 
 impl KafkaSource {
     /// A subtask of job `job_id` reading the partitions it is given through
-    /// `add_splits`, their values decoded by `decoder`.
+    /// `add_splits`, their records decoded by `decoding`.
     pub(crate) fn new(
         table: &TableDescriptor,
         job_id: &str,
-        decoder: Box<dyn RecordDecoder>,
-        policy: DecodePolicy,
-        key: Option<KeyReader>,
+        decoding: RecordDecoding,
         startup: OffsetSpec,
         bound: Option<OffsetSpec>,
     ) -> Result<Self, ConnectorError> {
@@ -147,19 +144,15 @@ impl KafkaSource {
             &[&settings[..], &group[..]].concat(),
         )?;
         Ok(KafkaSource {
-            schema: with_metadata_fields(
-                key.as_ref().map_or(decoder.schema(), KeyReader::row_schema),
-                &table.metadata,
-            ),
-            metadata: RecordMetadata::of_table(table)?,
             table: table.clone(),
             consumer: Arc::new(consumer),
-            decoder,
-            policy,
-            key,
+            decoding,
             startup,
             bound,
             partitions: BTreeMap::new(),
+            reading: Vec::new(),
+            ready: VecDeque::new(),
+            last_split: None,
             pending: Vec::new(),
             finished: Vec::new(),
             started: false,
@@ -210,12 +203,14 @@ impl KafkaSource {
     /// Points the consumer at every unfinished partition, each at its next
     /// offset. (librdkafka's incremental assignment needs a consumer group,
     /// which a source without `properties.group.id` does not have.)
-    fn reassign(&self) -> Result<()> {
+    fn reassign(&mut self) -> Result<()> {
         let mut assignment = TopicPartitionList::new();
+        self.reading.clear();
         for (id, state) in self.partitions.iter().filter(|(_, s)| !s.finished()) {
             assignment
                 .add_partition_offset(&id.topic, id.partition, Offset::Offset(state.offset))
                 .map_err(|e| self.error("cannot assign a partition", e))?;
+            self.reading.push(id.split_id());
         }
         self.consumer
             .assign(&assignment)
@@ -292,7 +287,7 @@ impl KafkaSource {
                 Ok(Ok(message)) => message,
             };
             let topic = self.topic_name(rdkafka::Message::topic(&message));
-            let record = Record::from_message(&message, topic);
+            let record = Record::from_message(&message, topic, self.decoding.reads_headers());
             drop(message);
             if self.accept(&record)? {
                 records.push(record);
@@ -309,155 +304,42 @@ impl KafkaSource {
         self.topic_names.insert(topic.to_string(), name.clone());
         name
     }
-
-    /// Decodes records into a batch of the table's columns, with its
-    /// metadata columns; tombstones (records without a value) carry no row.
-    fn decode(&mut self, records: &[Record]) -> Result<Option<RecordBatch>> {
-        let values: Vec<&Record> = records.iter().filter(|r| r.payload.is_some()).collect();
-        if self.key.is_none() && self.metadata.is_empty() {
-            let payloads: Vec<&[u8]> = values.iter().map(|r| payload(r)).collect();
-            let position = |i: usize| values[i].position();
-            return self
-                .policy
-                .decode(self.decoder.as_mut(), &payloads, &position);
-        }
-        let (values, keys) = match self.key.as_mut() {
-            Some(key) => {
-                let (kept, keys, key_rows) = key.decode(values)?;
-                (kept, Some((keys, key_rows)))
-            }
-            None => (values, None),
-        };
-        let payloads: Vec<&[u8]> = values.iter().map(|r| payload(r)).collect();
-        let position = |i: usize| values[i].position();
-        let Some((batch, sources)) =
-            self.policy
-                .decode_each(self.decoder.as_mut(), &payloads, &position)?
-        else {
-            return Ok(None);
-        };
-        let batch = match (&self.key, keys) {
-            (Some(key), Some((keys, key_rows))) => {
-                let key_of_row: Vec<Option<u32>> = sources.iter().map(|&s| key_rows[s]).collect();
-                key.layout
-                    .assemble(&key.row_schema, &batch, &keys, &key_of_row)?
-            }
-            _ => batch,
-        };
-        if self.metadata.is_empty() {
-            return Ok(Some(batch));
-        }
-        let owners: Vec<&Record> = sources.iter().map(|&i| values[i]).collect();
-        let columns = self.metadata.iter().map(|m| m.column(&owners)).collect();
-        append_metadata(&self.schema, batch, columns).map(Some)
-    }
-}
-
-/// A record's value bytes (empty for a tombstone, which callers leave out).
-fn payload(record: &Record) -> &[u8] {
-    record.payload.as_deref().unwrap_or_default()
-}
-
-/// Reads the key columns of a table whose value does not hold them all
-/// (`value.fields-include` = `EXCEPT_KEY`).
-pub(crate) struct KeyReader {
-    layout: RecordLayout,
-    decoder: Box<dyn RecordDecoder>,
-    policy: DecodePolicy,
-    /// The rows the layout assembles: the table's columns, then the
-    /// value's row-kind column, if any.
-    row_schema: SchemaRef,
-}
-
-impl KeyReader {
-    /// A reader of keys decoded by `decoder` under `policy`, assembled
-    /// with values of `value_schema` as `layout` says.
-    pub(crate) fn new(
-        layout: RecordLayout,
-        decoder: Box<dyn RecordDecoder>,
-        policy: DecodePolicy,
-        value_schema: &SchemaRef,
-    ) -> Self {
-        let row_schema = layout.row_schema(value_schema, decoder.schema());
-        KeyReader {
-            layout,
-            decoder,
-            policy,
-            row_schema,
-        }
-    }
-
-    /// The rows the reader assembles.
-    pub(crate) fn row_schema(&self) -> &SchemaRef {
-        &self.row_schema
-    }
-
-    /// Decodes the keys of `records`: the records kept (one whose key is
-    /// malformed and skipped is dropped whole, as Flink does), the key
-    /// rows, and for each kept record the row of its key (`None`: it has
-    /// no key).
-    #[allow(clippy::type_complexity)]
-    fn decode<'r>(
-        &mut self,
-        records: Vec<&'r Record>,
-    ) -> Result<(Vec<&'r Record>, RecordBatch, Vec<Option<u32>>)> {
-        let keyed: Vec<&Record> = records
-            .iter()
-            .copied()
-            .filter(|r| r.key.is_some())
-            .collect();
-        let keys: Vec<&[u8]> = keyed
-            .iter()
-            .map(|r| r.key.as_deref().unwrap_or_default())
-            .collect();
-        let position = |i: usize| format!("{} (key)", keyed[i].position());
-        let (batch, sources) = self
-            .policy
-            .decode_each(self.decoder.as_mut(), &keys, &position)?
-            .unwrap_or_else(|| {
-                (
-                    RecordBatch::new_empty(self.decoder.schema().clone()),
-                    Vec::new(),
-                )
-            });
-        let mut row_of_keyed: Vec<Option<u32>> = vec![None; keyed.len()];
-        for (row, &source) in sources.iter().enumerate() {
-            row_of_keyed[source].get_or_insert(row as u32);
-        }
-        let mut kept = Vec::with_capacity(records.len());
-        let mut key_rows = Vec::with_capacity(records.len());
-        let mut keyed_rows = row_of_keyed.into_iter();
-        for record in records {
-            if record.key.is_none() {
-                kept.push(record);
-                key_rows.push(None);
-            } else if let Some(Some(row)) = keyed_rows.next() {
-                kept.push(record);
-                key_rows.push(Some(row));
-            }
-        }
-        Ok((kept, batch, key_rows))
-    }
 }
 
 #[async_trait::async_trait]
 impl Source for KafkaSource {
     async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        self.assign_pending().await?;
-        let records = self.poll().await?;
-        self.finish_passed_partitions()?;
-        self.started = true;
-        if let Some(batch) = self.decode(&records)?
-            && batch.num_rows() > 0
-        {
+        if self.ready.is_empty() {
+            self.assign_pending().await?;
+            let records = self.poll().await?;
+            self.finish_passed_partitions()?;
+            self.started = true;
+            for (split, records) in by_partition(records) {
+                if let Some(batch) = self.decoding.decode(&records)?
+                    && batch.num_rows() > 0
+                {
+                    self.ready.push_back((split, batch));
+                }
+            }
+        }
+        if let Some((split, batch)) = self.ready.pop_front() {
+            self.last_split = Some(split);
             return Ok(Some(batch));
         }
+        self.last_split = None;
         let all_read =
             self.pending.is_empty() && self.partitions.values().all(PartitionState::finished);
         if self.bound.is_some() && all_read {
             return Ok(None);
         }
-        Ok(Some(RecordBatch::new_empty(self.schema.clone())))
+        Ok(Some(RecordBatch::new_empty(self.decoding.schema().clone())))
+    }
+
+    fn split_view(&self) -> Option<SplitView<'_>> {
+        Some(SplitView {
+            reading: &self.reading,
+            last_batch: self.last_split.as_deref(),
+        })
     }
 
     fn snapshot_position(&self) -> Result<String> {
@@ -518,7 +400,7 @@ impl Source for KafkaSource {
     }
 
     fn records_dropped(&self) -> Vec<(&'static str, u64)> {
-        vec![(MALFORMED, self.policy.dropped().total())]
+        vec![(MALFORMED, self.decoding.dropped())]
     }
 }
 
@@ -567,6 +449,32 @@ impl KafkaSource {
             .commit(&offsets, CommitMode::Async)
             .map_err(|e| self.error("cannot commit offsets", e))
     }
+}
+
+/// Records grouped by partition, each group in offset order, with the
+/// partition's split id: a batch holds records of one partition, so the
+/// runtime can keep a watermark per partition.
+fn by_partition(records: Vec<Record>) -> Vec<(String, Vec<Record>)> {
+    let mut groups: Vec<(PartitionId, Vec<Record>)> = Vec::new();
+    for record in records {
+        let group = groups
+            .iter_mut()
+            .find(|(id, _)| id.partition == record.partition && id.topic == record.topic);
+        match group {
+            Some((_, group)) => group.push(record),
+            None => groups.push((
+                PartitionId {
+                    topic: record.topic.clone(),
+                    partition: record.partition,
+                },
+                vec![record],
+            )),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(id, records)| (id.split_id(), records))
+        .collect()
 }
 
 fn encode_state(state: &PartitionState) -> Result<String> {

@@ -41,6 +41,7 @@ use super::{JoinKind, key_types, side_of, split_input};
 use crate::error::{Result, StreamError};
 use crate::operator::Operator;
 use crate::row_kind::{RowKind, changelog_schema, row_kind_at};
+use crate::ttl::Ttl;
 
 /// Bookkeeping of one distinct stored row.
 #[derive(Debug, Clone, Copy)]
@@ -80,13 +81,6 @@ struct RowKeys {
     retracting: Vec<bool>,
     /// The distinct keys of the batch.
     touched: Vec<u32>,
-}
-
-/// State TTL: how long an untouched row is kept and the clock that says.
-struct Ttl {
-    millis: i64,
-    clock: Box<dyn Fn() -> i64 + Send>,
-    next_sweep: i64,
 }
 
 /// The regular join of two changelog streams, with retraction.
@@ -136,11 +130,7 @@ impl StreamingJoin {
         let key_columns = [left_keys, right_keys];
         let key_types = key_types(&schemas, &key_columns, &output_schema)?;
         let state = JoinState::new(&key_types, [&schemas[0], &schemas[1]], true)?;
-        let ttl = state_ttl.filter(|t| !t.is_zero()).map(|t| Ttl {
-            millis: i64::try_from(t.as_millis()).unwrap_or(i64::MAX),
-            clock: Box::new(crate::time::now_millis),
-            next_sweep: i64::MIN,
-        });
+        let ttl = Ttl::new(state_ttl);
         Ok(StreamingJoin {
             kind,
             schemas,
@@ -162,7 +152,7 @@ impl StreamingJoin {
     /// `clock` instead of the system clock.
     pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + 'static) -> Self {
         if let Some(ttl) = &mut self.ttl {
-            ttl.clock = Box::new(clock);
+            ttl.set_clock(clock);
         }
         self
     }
@@ -179,14 +169,12 @@ impl StreamingJoin {
         let Some(ttl) = &mut self.ttl else {
             return 0;
         };
-        let now = (ttl.clock)();
-        if now >= ttl.next_sweep {
-            let cutoff = now.saturating_sub(ttl.millis);
+        let now = ttl.now();
+        if let Some(cutoff) = ttl.sweep_due(now) {
             for key in self.state.key_ids() {
                 self.state.remove_where(key, |r| r.accessed <= cutoff);
                 self.state.release_if_empty(key);
             }
-            ttl.next_sweep = now.saturating_add(ttl.millis);
         }
         now
     }
@@ -355,7 +343,7 @@ impl Operator for StreamingJoin {
 
         let keys = self.resolve_keys(side, &rows, kinds.as_ref())?;
         if let Some(ttl) = &self.ttl {
-            let cutoff = now.saturating_sub(ttl.millis);
+            let cutoff = ttl.cutoff(now);
             for &key in &keys.touched {
                 self.state.remove_where(key, |r| r.accessed <= cutoff);
             }

@@ -90,3 +90,75 @@ fn a_time_column_of_another_type_is_an_error() {
     let mut missing = WatermarkAssigner::new(7, 0);
     assert!(missing.process_batch(0, input, &mut Vec::new()).is_err());
 }
+
+/// Passes a batch of split `split` through and returns the watermark.
+fn feed_split(assigner: &mut WatermarkAssigner, split: &str, times: &[Option<i64>]) -> Option<i64> {
+    assigner.next_batch_split(split);
+    feed(assigner, millis(times))
+}
+
+fn splits(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|id| id.to_string()).collect()
+}
+
+#[test]
+fn per_split_the_slowest_split_holds_the_watermark_back() {
+    let mut assigner = WatermarkAssigner::new(1, 1000);
+    assigner.source_splits(&splits(&["t:0", "t:1"]));
+    assert_eq!(
+        feed_split(&mut assigner, "t:0", &[Some(10_000)]),
+        None,
+        "t:1 has given no rows yet"
+    );
+    assert_eq!(
+        feed_split(&mut assigner, "t:1", &[Some(4_000)]),
+        Some(3_000)
+    );
+    assert_eq!(
+        feed_split(&mut assigner, "t:1", &[Some(20_000)]),
+        Some(9_000)
+    );
+    // A split added later holds it back until it gives rows.
+    assigner.source_splits(&splits(&["t:0", "t:1", "t:2"]));
+    assert_eq!(feed_split(&mut assigner, "t:0", &[Some(30_000)]), None);
+    assert_eq!(
+        feed_split(&mut assigner, "t:2", &[Some(15_000)]),
+        Some(14_000)
+    );
+    // A finished split no longer counts.
+    assigner.source_splits(&splits(&["t:0", "t:1"]));
+    assert_eq!(assigner.generated_watermark(), Some(19_000));
+}
+
+#[test]
+fn an_idle_split_stops_holding_the_watermark_back_until_it_gives_rows() {
+    let timeout = Duration::from_millis(50);
+    let mut assigner = WatermarkAssigner::new(1, 0).with_idle_timeout(Some(timeout));
+    assert_eq!(assigner.flush_interval(), Some(timeout));
+    assigner.source_splits(&splits(&["t:0", "t:1"]));
+    assert_eq!(feed_split(&mut assigner, "t:0", &[Some(10_000)]), None);
+    std::thread::sleep(timeout * 2);
+    // t:0 just gave rows; t:1 gave none for longer than the timeout.
+    assert_eq!(
+        feed_split(&mut assigner, "t:0", &[Some(11_000)]),
+        Some(11_000)
+    );
+    // Back from idleness, t:1 counts again (its rows are late: its own
+    // watermark is below the one handed out, which never goes back).
+    assert_eq!(feed_split(&mut assigner, "t:1", &[Some(5_000)]), None);
+    assert_eq!(feed_split(&mut assigner, "t:0", &[Some(20_000)]), None);
+    assert_eq!(
+        feed_split(&mut assigner, "t:1", &[Some(25_000)]),
+        Some(20_000)
+    );
+}
+
+#[test]
+fn without_an_idle_timeout_a_silent_split_holds_the_watermark_back() {
+    let mut assigner = WatermarkAssigner::new(1, 0);
+    assert_eq!(assigner.flush_interval(), None);
+    assigner.source_splits(&splits(&["t:0", "t:1"]));
+    feed_split(&mut assigner, "t:0", &[Some(10_000)]);
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(feed_split(&mut assigner, "t:0", &[Some(11_000)]), None);
+}

@@ -175,11 +175,13 @@ pub(super) fn encode(
         OperatorNode::WatermarkAssigner {
             time_column,
             delay_ms,
+            idle_timeout,
             schema,
             description,
         } => Node::WatermarkAssigner(proto::WatermarkAssignerNode {
             time_column: *time_column as u32,
             delay_ms: *delay_ms,
+            idle_timeout_ms: idle_timeout.map(|timeout| timeout.as_millis() as u64),
             schema: encode_schema(schema)?,
             description: description.clone(),
         }),
@@ -188,6 +190,17 @@ pub(super) fn encode(
             description,
         } => Node::DropUpdateBefore(proto::DropUpdateBeforeNode {
             schema: encode_schema(schema)?,
+            description: description.clone(),
+        }),
+        OperatorNode::ChangelogNormalize {
+            schema,
+            key_columns,
+            state_ttl,
+            description,
+        } => Node::ChangelogNormalize(proto::ChangelogNormalizeNode {
+            schema: encode_schema(schema)?,
+            key_columns: positions(key_columns),
+            state_ttl_ms: state_ttl.map(|ttl| ttl.as_millis() as u64),
             description: description.clone(),
         }),
     };
@@ -311,12 +324,19 @@ pub(super) fn decode(
         Node::WatermarkAssigner(watermark) => OperatorNode::WatermarkAssigner {
             time_column: watermark.time_column as usize,
             delay_ms: watermark.delay_ms,
+            idle_timeout: watermark.idle_timeout_ms.map(Duration::from_millis),
             schema: decode_schema(&watermark.schema, &watermark.description)?,
             description: watermark.description.clone(),
         },
         Node::DropUpdateBefore(drop) => OperatorNode::DropUpdateBefore {
             schema: decode_schema(&drop.schema, &drop.description)?,
             description: drop.description.clone(),
+        },
+        Node::ChangelogNormalize(normalize) => OperatorNode::ChangelogNormalize {
+            schema: decode_schema(&normalize.schema, &normalize.description)?,
+            key_columns: indexes(&normalize.key_columns),
+            state_ttl: normalize.state_ttl_ms.map(Duration::from_millis),
+            description: normalize.description.clone(),
         },
     })
 }

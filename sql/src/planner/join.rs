@@ -148,7 +148,7 @@ impl Planner {
 
     /// `table.exec.state.ttl`: how long state of an idle key is kept (none
     /// when unset or 0, as in Flink).
-    fn state_ttl(&self) -> Option<std::time::Duration> {
+    pub(super) fn state_ttl(&self) -> Option<std::time::Duration> {
         self.duration_option("table.exec.state.ttl")
             .filter(|t| !t.is_zero())
     }

@@ -192,10 +192,67 @@ impl Planner {
         } else {
             stream
         };
-        match watermark {
-            Some(declaration) => self.watermark_assigner(stream, &declaration),
-            None => Ok(stream),
+        let stream = match watermark {
+            Some(declaration) => self.watermark_assigner(stream, &declaration)?,
+            None => stream,
+        };
+        if capabilities.upserts {
+            return self.changelog_normalize(stream, &descriptor);
         }
+        Ok(stream)
+    }
+
+    /// Follows the upserts of `table`'s source with a hash exchange on its
+    /// primary key and the ChangelogNormalize that turns them into a full
+    /// changelog keyed by it, as Flink plans an `upsert-kafka` scan.
+    fn changelog_normalize(
+        &mut self,
+        stream: Stream,
+        table: &TableDescriptor,
+    ) -> Result<Stream, SqlError> {
+        let key_columns = table
+            .primary_key
+            .iter()
+            .map(|name| {
+                stream
+                    .schema
+                    .fields()
+                    .iter()
+                    .position(|f| f.name() == name)
+                    .ok_or_else(|| {
+                        self.unsupported(format!(
+                            "table '{}' reads upserts but its primary key column '{name}' is not among its columns",
+                            table.name
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if key_columns.is_empty() {
+            return Err(self.unsupported(format!(
+                "table '{}' reads upserts: it needs a PRIMARY KEY",
+                table.name
+            )));
+        }
+        let description = format!("ChangelogNormalize(key=[{}])", table.primary_key.join(", "));
+        let schema = self.nodes[stream.node].schema.clone();
+        let node = self.push(PlanNode {
+            parallelism: self.parallelism,
+            updating: true,
+            inputs: vec![(stream.node, Partitioning::Hash(key_columns.clone()))],
+            schema: schema.clone(),
+            op: OperatorNode::ChangelogNormalize {
+                schema,
+                key_columns: key_columns.clone(),
+                state_ttl: self.state_ttl(),
+                description: description.clone(),
+            },
+        });
+        Ok(Stream {
+            node,
+            schema: stream.schema,
+            updated_by: Some(description),
+            upsert_key: Some(key_columns),
+        })
     }
 
     /// Places the watermark assigner of a `WATERMARK FOR` declaration: the
@@ -245,6 +302,9 @@ impl Planner {
             op: OperatorNode::WatermarkAssigner {
                 time_column,
                 delay_ms,
+                idle_timeout: self
+                    .duration_option("table.exec.source.idle-timeout")
+                    .filter(|timeout| !timeout.is_zero()),
                 schema: upstream.schema.clone(),
                 description: format!(
                     "WatermarkAssigner(rowtime=[{}], watermark=[{}])",

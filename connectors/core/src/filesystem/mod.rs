@@ -137,6 +137,7 @@ impl ConnectorFactory for FilesystemFactory {
         Ok(SourceCapabilities {
             bounded: self.discovery_interval(table)?.is_none(),
             changelog: format.factory.changelog(),
+            upserts: false,
         })
     }
 

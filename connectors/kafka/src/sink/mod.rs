@@ -11,10 +11,12 @@ mod records;
 
 use arrow::record_batch::RecordBatch;
 use rtdw_connector_core::{ConnectorError, TableDescriptor};
-use rtdw_operators::{END_OF_INPUT, Result, Sink, SubtaskContext};
+use rtdw_operators::{END_OF_INPUT, Result, Sink};
 
 pub(crate) use exactly_once::{ExactlyOnceWriter, TransactionalIds};
-pub(crate) use records::{KafkaProducer, Partitioner, RecordEncoding, RecordSender, producer};
+pub(crate) use records::{
+    KafkaProducer, Partitioner, RecordEncoding, RecordSender, UpsertBuffering, producer,
+};
 
 /// What a checkpoint barrier waits for, without transactions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,19 +40,16 @@ pub(crate) struct KafkaSink {
 }
 
 impl KafkaSink {
-    /// A subtask writing `topic` of `table`.
+    /// A subtask writing `table` through `sender`.
     pub(crate) fn new(
         table: &TableDescriptor,
-        topic: String,
-        encoding: RecordEncoding,
+        sender: RecordSender,
         guarantee: Guarantee,
-        partitioner: Partitioner,
-        ctx: &SubtaskContext,
     ) -> Result<Self, ConnectorError> {
         let producer = producer(table, PRODUCER_DEFAULTS, &[])?;
         Ok(KafkaSink {
             producer,
-            sender: RecordSender::new(table, topic, encoding, partitioner, ctx.subtask_index),
+            sender,
             guarantee,
         })
     }
@@ -67,8 +66,10 @@ impl Sink for KafkaSink {
     }
 
     async fn pre_commit(&mut self, checkpoint_id: u64) -> Result<String> {
-        // At the end of the input every guarantee waits: the subtask ends
-        // and its producer with it.
+        // Held-back upserts go out at every checkpoint. At the end of the
+        // input every guarantee waits: the subtask ends and its producer
+        // with it.
+        self.sender.send_buffered(&self.producer).await?;
         if self.guarantee == Guarantee::AtLeastOnce || checkpoint_id == END_OF_INPUT {
             self.sender.await_all(&self.producer).await?;
         }

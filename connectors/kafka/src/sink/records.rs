@@ -3,10 +3,13 @@
 //! producer is the caller's, since the exactly-once sink changes it with
 //! every transaction.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use arrow::array::BooleanArray;
+use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
 use rdkafka::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -14,6 +17,7 @@ use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rtdw_connector_core::format::RecordEncoder;
 use rtdw_connector_core::{ConnectorError, TableDescriptor};
+use rtdw_operators::row_kind::{RowKind, row_kind_at, split_row_kinds};
 use rtdw_operators::{ErrorClass, Result, StreamError};
 
 use crate::client::{REQUEST_TIMEOUT, client_with_context, kafka_error};
@@ -95,6 +99,60 @@ pub(crate) struct RecordEncoding {
     pub value: Box<dyn RecordEncoder>,
     /// Encodes the key columns, when the table has a key.
     pub key: Option<Box<dyn RecordEncoder>>,
+    /// For `upsert-kafka`: rows are changes by key, `-U` and `-D` written
+    /// as tombstones, and held back as this says.
+    pub upserts: Option<UpsertBuffering>,
+}
+
+/// How an upsert sink holds changes back (`sink.buffer-flush.max-rows` and
+/// `sink.buffer-flush.interval`): until this many keys changed or this
+/// long passed since the first change held, and at every checkpoint; only
+/// the last change of each key is sent. Zero rows: nothing is held back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UpsertBuffering {
+    pub max_rows: usize,
+    pub interval: Duration,
+}
+
+/// Changes held back by an upsert sink: the last record of each key.
+struct UpsertBuffer {
+    settings: UpsertBuffering,
+    /// Since when the oldest change waits.
+    since: Option<Instant>,
+    /// Position in `records` by key.
+    positions: HashMap<Vec<u8>, usize>,
+    /// Key and value (`None`: a tombstone), in order of each key's first
+    /// change.
+    records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl UpsertBuffer {
+    /// Holds `value` as the change of `key`, replacing the one held.
+    fn put(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.since.get_or_insert_with(Instant::now);
+        match self.positions.get(&key) {
+            Some(&at) => self.records[at].1 = value,
+            None => {
+                self.positions.insert(key.clone(), self.records.len());
+                self.records.push((key, value));
+            }
+        }
+    }
+
+    /// Whether the held changes are to be sent now.
+    fn due(&self) -> bool {
+        self.records.len() >= self.settings.max_rows
+            || self
+                .since
+                .is_some_and(|since| since.elapsed() >= self.settings.interval)
+    }
+
+    /// Takes the held changes out.
+    fn drain(&mut self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        self.since = None;
+        self.positions.clear();
+        std::mem::take(&mut self.records)
+    }
 }
 
 /// Encodes and sends the rows of one sink subtask.
@@ -102,6 +160,8 @@ pub(crate) struct RecordSender {
     table: TableDescriptor,
     topic: String,
     encoding: RecordEncoding,
+    /// Upserts held back, when the table buffers them.
+    buffer: Option<UpsertBuffer>,
     partitioner: Partitioner,
     subtask: u32,
     /// The topic's partition count, looked up at the first write when the
@@ -119,10 +179,20 @@ impl RecordSender {
         partitioner: Partitioner,
         subtask: u32,
     ) -> Self {
+        let buffer = encoding
+            .upserts
+            .filter(|settings| settings.max_rows > 0)
+            .map(|settings| UpsertBuffer {
+                settings,
+                since: None,
+                positions: HashMap::new(),
+                records: Vec::new(),
+            });
         RecordSender {
             table: table.clone(),
             topic,
             encoding,
+            buffer,
             partitioner,
             subtask,
             partitions: None,
@@ -130,43 +200,100 @@ impl RecordSender {
         }
     }
 
-    /// Encodes `batch` and sends one record per row through `producer`,
-    /// returning how many it sent.
+    /// Encodes `batch` and sends one record per row through `producer`
+    /// (or holds it back, for a buffering upsert sink), returning how many
+    /// rows it took.
     pub(crate) async fn write(
         &mut self,
         producer: &KafkaProducer,
         batch: &RecordBatch,
     ) -> Result<usize> {
         self.check(producer)?;
+        let (values, keys) = self.encode(batch)?;
+        match self.buffer.as_mut() {
+            Some(buffer) => {
+                for (key, value) in keys.into_iter().zip(values) {
+                    buffer.put(key, value);
+                }
+                if buffer.due() {
+                    self.send_buffered(producer).await?;
+                }
+            }
+            None => {
+                for (i, value) in values.iter().enumerate() {
+                    self.send(producer, keys.get(i).map(Vec::as_slice), value.as_deref())
+                        .await?;
+                }
+            }
+        }
+        // Sending waits only when librdkafka's queue is full: let the
+        // subtask's neighbours (heartbeats, barriers) run between batches.
+        tokio::task::yield_now().await;
+        Ok(batch.num_rows())
+    }
+
+    /// The value of each row of `batch` (`None`: a tombstone, for the
+    /// retractions of an upsert sink) and the key of each, when the table
+    /// has a key.
+    #[allow(clippy::type_complexity)]
+    fn encode(&mut self, batch: &RecordBatch) -> Result<(Vec<Option<Vec<u8>>>, Vec<Vec<u8>>)> {
         let encode_error = |e| {
             StreamError::Failed(format!(
                 "table '{}': cannot encode a row for Kafka: {e}",
                 self.table.name
             ))
         };
-        let mut values = Vec::with_capacity(batch.num_rows());
+        // An upsert sink's formats see rows without their kinds, and only
+        // the rows that are not retractions have a value.
+        let (rows, retractions) = match self.encoding.upserts {
+            Some(_) => {
+                let (data, kinds) = split_row_kinds(batch)?;
+                let retractions: Vec<bool> = (0..data.num_rows())
+                    .map(|i| row_kind_at(kinds.as_ref(), i).map(RowKind::is_retraction))
+                    .collect::<Result<_>>()?;
+                (data, retractions)
+            }
+            None => (batch.clone(), vec![false; batch.num_rows()]),
+        };
+        let kept: BooleanArray = retractions.iter().map(|r| Some(!r)).collect();
+        let valued = match retractions.contains(&true) {
+            true => filter_record_batch(&rows, &kept)?,
+            false => rows.clone(),
+        };
+        let mut encoded = Vec::with_capacity(valued.num_rows());
         self.encoding
             .value
-            .encode(&self.encoding.layout.value_rows(batch)?, &mut values)
+            .encode(&self.encoding.layout.value_rows(&valued)?, &mut encoded)
             .map_err(encode_error)?;
+        let mut encoded = encoded.into_iter();
+        let values = retractions
+            .iter()
+            .map(|&retraction| if retraction { None } else { encoded.next() })
+            .collect();
         let mut keys = Vec::new();
         if let Some(key_encoder) = self.encoding.key.as_mut() {
             key_encoder
-                .encode(&self.encoding.layout.key_rows(batch)?, &mut keys)
+                .encode(&self.encoding.layout.key_rows(&rows)?, &mut keys)
                 .map_err(encode_error)?;
         }
-        for (i, value) in values.iter().enumerate() {
-            self.send(producer, keys.get(i).map(Vec::as_slice), value)
-                .await?;
-        }
-        // Sending waits only when librdkafka's queue is full: let the
-        // subtask's neighbours (heartbeats, barriers) run between batches.
-        tokio::task::yield_now().await;
-        Ok(values.len())
+        Ok((values, keys))
     }
 
-    /// Waits until every record sent through `producer` is acknowledged.
+    /// Sends the upserts held back.
+    pub(crate) async fn send_buffered(&mut self, producer: &KafkaProducer) -> Result<()> {
+        let Some(buffer) = self.buffer.as_mut() else {
+            return Ok(());
+        };
+        for (key, value) in buffer.drain() {
+            self.send(producer, Some(&key), value.as_deref()).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends what is held back and waits until every record sent through
+    /// `producer` is acknowledged.
     pub(crate) async fn await_all(&mut self, producer: &KafkaProducer) -> Result<()> {
+        self.send_buffered(producer).await?;
         while !producer.context().settled() {
             tokio::time::sleep(ACK_POLL).await;
         }
@@ -185,17 +312,20 @@ impl RecordSender {
         kafka_error(&self.table, context, error).into()
     }
 
-    /// Sends one record, waiting while the client's queue is full.
+    /// Sends one record (a tombstone without `payload`), waiting while the
+    /// client's queue is full.
     async fn send(
         &mut self,
         producer: &KafkaProducer,
         key: Option<&[u8]>,
-        payload: &[u8],
+        payload: Option<&[u8]>,
     ) -> Result<()> {
         let partition = self.partition(producer).await?;
         loop {
-            let mut record: BaseRecord<'_, [u8], [u8]> =
-                BaseRecord::to(&self.topic).payload(payload);
+            let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic);
+            if let Some(payload) = payload {
+                record = record.payload(payload);
+            }
             if let Some(key) = key {
                 record = record.key(key);
             }
