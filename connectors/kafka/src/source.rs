@@ -83,6 +83,17 @@ impl PartitionState {
     }
 }
 
+/// A batch of one partition's records, decoded and not yet returned.
+struct Decoded {
+    partition: PartitionId,
+    /// The split id of the partition.
+    split: String,
+    /// The offset of its first record: until the batch is returned, the
+    /// partition's position in a checkpoint.
+    first_offset: i64,
+    batch: RecordBatch,
+}
+
 /// One subtask of a `kafka` source.
 pub(crate) struct KafkaSource {
     table: TableDescriptor,
@@ -95,8 +106,8 @@ pub(crate) struct KafkaSource {
     /// The split ids of the partitions not finished.
     reading: Vec<String>,
     /// Batches decoded from the last poll and not yet returned, each of
-    /// one partition, with its split id.
-    ready: VecDeque<(String, RecordBatch)>,
+    /// one partition (at most one a partition).
+    ready: VecDeque<Decoded>,
     /// The split id of the last batch returned.
     last_split: Option<String>,
     /// Splits handed over but not yet assigned to the consumer.
@@ -314,17 +325,22 @@ impl Source for KafkaSource {
             let records = self.poll().await?;
             self.finish_passed_partitions()?;
             self.started = true;
-            for (split, records) in by_partition(records) {
+            for (partition, records) in by_partition(records) {
                 if let Some(batch) = self.decoding.decode(&records)?
                     && batch.num_rows() > 0
                 {
-                    self.ready.push_back((split, batch));
+                    self.ready.push_back(Decoded {
+                        split: partition.split_id(),
+                        first_offset: records.first().map_or(0, |r| r.offset),
+                        partition,
+                        batch,
+                    });
                 }
             }
         }
-        if let Some((split, batch)) = self.ready.pop_front() {
-            self.last_split = Some(split);
-            return Ok(Some(batch));
+        if let Some(decoded) = self.ready.pop_front() {
+            self.last_split = Some(decoded.split);
+            return Ok(Some(decoded.batch));
         }
         self.last_split = None;
         let all_read =
@@ -345,9 +361,14 @@ impl Source for KafkaSource {
     fn snapshot_position(&self) -> Result<String> {
         let mut splits = self.finished.clone();
         for (id, state) in &self.partitions {
+            // Records decoded but not returned belong to a later checkpoint.
+            let mut state = *state;
+            if let Some(decoded) = self.ready.iter().find(|d| d.partition == *id) {
+                state.offset = decoded.first_offset;
+            }
             splits.push(SourceSplit {
                 id: id.split_id(),
-                state: encode_state(state)?,
+                state: encode_state(&state)?,
                 finished: state.finished(),
             });
         }
@@ -451,10 +472,10 @@ impl KafkaSource {
     }
 }
 
-/// Records grouped by partition, each group in offset order, with the
-/// partition's split id: a batch holds records of one partition, so the
-/// runtime can keep a watermark per partition.
-fn by_partition(records: Vec<Record>) -> Vec<(String, Vec<Record>)> {
+/// Records grouped by partition, each group in offset order: a batch
+/// holds records of one partition, so the runtime can keep a watermark per
+/// partition.
+fn by_partition(records: Vec<Record>) -> Vec<(PartitionId, Vec<Record>)> {
     let mut groups: Vec<(PartitionId, Vec<Record>)> = Vec::new();
     for record in records {
         let group = groups
@@ -472,9 +493,6 @@ fn by_partition(records: Vec<Record>) -> Vec<(String, Vec<Record>)> {
         }
     }
     groups
-        .into_iter()
-        .map(|(id, records)| (id.split_id(), records))
-        .collect()
 }
 
 fn encode_state(state: &PartitionState) -> Result<String> {
