@@ -85,10 +85,60 @@ fn source_table(name: &str, topic: &KafkaTopic, columns: &str, extra: &str) -> S
     )
 }
 
+/// How a job's tables reach the broker: a bootstrap address and the
+/// `properties.*` options that connect to it.
+struct Connection {
+    bootstrap: String,
+    properties: String,
+}
+
+impl Connection {
+    /// The plaintext listener.
+    fn plaintext(topic: &KafkaTopic) -> Connection {
+        Connection {
+            bootstrap: topic.bootstrap.clone(),
+            properties: String::new(),
+        }
+    }
+
+    /// The listener with `protocol` (`SASL_PLAINTEXT` or `SASL_SSL`, whose
+    /// address is `services.sh env`'s `address`), authenticating with SASL
+    /// `mechanism`; TLS trusts the broker's own CA.
+    fn sasl(topic: &KafkaTopic, protocol: &str, address: &str, mechanism: &str) -> Connection {
+        let mut properties = format!(
+            ",\n'properties.security.protocol' = '{protocol}', 'properties.sasl.mechanism' = '{mechanism}',\n\
+             'properties.sasl.username' = '{}', 'properties.sasl.password' = '{}'",
+            topic.var("RTDW_KAFKA_SASL_USER"),
+            topic.var("RTDW_KAFKA_SASL_PASSWORD"),
+        );
+        if protocol == "SASL_SSL" {
+            properties.push_str(&format!(
+                ", 'properties.ssl.ca.location' = '{}'",
+                topic.var("RTDW_KAFKA_CA")
+            ));
+        }
+        Connection {
+            bootstrap: topic.var(address),
+            properties,
+        }
+    }
+}
+
 /// A job writing ids `1..=rows` (with `name` = `n<id>`) at `rate` rows per
 /// second into `topic` through an exactly-once sink on transactional ids
 /// `prefix-*`, checkpointed every second and restarted after failures.
 fn exactly_once_writer(topic: &KafkaTopic, rows: u64, rate: u64, prefix: &str) -> String {
+    exactly_once_writer_over(&Connection::plaintext(topic), topic, rows, rate, prefix)
+}
+
+/// [`exactly_once_writer`], connecting as `connection` says.
+fn exactly_once_writer_over(
+    connection: &Connection,
+    topic: &KafkaTopic,
+    rows: u64,
+    rate: u64,
+    prefix: &str,
+) -> String {
     format!(
         "{CHECKPOINTED_AND_RESTARTED}\
          CREATE TABLE ids (id BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '{rate}',\n\
@@ -96,9 +146,9 @@ fn exactly_once_writer(topic: &KafkaTopic, rows: u64, rate: u64, prefix: &str) -
          CREATE TABLE out (id BIGINT, name STRING) WITH (\n\
            'connector' = 'kafka', 'topic' = '{}', 'properties.bootstrap.servers' = '{}',\n\
            'format' = 'json', 'sink.delivery-guarantee' = 'exactly-once',\n\
-           'sink.transactional-id-prefix' = '{prefix}');\n\
+           'sink.transactional-id-prefix' = '{prefix}'{});\n\
          INSERT INTO out SELECT id, CONCAT('n', CAST(id AS STRING)) FROM ids;\n",
-        topic.name, topic.bootstrap
+        topic.name, connection.bootstrap, connection.properties
     )
 }
 
@@ -677,6 +727,38 @@ fn an_exactly_once_pipeline_through_kafka_keeps_every_id_once_through_killed_tas
 #[test]
 fn a_transaction_prepared_before_a_crash_is_committed_by_the_restored_job() {
     let topic = KafkaTopic::create("resumed", 2);
+    resumes_a_prepared_transaction(&topic, &Connection::plaintext(&topic));
+}
+
+#[test]
+fn transactions_are_resumed_over_sasl_ssl_with_scram() {
+    let topic = KafkaTopic::create("resumed-sasl-ssl", 2);
+    let connection = Connection::sasl(
+        &topic,
+        "SASL_SSL",
+        "RTDW_KAFKA_SASL_SSL_BOOTSTRAP",
+        "SCRAM-SHA-512",
+    );
+    resumes_a_prepared_transaction(&topic, &connection);
+}
+
+#[test]
+fn transactions_are_resumed_over_sasl_plaintext_with_plain() {
+    let topic = KafkaTopic::create("resumed-sasl", 2);
+    let connection = Connection::sasl(
+        &topic,
+        "SASL_PLAINTEXT",
+        "RTDW_KAFKA_SASL_BOOTSTRAP",
+        "PLAIN",
+    );
+    resumes_a_prepared_transaction(&topic, &connection);
+}
+
+/// A task manager dies between a checkpoint and the commit of the sink's
+/// transaction; the job, restored on another, commits that transaction
+/// itself (through `connection`) and aborts what was left open: a
+/// `read_committed` consumer reads every id once.
+fn resumes_a_prepared_transaction(topic: &KafkaTopic, connection: &Connection) {
     let mut cluster = Cluster::start(ClusterOptions {
         taskmanagers: 0,
         ..ClusterOptions::default()
@@ -690,7 +772,7 @@ fn a_transaction_prepared_before_a_crash_is_committed_by_the_restored_job() {
     let prefix = format!("{}-writer", topic.name);
     let id = cluster.submit(
         "write.sql",
-        &exactly_once_writer(&topic, count, 2_000, &prefix),
+        &exactly_once_writer_over(connection, topic, count, 2_000, &prefix),
         &[],
     );
     wait_for("the task manager to crash", MINUTES, || {

@@ -490,22 +490,71 @@ EOF
 postgres_address() { echo "127.0.0.1:$(port_of postgres main)"; }
 
 # --- kafka: one combined broker and controller in KRaft mode
+#
+# Besides PLAINTEXT it listens with SASL_PLAINTEXT and SASL_SSL (PLAIN,
+# SCRAM-SHA-256 and SCRAM-SHA-512 for user rtdw, password rtdw-secret), its
+# certificate signed by a CA of its own whose PEM file `env` names.
 
-kafka_ports() { echo main controller; }
+readonly KAFKA_SASL_USER=rtdw
+readonly KAFKA_SASL_PASSWORD=rtdw-secret
+readonly KAFKA_STORE_PASSWORD=rtdw-store
+
+kafka_ports() { echo main controller sasl sasl-ssl; }
+
+# A CA and the broker's certificate (for 127.0.0.1 and localhost) in a
+# PKCS12 keystore, made once per state directory with the JDK's keytool.
+kafka_tls() {
+  local t=$1/tls pass=$KAFKA_STORE_PASSWORD
+  [ -f "$t/broker.p12" ] && return 0
+  mkdir -p "$t"
+  {
+    keytool -genkeypair -alias ca -dname "CN=rtdw test CA" -ext bc:c -keyalg RSA -keysize 2048 \
+      -validity 3650 -storetype PKCS12 -keystore "$t/ca.p12" -storepass "$pass" -noprompt &&
+      keytool -exportcert -rfc -alias ca -keystore "$t/ca.p12" -storepass "$pass" -file "$t/ca.pem" &&
+      keytool -genkeypair -alias broker -dname "CN=localhost" -keyalg RSA -keysize 2048 \
+        -validity 3650 -storetype PKCS12 -keystore "$t/broker.p12" -storepass "$pass" -noprompt &&
+      keytool -certreq -alias broker -keystore "$t/broker.p12" -storepass "$pass" -file "$t/broker.csr" &&
+      keytool -gencert -alias ca -keystore "$t/ca.p12" -storepass "$pass" -infile "$t/broker.csr" \
+        -ext "san=dns:localhost,ip:127.0.0.1" -ext "eku=serverAuth" -validity 3650 -rfc -outfile "$t/broker.pem" &&
+      keytool -importcert -alias ca -file "$t/ca.pem" -keystore "$t/broker.p12" -storepass "$pass" -noprompt &&
+      keytool -importcert -alias broker -file "$t/broker.pem" -keystore "$t/broker.p12" -storepass "$pass" -noprompt
+  } >"$t/keytool.log" 2>&1 || {
+    cat "$t/keytool.log" >&2
+    rm -f "$t/broker.p12"
+    die "making Kafka's TLS certificates failed"
+  }
+}
+
 kafka_prepare() {
-  local d=$1 port controller
+  local d=$1 port controller sasl sasl_ssl
   port=$(port_of kafka main)
   controller=$(port_of kafka controller)
+  sasl=$(port_of kafka sasl)
+  sasl_ssl=$(port_of kafka sasl-ssl)
   mkdir -p "$d/data"
+  kafka_tls "$d"
+  local plain="org.apache.kafka.common.security.plain.PlainLoginModule required user_$KAFKA_SASL_USER=\"$KAFKA_SASL_PASSWORD\";"
+  local scram="org.apache.kafka.common.security.scram.ScramLoginModule required;"
   cat >"$d/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller,SASL_PLAINTEXT://127.0.0.1:$sasl,SASL_SSL://127.0.0.1:$sasl_ssl
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$sasl,SASL_SSL://127.0.0.1:$sasl_ssl
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.plain.sasl.jaas.config=$plain
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=$scram
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=$scram
+listener.name.sasl_ssl.plain.sasl.jaas.config=$plain
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=$scram
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=$scram
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$d/tls/broker.p12
+ssl.keystore.password=$KAFKA_STORE_PASSWORD
+ssl.key.password=$KAFKA_STORE_PASSWORD
 log.dirs=$d/data
 num.partitions=1
 offsets.topic.replication.factor=1
@@ -533,8 +582,10 @@ EOF
       cat "$d/format.log" >&2
       die "kafka-storage random-uuid failed"
     }
+    local user="name=$KAFKA_SASL_USER,password=$KAFKA_SASL_PASSWORD"
     if ! java -Dlog4j2.configurationFile="$d/log4j2.properties" -cp "$libs/*" kafka.tools.StorageTool \
-      format -t "$cluster_id" -c "$d/server.properties" >"$d/format.log" 2>&1; then
+      format -t "$cluster_id" -c "$d/server.properties" \
+      --add-scram "SCRAM-SHA-256=[$user]" --add-scram "SCRAM-SHA-512=[$user]" >"$d/format.log" 2>&1; then
       cat "$d/format.log" >&2
       die "formatting Kafka's storage failed"
     fi
@@ -550,6 +601,11 @@ kafka_ready() {
 kafka_env() {
   cat <<EOF
 export RTDW_KAFKA_BOOTSTRAP=127.0.0.1:$(port_of kafka main)
+export RTDW_KAFKA_SASL_BOOTSTRAP=127.0.0.1:$(port_of kafka sasl)
+export RTDW_KAFKA_SASL_SSL_BOOTSTRAP=127.0.0.1:$(port_of kafka sasl-ssl)
+export RTDW_KAFKA_SASL_USER=$KAFKA_SASL_USER
+export RTDW_KAFKA_SASL_PASSWORD=$KAFKA_SASL_PASSWORD
+export RTDW_KAFKA_CA=$(dir_of kafka)/tls/ca.pem
 export RTDW_KAFKA_LIBS=$(kafka_libs)
 EOF
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the toolchain building and testing rtdw needs on a Debian
-# machine: a C toolchain, python3, curl, protoc, a Rust toolchain (1.90 or
-# newer) with clippy and rustfmt, and cargo-nextest. Idempotent: installs
-# only what is missing. The outside services the tests run (etcd, S3,
-# Kafka, ...) are installed by deploy/local/services.sh.
+# machine: a C toolchain, python3, curl, protoc, OpenSSL's headers, a Rust
+# toolchain (1.90 or newer) with clippy and rustfmt, and cargo-nextest.
+# Idempotent: installs only what is missing. The outside services the
+# tests run (etcd, S3, Kafka, ...) are installed by
+# deploy/local/services.sh.
 set -euo pipefail
 
 SUDO=""
@@ -17,6 +18,9 @@ command -v curl >/dev/null 2>&1 || packages+=(curl ca-certificates)
 # importing protobuf's well-known types (libprotobuf-dev ships them).
 command -v protoc >/dev/null 2>&1 || packages+=(protobuf-compiler)
 [ -f /usr/include/google/protobuf/descriptor.proto ] || packages+=(libprotobuf-dev)
+# librdkafka links the system's OpenSSL for TLS and SASL/SCRAM.
+[ -f /usr/include/openssl/ssl.h ] || packages+=(libssl-dev)
+command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
 if [ "${#packages[@]}" -gt 0 ]; then
   echo "setup: installing ${packages[*]}"
   $SUDO apt-get update -qq

@@ -80,6 +80,12 @@ impl KafkaTopic {
         topic
     }
 
+    /// A variable of the broker's `services.sh env` (its other listeners,
+    /// credentials and CA file).
+    pub fn var(&self, name: &str) -> String {
+        self.service.var(name).to_string()
+    }
+
     fn config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap);

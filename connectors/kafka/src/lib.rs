@@ -45,7 +45,7 @@ use rtdw_connector_core::{
     SourceCapabilities, TableDescriptor,
 };
 use rtdw_operators::row_kind::has_row_kinds;
-use rtdw_operators::{Sink, Source, SourceSplit, SubtaskContext};
+use rtdw_operators::{ErrorClass, Sink, Source, SourceSplit, SubtaskContext};
 
 use crate::decoding::{KeyReader, RecordDecoding};
 use crate::layout::RecordLayout;
@@ -54,11 +54,13 @@ use crate::options::{
     KEY_FORMAT, KEY_FORMAT_SLOT, OffsetSpec, PARTITIONER, STARTUP_MODE, TRANSACTIONAL_ID_PREFIX,
     Topics, VALUE_FORMAT_SLOT, bound, client_properties, startup, value_format_slot,
 };
+use crate::protocol::security::{Connector, Security};
 use crate::sink::{
     ExactlyOnceWriter, Guarantee, KafkaSink, Partitioner, RecordEncoding, RecordSender,
     TransactionalIds,
 };
 use crate::source::KafkaSource;
+use crate::transactions::TransactionAdmin;
 
 /// The `kafka` connector.
 pub struct KafkaFactory;
@@ -246,10 +248,23 @@ fn create_sink(
     let topic = Topics::of_sink(table)?;
     let sender = RecordSender::new(table, topic, encoding, partitioner, ctx.subtask_index);
     match delivery {
-        Delivery::ExactlyOnce { prefix, timeout_ms } => {
+        Delivery::ExactlyOnce {
+            prefix,
+            timeout_ms,
+            security,
+        } => {
             let ids = TransactionalIds::new(&prefix, ctx.subtask_index, ctx.parallelism);
             let bootstrap = TableOptions::new(table).require_string(&BOOTSTRAP_SERVERS)?;
-            let writer = ExactlyOnceWriter::new(table, sender, ids, bootstrap, timeout_ms);
+            let connector = Connector::new(&security).map_err(|problem| {
+                ConnectorError::external(
+                    &table.name,
+                    "cannot set up the TLS of the sink's transaction requests",
+                    ErrorClass::User,
+                    problem,
+                )
+            })?;
+            let admin = TransactionAdmin::new(bootstrap, connector);
+            let writer = ExactlyOnceWriter::new(table, sender, ids, admin, timeout_ms);
             Ok(Box::new(TwoPhaseSink::new(
                 writer,
                 ctx.subtask_index,
@@ -265,8 +280,13 @@ enum Delivery {
     /// Without transactions.
     Plain(Guarantee),
     /// In Kafka transactions on ids starting with `prefix`, each open at
-    /// most `timeout_ms` on the broker.
-    ExactlyOnce { prefix: String, timeout_ms: i32 },
+    /// most `timeout_ms` on the broker, resumed through connections made
+    /// as `security` says.
+    ExactlyOnce {
+        prefix: String,
+        timeout_ms: i32,
+        security: Security,
+    },
 }
 
 /// The transaction timeout of an exactly-once sink unless its table sets
@@ -291,9 +311,10 @@ fn sink_settings(table: &TableDescriptor) -> Result<(Delivery, Partitioner), Con
     Ok((delivery, partitioner))
 }
 
-/// The prefix and timeout of an exactly-once sink. Resuming a transaction
-/// speaks the Kafka protocol over plaintext TCP, so other security
-/// protocols are refused here rather than failing at the first restore.
+/// The prefix, timeout and connection security of an exactly-once sink.
+/// Its transaction requests authenticate as the data path does; settings
+/// they cannot follow (another SASL mechanism) are refused here rather
+/// than failing at the first checkpoint.
 fn exactly_once_settings(table: &TableDescriptor) -> Result<Delivery, ConnectorError> {
     let options = TableOptions::new(table);
     let prefix = options.string(&TRANSACTIONAL_ID_PREFIX).ok_or_else(|| {
@@ -307,16 +328,8 @@ fn exactly_once_settings(table: &TableDescriptor) -> Result<Delivery, ConnectorE
         )
     })?;
     let properties = client_properties(table);
-    if let Some(protocol) = properties
-        .get("security.protocol")
-        .filter(|protocol| !protocol.eq_ignore_ascii_case("plaintext"))
-    {
-        return Err(options.invalid(
-            "properties.security.protocol",
-            protocol,
-            "must be 'PLAINTEXT' with 'sink.delivery-guarantee' = 'exactly-once' (resuming a transaction after a failure speaks the Kafka protocol over plaintext TCP)",
-        ));
-    }
+    let security = Security::of_properties(&properties)
+        .map_err(|e| options.invalid(&format!("properties.{}", e.key), &e.value, &e.expected))?;
     let timeout_ms = match properties.get("transaction.timeout.ms") {
         None => DEFAULT_TRANSACTION_TIMEOUT_MS,
         Some(value) => value
@@ -335,6 +348,7 @@ fn exactly_once_settings(table: &TableDescriptor) -> Result<Delivery, ConnectorE
     Ok(Delivery::ExactlyOnce {
         prefix: prefix.to_string(),
         timeout_ms,
+        security,
     })
 }
 

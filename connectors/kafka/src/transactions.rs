@@ -22,6 +22,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 
+use crate::protocol::security::Connector;
 use crate::protocol::{Broker, ProtocolError};
 
 /// How often a retriable answer (a coordinator loading or moving, a
@@ -69,6 +70,8 @@ pub(crate) struct Described {
 pub(crate) struct TransactionAdmin {
     /// `properties.bootstrap.servers`, as written.
     bootstrap: String,
+    /// How connections are made (TLS, SASL).
+    connector: Connector,
     /// Open connections, by `host:port`.
     brokers: HashMap<String, Broker>,
     /// The coordinator of each transactional id asked about, by id.
@@ -77,10 +80,12 @@ pub(crate) struct TransactionAdmin {
 
 impl TransactionAdmin {
     /// An admin of the cluster behind `bootstrap` (comma-separated
-    /// `host:port`s); it connects at its first request.
-    pub(crate) fn new(bootstrap: &str) -> Self {
+    /// `host:port`s), connecting through `connector`; it connects at its
+    /// first request.
+    pub(crate) fn new(bootstrap: &str, connector: Connector) -> Self {
         TransactionAdmin {
             bootstrap: bootstrap.to_string(),
+            connector,
             brokers: HashMap::new(),
             coordinators: HashMap::new(),
         }
@@ -260,7 +265,7 @@ impl TransactionAdmin {
         Resp: Decodable + HeaderVersion,
     {
         if !self.brokers.contains_key(address) {
-            let broker = Broker::connect(address).await?;
+            let broker = Broker::connect(address, &self.connector).await?;
             self.brokers.insert(address.to_string(), broker);
         }
         let broker = self
@@ -318,7 +323,7 @@ impl TransactionAdmin {
             if self.brokers.contains_key(&address) {
                 return Ok(address);
             }
-            match Broker::connect(&address).await {
+            match Broker::connect(&address, &self.connector).await {
                 Ok(broker) => {
                     self.brokers.insert(address.clone(), broker);
                     return Ok(address);

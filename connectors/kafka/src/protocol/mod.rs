@@ -1,9 +1,14 @@
-//! One plaintext connection to a Kafka broker, speaking the wire protocol
-//! directly through the `kafka-protocol` crate's message codecs: for the
-//! transaction requests librdkafka keeps to itself (describing, listing,
-//! ending and fencing the transactions of other producers, see
-//! [`crate::transactions`]). A call negotiates the version with the
+//! One connection to a Kafka broker, speaking the wire protocol directly
+//! through the `kafka-protocol` crate's message codecs: for the transaction
+//! requests librdkafka keeps to itself (describing, listing, ending and
+//! fencing the transactions of other producers, see
+//! [`crate::transactions`]). The connection goes over TLS and
+//! authenticates with SASL as the table's `security.protocol` says
+//! ([`security`], [`sasl`]). A call negotiates the version with the
 //! broker's `ApiVersions` answer and names the broker in every error.
+
+mod sasl;
+pub(crate) mod security;
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -14,8 +19,10 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use self::security::Connector;
 
 /// How long connecting, or one request and its response, may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -43,6 +50,9 @@ pub(crate) enum ProtocolError {
         min: i16,
         max: i16,
     },
+    /// The broker refused the connection's TLS or SASL handshake.
+    #[error("broker {broker}: {message}")]
+    Refused { broker: String, message: String },
     /// A message could not be encoded or decoded.
     #[error("broker {broker}: malformed {api:?} exchange: {message}")]
     Malformed {
@@ -52,26 +62,50 @@ pub(crate) enum ProtocolError {
     },
 }
 
+/// A byte stream to a broker: TCP, or TLS over TCP.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
+
 /// A connection to one broker.
 pub(crate) struct Broker {
     address: String,
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     correlation_id: i32,
     /// The versions the broker accepts, by API key.
     versions: BTreeMap<i16, RangeInclusive<i16>>,
 }
 
 impl Broker {
-    /// Connects to `address` (`host:port`) and asks which versions it
-    /// speaks.
-    pub(crate) async fn connect(address: &str) -> Result<Broker, ProtocolError> {
-        let stream = tokio::time::timeout(REQUEST_TIMEOUT, TcpStream::connect(address))
+    /// Connects to `address` (`host:port`) as `connector` says (TLS,
+    /// SASL), and asks which versions it speaks.
+    pub(crate) async fn connect(
+        address: &str,
+        connector: &Connector,
+    ) -> Result<Broker, ProtocolError> {
+        let tcp = tokio::time::timeout(REQUEST_TIMEOUT, TcpStream::connect(address))
             .await
             .map_err(|_| connection_error(address, "connecting timed out"))?
             .map_err(|e| connection_error(address, e))?;
-        stream
-            .set_nodelay(true)
+        tcp.set_nodelay(true)
             .map_err(|e| connection_error(address, e))?;
+        let stream: Box<dyn Stream> = match connector.tls() {
+            None => Box::new(tcp),
+            Some(tls) => {
+                let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let name =
+                    rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| {
+                        refused(address, format!("'{host}' is no TLS server name: {e}"))
+                    })?;
+                let handshake = tls.connect(name, tcp);
+                let stream = tokio::time::timeout(REQUEST_TIMEOUT, handshake)
+                    .await
+                    .map_err(|_| connection_error(address, "the TLS handshake timed out"))?
+                    .map_err(|e| refused(address, format!("TLS handshake failed: {e}")))?;
+                Box::new(stream)
+            }
+        };
         let mut broker = Broker {
             address: address.to_string(),
             stream,
@@ -94,7 +128,15 @@ impl Broker {
             .iter()
             .map(|api| (api.api_key, api.min_version..=api.max_version))
             .collect();
+        if let Some(credentials) = connector.sasl() {
+            sasl::authenticate(&mut broker, credentials).await?;
+        }
         Ok(broker)
+    }
+
+    /// The error for a handshake this broker refused.
+    fn refused(&self, message: String) -> ProtocolError {
+        refused(&self.address, message)
     }
 
     /// Sends `request` of `api` at the highest version in `ours` the broker
@@ -191,6 +233,13 @@ impl Broker {
         let mut response = vec![0; size];
         self.stream.read_exact(&mut response).await?;
         Ok(response)
+    }
+}
+
+fn refused(address: &str, message: String) -> ProtocolError {
+    ProtocolError::Refused {
+        broker: address.to_string(),
+        message,
     }
 }
 

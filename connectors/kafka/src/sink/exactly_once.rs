@@ -118,12 +118,13 @@ pub(crate) struct ExactlyOnceWriter {
 }
 
 impl ExactlyOnceWriter {
-    /// The writer of subtask `ids`, writing through `sender`.
+    /// The writer of subtask `ids`, writing through `sender` and finishing
+    /// transactions through `admin`.
     pub(crate) fn new(
         table: &TableDescriptor,
         sender: RecordSender,
         ids: TransactionalIds,
-        bootstrap: &str,
+        admin: TransactionAdmin,
         timeout_ms: i32,
     ) -> Self {
         ExactlyOnceWriter {
@@ -131,7 +132,7 @@ impl ExactlyOnceWriter {
             sender,
             ids,
             timeout_ms,
-            admin: TransactionAdmin::new(bootstrap),
+            admin,
             open: None,
             next: None,
             prepared: HashMap::new(),
