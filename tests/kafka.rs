@@ -932,3 +932,129 @@ fn record_headers_are_read_as_a_map() {
         cluster.logs()
     );
 }
+
+#[test]
+fn every_format_round_trips_through_a_topic() {
+    let cluster = Cluster::start(ClusterOptions::default());
+    let count = 1_000u64;
+    let ids = format!(
+        "CREATE TABLE ids (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '{count}',\n\
+           'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '{count}');\n"
+    );
+    let bounded =
+        ",\n'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset'";
+    // Insert-only formats: each row comes back as written.
+    for format in ["json", "csv"] {
+        let topic = KafkaTopic::create(&format!("round-trip-{format}"), 2);
+        let table = |name: &str, extra: &str| {
+            format!(
+                "CREATE TABLE {name} (id BIGINT, name STRING) WITH (\n\
+                   'connector' = 'kafka', 'topic' = '{}', 'properties.bootstrap.servers' = '{}',\n\
+                   'format' = '{format}'{extra});\n",
+                topic.name, topic.bootstrap
+            )
+        };
+        let write = format!(
+            "{ids}{}INSERT INTO t SELECT id, CONCAT('n', CAST(id AS STRING)) FROM ids;\n",
+            table("t", "")
+        );
+        cluster.wait_for_state(
+            &cluster.submit("write.sql", &write, &[]),
+            "FINISHED",
+            MINUTES,
+        );
+        let out = cluster.path(&format!("out-{format}"));
+        let read = format!(
+            "{}{}INSERT INTO copy SELECT id, name FROM t;\n",
+            table("t", bounded),
+            file_table("copy", "id BIGINT, name STRING", &out)
+        );
+        cluster.wait_for_state(&cluster.submit("read.sql", &read, &[]), "FINISHED", MINUTES);
+        let read_rows = rows(&out);
+        for row in &read_rows {
+            assert_eq!(row["name"], format!("n{}", row["id"]), "{format}: {row}");
+        }
+        assert_each_id_once(&id_counts(&read_rows), count, format);
+    }
+    // raw: one column, the value's bytes as they are.
+    let topic = KafkaTopic::create("round-trip-raw", 1);
+    let raw = |extra: &str| {
+        format!(
+            "CREATE TABLE t (line STRING) WITH ('connector' = 'kafka', 'topic' = '{}',\n\
+               'properties.bootstrap.servers' = '{}', 'format' = 'raw'{extra});\n",
+            topic.name, topic.bootstrap
+        )
+    };
+    let write = format!(
+        "{ids}{}INSERT INTO t SELECT CONCAT('line ', CAST(id AS STRING)) FROM ids;\n",
+        raw("")
+    );
+    cluster.wait_for_state(
+        &cluster.submit("write.sql", &write, &[]),
+        "FINISHED",
+        MINUTES,
+    );
+    let values: BTreeMap<String, usize> = topic
+        .consume_all("read_uncommitted")
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().expect("a value")).expect("utf-8"))
+        .fold(BTreeMap::new(), |mut seen, line| {
+            *seen.entry(line).or_default() += 1;
+            seen
+        });
+    let expected: BTreeMap<String, usize> =
+        (1..=count).map(|id| (format!("line {id}"), 1)).collect();
+    assert_eq!(values, expected, "raw writes the bytes of the column");
+    let out = cluster.path("out-raw");
+    let read = format!(
+        "{}{}INSERT INTO copy SELECT line FROM t;\n",
+        raw(bounded),
+        file_table("copy", "line STRING", &out)
+    );
+    cluster.wait_for_state(&cluster.submit("read.sql", &read, &[]), "FINISHED", MINUTES);
+    let lines: BTreeMap<String, usize> =
+        rows(&out).iter().fold(BTreeMap::new(), |mut seen, row| {
+            *seen
+                .entry(row["line"].as_str().expect("a line").to_string())
+                .or_default() += 1;
+            seen
+        });
+    assert_eq!(lines, expected, "raw reads the bytes back");
+    // Changelog formats: a GROUP BY's updates written and read back fold
+    // into the final counts (each of the 10 keys counted count / 10 times).
+    for format in ["debezium-json", "canal-json", "maxwell-json"] {
+        let topic = KafkaTopic::create(&format!("round-trip-{format}"), 1);
+        let table = |extra: &str| {
+            format!(
+                "CREATE TABLE counts (k BIGINT, n BIGINT) WITH (\n\
+                   'connector' = 'kafka', 'topic' = '{}', 'properties.bootstrap.servers' = '{}',\n\
+                   'format' = '{format}'{extra});\n",
+                topic.name, topic.bootstrap
+            )
+        };
+        let write = format!(
+            "{ids}{}INSERT INTO counts SELECT id % 10, COUNT(*) FROM ids GROUP BY id % 10;\n",
+            table("")
+        );
+        cluster.wait_for_state(
+            &cluster.submit("write.sql", &write, &[]),
+            "FINISHED",
+            MINUTES,
+        );
+        let out = cluster.path(&format!("out-{format}"));
+        let read = format!(
+            "{}CREATE TABLE copy (k BIGINT, n BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}',\n\
+               'format' = 'debezium-json');\n\
+             INSERT INTO copy SELECT k, n FROM counts;\n",
+            table(bounded),
+            out.display()
+        );
+        cluster.wait_for_state(&cluster.submit("read.sql", &read, &[]), "FINISHED", MINUTES);
+        let folded: BTreeMap<i64, i64> = support::fold_debezium(&out, "k")
+            .into_values()
+            .map(|row| (row["k"].as_i64().expect("k"), row["n"].as_i64().expect("n")))
+            .collect();
+        let expected: BTreeMap<i64, i64> = (0..10).map(|k| (k, count as i64 / 10)).collect();
+        assert_eq!(folded, expected, "{format}: {}", cluster.logs());
+    }
+}
