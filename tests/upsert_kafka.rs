@@ -224,3 +224,48 @@ fn an_upsert_kafka_table_without_a_primary_key_is_refused_at_submit() {
         "{error}"
     );
 }
+
+#[test]
+fn a_buffering_upsert_sink_sends_what_it_holds_when_its_interval_passes() {
+    let input = KafkaTopic::create("buffer-input", 1);
+    let totals = KafkaTopic::create("buffered", 1);
+    // Ten rows over three keys, then nothing: with no checkpoints and far
+    // fewer keys than 'max-rows', only the interval's timer sends what
+    // the sink holds, one record a key (the last change).
+    let records: Vec<(Vec<u8>, Option<Vec<u8>>)> = (0..10)
+        .map(|i| {
+            let key = json!({ "id": i }).to_string().into_bytes();
+            let value = json!({ "id": i, "k": i % 3 }).to_string().into_bytes();
+            (key, Some(value))
+        })
+        .collect();
+    input.produce_keyed(&records);
+    let cluster = Cluster::start(ClusterOptions::default());
+    let sql = format!(
+        "CREATE TABLE events (id BIGINT, k BIGINT) WITH (\n\
+           'connector' = 'kafka', 'topic' = '{}', 'properties.bootstrap.servers' = '{}',\n\
+           'format' = 'json', 'scan.startup.mode' = 'earliest-offset');\n\
+         CREATE TABLE counts (k BIGINT, n BIGINT, PRIMARY KEY (k) NOT ENFORCED) WITH (\n\
+           'connector' = 'upsert-kafka', 'topic' = '{}', 'properties.bootstrap.servers' = '{}',\n\
+           'key.format' = 'json', 'value.format' = 'json', 'sink.delivery-guarantee' = 'none',\n\
+           'sink.buffer-flush.max-rows' = '1000', 'sink.buffer-flush.interval' = '500 ms');\n\
+         INSERT INTO counts SELECT k, COUNT(*) FROM events GROUP BY k;\n",
+        input.name, input.bootstrap, totals.name, totals.bootstrap
+    );
+    let id = cluster.submit("counts.sql", &sql, &["-p", "1"]);
+    let expected: BTreeMap<String, Value> = (0..3)
+        .map(|k| {
+            let n = (0..10).filter(|i| i % 3 == k).count();
+            (json!({ "k": k }).to_string(), json!({ "k": k, "n": n }))
+        })
+        .collect();
+    let written = wait_for("the held changes to be sent", MINUTES, || {
+        let written = totals.consume_all("read_uncommitted");
+        (folded(&written) == expected).then_some(written)
+    });
+    cluster.rtdw_ok(&["job", "cancel", &id]);
+    assert!(
+        written.len() <= 10,
+        "no more records than changes: {written:?}"
+    );
+}

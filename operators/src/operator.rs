@@ -249,4 +249,16 @@ pub trait Sink: Send {
     async fn restore(&mut self, _pre_commits: Vec<String>) -> Result<()> {
         Ok(())
     }
+
+    /// How often the runtime calls [`Sink::flush`], for a sink that holds
+    /// rows back for at most a time (an upsert sink's
+    /// `sink.buffer-flush.interval`); `None` for one that does not.
+    fn flush_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Sends on what the sink held back longer than it may.
+    async fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
 }

@@ -111,12 +111,14 @@ pub async fn run(runtime: SubtaskRuntime, cancel: CancellationToken) -> Result<O
 impl SubtaskRuntime {
     async fn run_to_end(mut self) -> Result<()> {
         let mut source_position = String::new();
-        // Mini-batch operators are flushed at least this often.
+        // Mini-batch operators (and a sink holding rows back) are flushed
+        // at least this often.
         let flush_every = self
             .chain
             .operators
             .iter()
             .filter_map(|o| o.flush_interval())
+            .chain(self.chain.sink.as_ref().and_then(|s| s.flush_interval()))
             .min();
         if let Some(mut source) = self.chain.source.take() {
             let mut last_flush = Instant::now();
@@ -264,6 +266,9 @@ impl SubtaskRuntime {
             if let Some(watermark) = self.chain.operators[i].generated_watermark() {
                 self.watermark(i + 1, watermark).await?;
             }
+        }
+        if let Some(sink) = self.chain.sink.as_mut() {
+            sink.flush().await?;
         }
         Ok(())
     }

@@ -64,7 +64,7 @@ const BUFFER_MAX_ROWS: ConnectorOption = ConnectorOption::new(
 const BUFFER_INTERVAL: ConnectorOption = ConnectorOption::new(
     "sink.buffer-flush.interval",
     OptionType::Duration,
-    "How long the sink holds changes back at most (checked as rows arrive; every checkpoint sends them too); '0 s' holds nothing back. Set together with 'sink.buffer-flush.max-rows'.",
+    "How long the sink holds a change back at most (every checkpoint sends them too); '0 s' holds nothing back. Set together with 'sink.buffer-flush.max-rows'.",
 )
 .default_value("0 s")
 .sink_only();

@@ -65,6 +65,14 @@ impl Sink for KafkaSink {
         self.sender.await_all(&self.producer).await
     }
 
+    fn flush_interval(&self) -> Option<std::time::Duration> {
+        self.sender.buffer_interval()
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        self.sender.send_due(&self.producer).await
+    }
+
     async fn pre_commit(&mut self, checkpoint_id: u64) -> Result<String> {
         // Held-back upserts go out at every checkpoint. At the end of the
         // input every guarantee waits: the subtask ends and its producer

@@ -279,6 +279,20 @@ impl RecordSender {
         Ok((values, keys))
     }
 
+    /// How long upserts may be held back, when they are.
+    pub(crate) fn buffer_interval(&self) -> Option<Duration> {
+        self.buffer.as_ref().map(|buffer| buffer.settings.interval)
+    }
+
+    /// Sends the upserts held back when they waited their interval (or
+    /// filled the buffer).
+    pub(crate) async fn send_due(&mut self, producer: &KafkaProducer) -> Result<()> {
+        if self.buffer.as_ref().is_some_and(UpsertBuffer::due) {
+            self.send_buffered(producer).await?;
+        }
+        Ok(())
+    }
+
     /// Sends the upserts held back.
     pub(crate) async fn send_buffered(&mut self, producer: &KafkaProducer) -> Result<()> {
         let Some(buffer) = self.buffer.as_mut() else {
