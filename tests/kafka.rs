@@ -22,6 +22,12 @@ fn value(id: u64) -> Vec<u8> {
     format!(r#"{{"id": {id}, "name": "n{id}"}}"#).into_bytes()
 }
 
+/// Adds one sighting of `item` to `seen`, a multiset.
+fn count_each(mut seen: BTreeMap<String, usize>, item: String) -> BTreeMap<String, usize> {
+    *seen.entry(item).or_default() += 1;
+    seen
+}
+
 /// The JSON rows of the committed files under `out` (none before the
 /// first commit).
 fn rows(out: &Path) -> Vec<Value> {
@@ -998,10 +1004,7 @@ fn every_format_round_trips_through_a_topic() {
         .consume_all("read_uncommitted")
         .iter()
         .map(|r| String::from_utf8(r.value.clone().expect("a value")).expect("utf-8"))
-        .fold(BTreeMap::new(), |mut seen, line| {
-            *seen.entry(line).or_default() += 1;
-            seen
-        });
+        .fold(BTreeMap::new(), count_each);
     let expected: BTreeMap<String, usize> =
         (1..=count).map(|id| (format!("line {id}"), 1)).collect();
     assert_eq!(values, expected, "raw writes the bytes of the column");
@@ -1012,13 +1015,10 @@ fn every_format_round_trips_through_a_topic() {
         file_table("copy", "line STRING", &out)
     );
     cluster.wait_for_state(&cluster.submit("read.sql", &read, &[]), "FINISHED", MINUTES);
-    let lines: BTreeMap<String, usize> =
-        rows(&out).iter().fold(BTreeMap::new(), |mut seen, row| {
-            *seen
-                .entry(row["line"].as_str().expect("a line").to_string())
-                .or_default() += 1;
-            seen
-        });
+    let lines: BTreeMap<String, usize> = rows(&out)
+        .iter()
+        .map(|row| row["line"].as_str().expect("a line").to_string())
+        .fold(BTreeMap::new(), count_each);
     assert_eq!(lines, expected, "raw reads the bytes back");
     // Changelog formats: a GROUP BY's updates written and read back fold
     // into the final counts (each of the 10 keys counted count / 10 times).

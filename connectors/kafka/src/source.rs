@@ -86,8 +86,6 @@ impl PartitionState {
 /// A batch of one partition's records, decoded and not yet returned.
 struct Decoded {
     partition: PartitionId,
-    /// The split id of the partition.
-    split: String,
     /// The offset of its first record: until the batch is returned, the
     /// partition's position in a checkpoint.
     first_offset: i64,
@@ -288,6 +286,7 @@ impl KafkaSource {
     /// Records until [`RECORDS_PER_BATCH`] or [`POLL_WAIT`].
     async fn poll(&mut self) -> Result<Vec<Record>> {
         let deadline = Instant::now() + POLL_WAIT;
+        let with_headers = self.decoding.reads_headers();
         let mut records = Vec::new();
         while records.len() < RECORDS_PER_BATCH {
             let consumer = self.consumer.clone();
@@ -298,7 +297,7 @@ impl KafkaSource {
                 Ok(Ok(message)) => message,
             };
             let topic = self.topic_name(rdkafka::Message::topic(&message));
-            let record = Record::from_message(&message, topic, self.decoding.reads_headers());
+            let record = Record::from_message(&message, topic, with_headers);
             drop(message);
             if self.accept(&record)? {
                 records.push(record);
@@ -330,7 +329,6 @@ impl Source for KafkaSource {
                     && batch.num_rows() > 0
                 {
                     self.ready.push_back(Decoded {
-                        split: partition.split_id(),
                         first_offset: records.first().map_or(0, |r| r.offset),
                         partition,
                         batch,
@@ -339,7 +337,7 @@ impl Source for KafkaSource {
             }
         }
         if let Some(decoded) = self.ready.pop_front() {
-            self.last_split = Some(decoded.split);
+            self.last_split = Some(decoded.partition.split_id());
             return Ok(Some(decoded.batch));
         }
         self.last_split = None;

@@ -251,14 +251,16 @@ impl RecordSender {
                 let retractions: Vec<bool> = (0..data.num_rows())
                     .map(|i| row_kind_at(kinds.as_ref(), i).map(RowKind::is_retraction))
                     .collect::<Result<_>>()?;
-                (data, retractions)
+                (data, Some(retractions).filter(|r| r.contains(&true)))
             }
-            None => (batch.clone(), vec![false; batch.num_rows()]),
+            None => (batch.clone(), None),
         };
-        let kept: BooleanArray = retractions.iter().map(|r| Some(!r)).collect();
-        let valued = match retractions.contains(&true) {
-            true => filter_record_batch(&rows, &kept)?,
-            false => rows.clone(),
+        let valued = match &retractions {
+            Some(retractions) => {
+                let kept: BooleanArray = retractions.iter().map(|r| Some(!r)).collect();
+                filter_record_batch(&rows, &kept)?
+            }
+            None => rows.clone(),
         };
         let mut encoded = Vec::with_capacity(valued.num_rows());
         self.encoding
@@ -266,10 +268,13 @@ impl RecordSender {
             .encode(&self.encoding.layout.value_rows(&valued)?, &mut encoded)
             .map_err(encode_error)?;
         let mut encoded = encoded.into_iter();
-        let values = retractions
-            .iter()
-            .map(|&retraction| if retraction { None } else { encoded.next() })
-            .collect();
+        let values = match &retractions {
+            Some(retractions) => retractions
+                .iter()
+                .map(|&retraction| if retraction { None } else { encoded.next() })
+                .collect(),
+            None => encoded.map(Some).collect(),
+        };
         let mut keys = Vec::new();
         if let Some(key_encoder) = self.encoding.key.as_mut() {
             key_encoder
