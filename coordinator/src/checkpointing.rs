@@ -262,6 +262,7 @@ impl Coordinator {
                     let dropped = job.checkpoints.completed(id, Instant::now(), now_millis());
                     (dropped, job.attempt, Self::clients(&state, &job_id))
                 };
+                self.note_checkpointed_splits(&manifest);
                 tracing::info!(job = %job_id, checkpoint = id, is_final, "checkpoint completed");
                 let request = NotifyCheckpointCompleteRequest {
                     job_id: job_id.clone(),

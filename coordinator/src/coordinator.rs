@@ -28,6 +28,7 @@ use crate::cluster::Cluster;
 use crate::job::{Failure, JobEntry, is_terminal};
 use crate::scheduler::assign_slots;
 use crate::settings::JobSettings;
+use crate::splits::from_proto;
 use rtdw_operators::time::now_millis;
 
 /// A client of one task manager's TaskService.
@@ -391,7 +392,7 @@ impl Coordinator {
                     .by_subtask
                     .remove(&(vertex_id, subtask))
                     .unwrap_or_default();
-                task.splits = assigned.iter().map(|s| s.id.clone()).collect();
+                task.splits = assigned.iter().map(from_proto).collect();
                 by_tm
                     .entry(task.taskmanager_id.clone())
                     .or_default()

@@ -23,8 +23,11 @@ pub struct TaskEntry {
     pub state: TaskState,
     /// Why it failed.
     pub failure: String,
-    /// For a split-based source subtask, the ids of the splits it was given.
-    pub splits: Vec<String>,
+    /// For a split-based source subtask, the splits it holds: as handed
+    /// out, with the states of the last completed checkpoint that held
+    /// them. Discovery reads them (a CDC source creates its binlog split
+    /// once a checkpoint holds every snapshot chunk finished).
+    pub splits: Vec<rtdw_operators::SourceSplit>,
 }
 
 /// A vertex as listed to users.
@@ -338,7 +341,7 @@ impl JobEntry {
                             .map(|tm| tm.host.clone())
                             .unwrap_or_default(),
                         failure: t.failure.clone(),
-                        splits: t.splits.clone(),
+                        splits: t.splits.iter().map(|s| s.id.clone()).collect(),
                     })
                     .collect(),
             })

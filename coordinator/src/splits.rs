@@ -12,7 +12,7 @@ use std::time::Duration;
 use rtdw_connector_core::split::{assign, decode_splits, merge_restored, owner};
 use rtdw_connector_core::{ConnectorError, TableDescriptor};
 use rtdw_operators::{ErrorClass, SourceSplit};
-use rtdw_proto::v1::{AddSplitsRequest, JobState, RestoreState};
+use rtdw_proto::v1::{AddSplitsRequest, CheckpointManifest, JobState, RestoreState};
 
 use crate::coordinator::Coordinator;
 use crate::job::{Failure, is_terminal};
@@ -24,6 +24,15 @@ pub(crate) struct SplitAssignment {
     pub by_subtask: HashMap<(u32, u32), Vec<rtdw_proto::v1::SourceSplit>>,
     /// The split-based source vertices.
     pub vertices: HashSet<u32>,
+}
+
+/// A split as the task messages carry it, as the connector framework's.
+pub(crate) fn from_proto(split: &rtdw_proto::v1::SourceSplit) -> SourceSplit {
+    SourceSplit {
+        id: split.id.clone(),
+        state: split.state.clone(),
+        finished: split.finished,
+    }
 }
 
 fn to_proto(split: SourceSplit) -> rtdw_proto::v1::SourceSplit {
@@ -57,11 +66,15 @@ fn restored_splits(restore: &RestoreState, vertex: u32) -> Result<Vec<SourceSpli
 }
 
 impl Coordinator {
-    /// Lists the splits of `table` (off the async threads: listing may
-    /// block on files or a broker).
-    async fn discover(&self, table: TableDescriptor) -> Result<Option<Vec<SourceSplit>>, Failure> {
+    /// Lists the splits of `table`, given those the job already `known`s
+    /// (off the async threads: listing may block on files or a broker).
+    async fn discover(
+        &self,
+        table: TableDescriptor,
+        known: Vec<SourceSplit>,
+    ) -> Result<Option<Vec<SourceSplit>>, Failure> {
         let connectors = self.connectors.clone();
-        tokio::task::spawn_blocking(move || connectors.discover_splits(&table))
+        tokio::task::spawn_blocking(move || connectors.discover_splits(&table, &known))
             .await
             .map_err(|e| Failure::transient(format!("split discovery stopped: {e}")))?
             .map_err(failure)
@@ -81,12 +94,12 @@ impl Coordinator {
         };
         let mut assignment = SplitAssignment::default();
         for (vertex, table) in sources {
-            let Some(discovered) = self.discover(table).await? else {
-                continue;
-            };
             let restored = match &restore {
                 Some(restore) => restored_splits(restore, vertex)?,
                 None => Vec::new(),
+            };
+            let Some(discovered) = self.discover(table, restored.clone()).await? else {
+                continue;
             };
             let p = parallelism.get(&vertex).copied().unwrap_or(1);
             let splits = merge_restored(restored, discovered);
@@ -143,12 +156,56 @@ impl Coordinator {
                 continue;
             }
             for (vertex, table, _) in &sources {
-                match self.discover(table.clone()).await {
+                let known = self.known_splits(&job_id, *vertex);
+                match self.discover(table.clone(), known).await {
                     Ok(Some(found)) => self.hand_out(&job_id, *vertex, found).await,
                     Ok(None) => {}
                     Err(e) => {
                         tracing::warn!(job = %job_id, vertex, reason = %e.reason, "split discovery failed; trying again at the next interval")
                     }
+                }
+            }
+        }
+    }
+
+    /// The splits the subtasks of `vertex` hold, with the states of the last
+    /// completed checkpoint that held them.
+    fn known_splits(&self, job_id: &str, vertex: u32) -> Vec<SourceSplit> {
+        let state = self.lock();
+        let Some(job) = state.jobs.get(job_id) else {
+            return Vec::new();
+        };
+        job.tasks
+            .iter()
+            .filter(|((v, _), _)| *v == vertex)
+            .flat_map(|(_, task)| task.splits.iter().cloned())
+            .collect()
+    }
+
+    /// A checkpoint completed: the split states it holds become the ones
+    /// discovery sees. Splits handed out after its barriers keep theirs.
+    pub(crate) fn note_checkpointed_splits(&self, manifest: &CheckpointManifest) {
+        let mut state = self.lock();
+        let Some(job) = state.jobs.get_mut(&manifest.job_id) else {
+            return;
+        };
+        for subtask in &manifest.subtasks {
+            let Some(task) = job.tasks.get_mut(&(subtask.vertex_id, subtask.subtask)) else {
+                continue;
+            };
+            if task.splits.is_empty() {
+                continue;
+            }
+            let Ok(checkpointed) = decode_splits(&subtask.source_state) else {
+                continue;
+            };
+            let by_id: HashMap<String, SourceSplit> = checkpointed
+                .into_iter()
+                .map(|split| (split.id.clone(), split))
+                .collect();
+            for held in &mut task.splits {
+                if let Some(newer) = by_id.get(&held.id) {
+                    *held = newer.clone();
                 }
             }
         }
@@ -166,7 +223,7 @@ impl Coordinator {
                 .tasks
                 .iter()
                 .filter(|((v, _), _)| *v == vertex)
-                .flat_map(|(_, task)| &task.splits)
+                .flat_map(|(_, task)| task.splits.iter().map(|s| &s.id))
                 .collect();
             let parallelism = job
                 .vertices
@@ -199,17 +256,17 @@ impl Coordinator {
         };
         for (mut client, request) in requests {
             let key = (request.vertex_id, request.subtask);
-            let ids: Vec<String> = request.splits.iter().map(|s| s.id.clone()).collect();
+            let handed: Vec<SourceSplit> = request.splits.iter().map(from_proto).collect();
             match client.add_splits(request).await {
                 Ok(_) => {
-                    tracing::info!(job = %job_id, vertex, subtask = key.1, splits = ids.len(), "new splits handed out");
+                    tracing::info!(job = %job_id, vertex, subtask = key.1, splits = handed.len(), "new splits handed out");
                     if let Some(task) = self
                         .lock()
                         .jobs
                         .get_mut(job_id)
                         .and_then(|job| job.tasks.get_mut(&key))
                     {
-                        task.splits.extend(ids);
+                        task.splits.extend(handed);
                     }
                 }
                 // The next deployment assigns them, or the next round.

@@ -203,6 +203,15 @@ pub trait Source: Send {
         Vec::new()
     }
 
+    /// How far behind its input the source is in time: now minus the
+    /// commit time of the last change it read (a CDC source's binlog
+    /// lag), 0 when it has read everything. The runtime exports it as
+    /// `rtdw_source_lag_seconds`. `None` for a source without such a
+    /// measure.
+    fn lag_seconds(&self) -> Option<f64> {
+        None
+    }
+
     /// Records skipped so far under a skipping error policy, by reason
     /// (`malformed`): the runtime exports them as
     /// `rtdw_records_dropped_total{table,reason}`.

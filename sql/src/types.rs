@@ -24,6 +24,12 @@ pub fn arrow_type(sql_type: &ast::DataType) -> Result<DataType, String> {
         | T::Text => DataType::Utf8,
         T::Bytes(_) | T::Binary(_) | T::Varbinary(_) => DataType::Binary,
         T::Date => DataType::Date32,
+        T::Time(precision, _) => match precision.unwrap_or(0) {
+            0..=3 => DataType::Time32(TimeUnit::Millisecond),
+            4..=6 => DataType::Time64(TimeUnit::Microsecond),
+            7..=9 => DataType::Time64(TimeUnit::Nanosecond),
+            p => return Err(format!("time precision {p} is out of range 0..9")),
+        },
         T::Timestamp(precision, tz) => {
             let zone = match tz {
                 TimezoneInfo::None | TimezoneInfo::WithoutTimeZone => None,

@@ -250,6 +250,7 @@ impl TaskMetrics {
                 table: table.to_string(),
                 series: self.lag_of.clone(),
             }),
+            lag_seconds: source_table.map(|_| self.source_lag.get_or_create(labels).clone()),
         }
     }
 
@@ -304,6 +305,8 @@ pub struct SubtaskMetrics {
     dropped: Option<SourceSeries<DroppedLabels, Counter>>,
     /// For a source subtask, how far it is behind its input.
     lag: Option<SourceSeries<LagLabels, Gauge>>,
+    /// For a source subtask, how old the last change it read is.
+    lag_seconds: Option<Gauge<f64, AtomicU64>>,
 }
 
 /// The series of one source subtask in a family labelled by the subtask,
@@ -362,6 +365,9 @@ impl SubtaskMetrics {
                 });
                 counter.inc_by(total.saturating_sub(counter.get()));
             }
+        }
+        if let (Some(gauge), Some(seconds)) = (&self.lag_seconds, source.lag_seconds()) {
+            gauge.set(seconds);
         }
         if let Some(lag) = &self.lag {
             for (partition, records) in source.lag() {

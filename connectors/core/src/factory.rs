@@ -155,11 +155,18 @@ pub trait ConnectorFactory: Send + Sync {
     /// source subtasks, which then get them through
     /// [`Source::add_splits`]. `None` for a source that reads without
     /// splits.
+    ///
+    /// `known` are the splits the job already holds, with the states of
+    /// the last completed checkpoint that held them (or of the restored
+    /// one): a source whose splits depend on how far others went (a CDC
+    /// source's binlog split follows its finished snapshot chunks) decides
+    /// from them. Splits with known ids are not handed out again.
     fn discover_splits(
         &self,
         table: &TableDescriptor,
+        known: &[SourceSplit],
     ) -> Result<Option<Vec<SourceSplit>>, ConnectorError> {
-        let _ = table;
+        let _ = (table, known);
         Ok(None)
     }
 

@@ -139,12 +139,15 @@ impl ConnectorRegistry {
             .validate_sink(table, &self.formats)
     }
 
-    /// The splits of a split-based source table, `None` for other sources.
+    /// The splits of a split-based source table, given those the job
+    /// already holds; `None` for other sources.
     pub fn discover_splits(
         &self,
         table: &TableDescriptor,
+        known: &[SourceSplit],
     ) -> Result<Option<Vec<SourceSplit>>, ConnectorError> {
-        self.resolve(table, Role::Source)?.discover_splits(table)
+        self.resolve(table, Role::Source)?
+            .discover_splits(table, known)
     }
 
     /// How often to look for new splits of a continuous split source.

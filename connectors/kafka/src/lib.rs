@@ -148,6 +148,7 @@ impl ConnectorFactory for KafkaFactory {
     fn discover_splits(
         &self,
         table: &TableDescriptor,
+        _known: &[SourceSplit],
     ) -> Result<Option<Vec<SourceSplit>>, ConnectorError> {
         discovery::partitions(table).map(Some)
     }

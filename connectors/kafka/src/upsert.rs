@@ -164,6 +164,7 @@ impl ConnectorFactory for UpsertKafkaFactory {
     fn discover_splits(
         &self,
         table: &TableDescriptor,
+        _known: &[SourceSplit],
     ) -> Result<Option<Vec<SourceSplit>>, ConnectorError> {
         discovery::partitions(table).map(Some)
     }

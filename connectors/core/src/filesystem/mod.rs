@@ -179,6 +179,7 @@ impl ConnectorFactory for FilesystemFactory {
     fn discover_splits(
         &self,
         table: &TableDescriptor,
+        _known: &[SourceSplit],
     ) -> Result<Option<Vec<SourceSplit>>, ConnectorError> {
         let path = path(table)?;
         let files = source::list_files(&path).map_err(|e| {
