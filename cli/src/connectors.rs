@@ -17,6 +17,7 @@ pub fn registry() -> ConnectorRegistry {
     let mut registry = ConnectorRegistry::builtin();
     registry.register(Arc::new(rtdw_connector_kafka::KafkaFactory));
     registry.register(Arc::new(rtdw_connector_kafka::UpsertKafkaFactory));
+    registry.register(Arc::new(rtdw_connector_mysql_cdc::MySqlCdcFactory));
     registry
 }
 
