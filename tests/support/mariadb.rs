@@ -52,9 +52,9 @@ impl Database {
         database
     }
 
-    /// The server's service (to stop and start it).
-    pub fn service(&self) -> &Service {
-        &self.service
+    /// Restarts the server (a service of the test's own).
+    pub fn restart_server(&mut self) {
+        self.service.restart();
     }
 
     fn connect(&self, url: &str) -> Conn {
@@ -94,17 +94,56 @@ impl Database {
         rows
     }
 
+    /// The rows of a query in this database over the binary protocol
+    /// (typed, exact values).
+    pub fn query_typed(&self, query: &str) -> Vec<mysql_async::Row> {
+        let mut conn = self.connect(&format!("{}/{}", self.url, self.name));
+        let rows = self
+            .runtime
+            .block_on(conn.exec(query, ()))
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
+        let _ = self.runtime.block_on(conn.disconnect());
+        rows
+    }
+
     /// The `WITH` options a `mysql-cdc` table needs to read `tables` (a
     /// pattern) of this database as the CDC user.
     pub fn cdc_options(&self, tables: &str) -> String {
-        format!(
-            "'connector' = 'mysql-cdc', 'hostname' = '{}', 'port' = '{}', 'username' = '{}', 'password' = '{}', 'database-name' = '{}', 'table-name' = '{tables}'",
-            self.service.var("RTDW_MARIADB_HOST"),
-            self.service.var("RTDW_MARIADB_PORT"),
+        self.cdc_options_for(&self.name, tables)
+    }
+
+    /// The `WITH` options a `mysql-cdc` table needs to read the `tables`
+    /// of the `databases` (patterns) as the CDC user.
+    pub fn cdc_options_for(&self, databases: &str, tables: &str) -> String {
+        self.cdc_options_as(
             self.service.var("RTDW_MARIADB_CDC_USER"),
             self.service.var("RTDW_MARIADB_CDC_PASSWORD"),
-            self.name
+            databases,
+            tables,
         )
+    }
+
+    /// The `WITH` options of a `mysql-cdc` table reading as `user`.
+    pub fn cdc_options_as(
+        &self,
+        user: &str,
+        password: &str,
+        databases: &str,
+        tables: &str,
+    ) -> String {
+        format!(
+            "'connector' = 'mysql-cdc', 'hostname' = '{}', 'port' = '{}', 'username' = '{user}', 'password' = '{password}', 'database-name' = '{databases}', 'table-name' = '{tables}'",
+            self.service.var("RTDW_MARIADB_HOST"),
+            self.service.var("RTDW_MARIADB_PORT"),
+        )
+    }
+
+    /// The current binlog file (`SHOW MASTER STATUS`).
+    pub fn binlog_file(&self) -> String {
+        let rows: Vec<mysql_async::Row> = self.query("SHOW MASTER STATUS");
+        rows.first()
+            .and_then(|row| row.get::<String, _>(0))
+            .expect("the server writes a binlog")
     }
 }
 

@@ -189,6 +189,18 @@ impl Service {
         self.down().unwrap_or_else(|e| panic!("{e}"));
     }
 
+    /// Stops the service and starts it again in the same state directory
+    /// (same data, same ports). Only for a service of this test's own.
+    pub fn restart(&mut self) {
+        self.stop();
+        let StateDir::Own(dir) = &self.state else {
+            unreachable!("stop refuses shared services");
+        };
+        let state = dir.path().to_string_lossy().into_owned();
+        run_script(&["up", &self.name, "--dir", &state]).unwrap_or_else(|e| panic!("{e}"));
+        self.stopped = false;
+    }
+
     /// `services.sh down NAME` once, for a service of this test's own.
     fn down(&mut self) -> Result<(), String> {
         match &self.state {

@@ -206,7 +206,18 @@ impl RowLayout {
                 column.unsigned,
                 false,
             ))?;
-            let value = Value::try_from(value).map_err(std::io::Error::other)?;
+            let value = match Value::try_from(value).map_err(std::io::Error::other)? {
+                // mysql_common reads a signed MEDIUMINT without extending
+                // its sign bit.
+                Value::Int(n)
+                    if column.column_type == ColumnType::MYSQL_TYPE_INT24
+                        && !column.unsigned
+                        && n >= 1 << 23 =>
+                {
+                    Value::Int(n - (1 << 24))
+                }
+                value => value,
+            };
             values.push(column.kind.binlog_value(value));
         }
         Ok(values)

@@ -208,7 +208,13 @@ impl Cell {
                 Ok(Cell::Int(in_unit(micros, *unit)))
             }
             DataType::Time32(unit) | DataType::Time64(unit) if *kind == ColumnKind::Time => {
-                Ok(Cell::Int(in_unit(time_micros(value)?, *unit)))
+                let micros = time_micros(value)?;
+                if !(0..MICROS_PER_DAY).contains(&micros) {
+                    return Err(format!(
+                        "the TIME value of {micros} µs is not a time of day, which Flink's TIME holds: declare the column STRING"
+                    ));
+                }
+                Ok(Cell::Int(in_unit(micros, *unit)))
             }
             _ => Err(mismatch(kind, target)),
         }
@@ -675,6 +681,12 @@ mod tests {
                 ColumnKind::Time,
                 Value::Bytes(b"-838:59:59".to_vec()),
                 Value::Time(true, 34, 22, 59, 59, 0),
+                DataType::Utf8,
+            ),
+            (
+                ColumnKind::Time,
+                Value::Bytes(b"23:59:59.5".to_vec()),
+                Value::Time(false, 0, 23, 59, 59, 500_000),
                 DataType::Time64(TimeUnit::Microsecond),
             ),
             (
