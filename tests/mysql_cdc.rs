@@ -550,3 +550,74 @@ fn missing_privileges_are_named() {
     );
     assert_eq!(job["restarts"].as_u64(), Some(0), "{job}");
 }
+
+#[test]
+fn a_restored_job_whose_pattern_matches_more_tables_snapshots_them_and_continues_the_others() {
+    let db = Database::create("cdc_added");
+    for (table, from) in [("items_a", 1), ("items_b", 100_001)] {
+        db.execute(&format!(
+            "CREATE TABLE {table} (id INT NOT NULL PRIMARY KEY, amount INT NOT NULL);\
+             INSERT INTO {table} SELECT seq, seq % 10 FROM seq_{from}_to_{}",
+            from + 999
+        ));
+    }
+    let cluster = Cluster::start(ClusterOptions::default());
+    let out = cluster.path("copy");
+    let job = |tables: &str| {
+        let options = format!(
+            "{}, 'server-id' = '5680-5681', 'source.parallelism' = '2', 'scan.incremental.snapshot.chunk.size' = '100', 'scan.newly-added-table.enabled' = 'true'",
+            db.cdc_options(tables)
+        );
+        let path = cluster.write(
+            "copy.sql",
+            &tagged_copy_job(&options, "id INT, amount INT", &out),
+        );
+        path.to_str().expect("utf-8").to_string()
+    };
+    let script = job("items_a");
+    let id = cluster
+        .rtdw_ok(&["job", "submit", &script])
+        .trim()
+        .to_string();
+    db.execute("UPDATE items_a SET amount = 50 WHERE id <= 10; UPDATE items_b SET amount = 50 WHERE id <= 100010");
+    let expected_a = rows_of(&db, &["items_a"]);
+    wait_for_rows_equal(&out, "id", &expected_a);
+    let savepoint = cluster.stop_with_savepoint(&id, &cluster.path("savepoints"));
+    // Changes while the job is stopped, to both tables.
+    db.execute("DELETE FROM items_a WHERE id BETWEEN 20 AND 29; DELETE FROM items_b WHERE id BETWEEN 100020 AND 100029");
+    let script = job("items_[ab]");
+    let id = cluster
+        .rtdw_ok(&["job", "submit", &script, "--from-savepoint", &savepoint])
+        .trim()
+        .to_string();
+    for round in 0..20 {
+        db.execute(&format!(
+            "UPDATE items_a SET amount = amount + 1 WHERE id = {0}; UPDATE items_b SET amount = amount + 1 WHERE id = {1};\
+             INSERT INTO items_a VALUES ({2}, 1); INSERT INTO items_b VALUES ({3}, 1)",
+            100 + round * 37,
+            100_100 + round * 37,
+            5000 + round,
+            105_000 + round
+        ));
+    }
+    let expected = rows_of(&db, &["items_a", "items_b"]);
+    assert_eq!(expected.len(), 2 * (1000 - 10 + 20));
+    wait_for_rows_equal(&out, "id", &expected);
+    cluster.wait_for_checkpoint(&id, 0);
+    db.execute("DELETE FROM items_b WHERE id = 100500; INSERT INTO items_a VALUES (9000, 9)");
+    wait_for_rows_equal(&out, "id", &rows_of(&db, &["items_a", "items_b"]));
+}
+
+/// The rows of `tables`, as the tagged copy holds them.
+fn rows_of(db: &Database, tables: &[&str]) -> BTreeMap<String, Value> {
+    let mut rows = BTreeMap::new();
+    for table in tables {
+        for (id, amount) in db.query::<(i32, i32)>(&format!("SELECT id, amount FROM {table}")) {
+            rows.insert(
+                id.to_string(),
+                json!({ "id": id, "amount": amount, "db": db.name, "tbl": table }),
+            );
+        }
+    }
+    rows
+}

@@ -94,13 +94,17 @@ impl Coordinator {
         };
         let mut assignment = SplitAssignment::default();
         for (vertex, table) in sources {
+            // Only a split-based source's position is a list of splits:
+            // whether it is one, discovery says.
             let restored = match &restore {
-                Some(restore) => restored_splits(restore, vertex)?,
-                None => Vec::new(),
+                Some(restore) => restored_splits(restore, vertex),
+                None => Ok(Vec::new()),
             };
-            let Some(discovered) = self.discover(table, restored.clone()).await? else {
+            let known = restored.as_ref().cloned().unwrap_or_default();
+            let Some(discovered) = self.discover(table, known).await? else {
                 continue;
             };
+            let restored = restored?;
             let p = parallelism.get(&vertex).copied().unwrap_or(1);
             let splits = merge_restored(restored, discovered);
             for (subtask, held) in assign(splits, p).into_iter().enumerate() {
@@ -211,20 +215,14 @@ impl Coordinator {
         }
     }
 
-    /// Sends the splits of `found` that no subtask of `vertex` holds yet to
-    /// the subtasks that own them.
+    /// Sends the splits discovery `found` (new ones, and replacements of
+    /// held ones) to the subtasks that own them.
     async fn hand_out(&self, job_id: &str, vertex: u32, found: Vec<SourceSplit>) {
         let requests = {
             let state = self.lock();
             let Some(job) = state.jobs.get(job_id) else {
                 return;
             };
-            let known: HashSet<&String> = job
-                .tasks
-                .iter()
-                .filter(|((v, _), _)| *v == vertex)
-                .flat_map(|(_, task)| task.splits.iter().map(|s| &s.id))
-                .collect();
             let parallelism = job
                 .vertices
                 .iter()
@@ -232,7 +230,7 @@ impl Coordinator {
                 .map(|v| v.parallelism)
                 .unwrap_or(1);
             let mut by_subtask: BTreeMap<u32, Vec<SourceSplit>> = BTreeMap::new();
-            for split in found.into_iter().filter(|s| !known.contains(&s.id)) {
+            for split in found {
                 by_subtask
                     .entry(owner(&split, parallelism))
                     .or_default()
@@ -266,7 +264,12 @@ impl Coordinator {
                         .get_mut(job_id)
                         .and_then(|job| job.tasks.get_mut(&key))
                     {
-                        task.splits.extend(handed);
+                        for split in handed {
+                            match task.splits.iter_mut().find(|held| held.id == split.id) {
+                                Some(held) => *held = split,
+                                None => task.splits.push(split),
+                            }
+                        }
                     }
                 }
                 // The next deployment assigns them, or the next round.

@@ -160,7 +160,9 @@ pub trait ConnectorFactory: Send + Sync {
     /// the last completed checkpoint that held them (or of the restored
     /// one): a source whose splits depend on how far others went (a CDC
     /// source's binlog split follows its finished snapshot chunks) decides
-    /// from them. Splits with known ids are not handed out again.
+    /// from them. Returns the splits to add, and replacements of known
+    /// ones (same id): the subtask holding such a split gets the new one
+    /// through [`Source::add_splits`] and merges it.
     fn discover_splits(
         &self,
         table: &TableDescriptor,

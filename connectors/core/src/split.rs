@@ -55,15 +55,33 @@ pub fn decode_splits(position: &str) -> Result<Vec<SourceSplit>, String> {
 }
 
 /// The splits a restored source reads: those the checkpoint's subtasks
-/// held, with their positions, then the discovered ones none of them held.
+/// held, with their positions, each replaced by a discovered split of the
+/// same id, then the other discovered ones.
 pub fn merge_restored(
     restored: Vec<SourceSplit>,
     discovered: Vec<SourceSplit>,
 ) -> Vec<SourceSplit> {
+    let mut replacements: std::collections::HashMap<String, SourceSplit> = discovered
+        .iter()
+        .map(|s| (s.id.clone(), s.clone()))
+        .collect();
     let known: std::collections::HashSet<String> = restored.iter().map(|s| s.id.clone()).collect();
-    restored
+    let kept: Vec<SourceSplit> = restored
         .into_iter()
+        .map(|s| replacements.remove(&s.id).unwrap_or(s))
+        .collect();
+    kept.into_iter()
         .chain(discovered.into_iter().filter(|s| !known.contains(&s.id)))
+        .collect()
+}
+
+/// The splits of `listed` whose ids `known` lacks: what a source that lists
+/// its whole input (files, partitions) discovers anew.
+pub fn not_known(listed: Vec<SourceSplit>, known: &[SourceSplit]) -> Vec<SourceSplit> {
+    let known: std::collections::HashSet<&str> = known.iter().map(|s| s.id.as_str()).collect();
+    listed
+        .into_iter()
+        .filter(|s| !known.contains(s.id.as_str()))
         .collect()
 }
 
@@ -108,20 +126,26 @@ mod tests {
     }
 
     #[test]
-    fn a_restore_keeps_held_splits_and_adds_only_new_ones() {
+    fn a_restore_keeps_held_splits_adds_new_ones_and_takes_replacements() {
         let restored = vec![split("a", "{\"offset\":3}", false), split("b", "", true)];
-        let discovered = vec![
+        let listed = vec![
             split("a", "", false),
             split("b", "", false),
             split("c", "", false),
         ];
+        let discovered = not_known(listed, &restored);
+        assert_eq!(discovered, [split("c", "", false)]);
         assert_eq!(
-            merge_restored(restored, discovered),
+            merge_restored(restored.clone(), discovered),
             [
                 split("a", "{\"offset\":3}", false),
                 split("b", "", true),
                 split("c", "", false)
             ]
+        );
+        assert_eq!(
+            merge_restored(restored, vec![split("a", "{\"offset\":9}", false)]),
+            [split("a", "{\"offset\":9}", false), split("b", "", true)]
         );
     }
 

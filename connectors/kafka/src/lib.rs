@@ -39,6 +39,7 @@ use std::time::Duration;
 
 use rtdw_connector_core::format::{Formats, ResolvedFormat};
 use rtdw_connector_core::options::{ConnectorOption, TableOptions};
+use rtdw_connector_core::split::not_known;
 use rtdw_connector_core::two_phase::TwoPhaseSink;
 use rtdw_connector_core::{
     ConnectorError, ConnectorFactory, FormatSlot, MetadataColumn, Roles, SinkCapabilities,
@@ -148,9 +149,9 @@ impl ConnectorFactory for KafkaFactory {
     fn discover_splits(
         &self,
         table: &TableDescriptor,
-        _known: &[SourceSplit],
+        known: &[SourceSplit],
     ) -> Result<Option<Vec<SourceSplit>>, ConnectorError> {
-        discovery::partitions(table).map(Some)
+        discovery::partitions(table).map(|listed| Some(not_known(listed, known)))
     }
 
     fn discovery_interval(

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use rtdw_connector_core::format::Formats;
 use rtdw_connector_core::options::{ConnectorOption, OptionType, TableOptions};
+use rtdw_connector_core::split::not_known;
 use rtdw_connector_core::{
     ConnectorError, ConnectorFactory, FormatSlot, MetadataColumn, Roles, SinkCapabilities,
     SourceCapabilities, TableDescriptor,
@@ -164,9 +165,9 @@ impl ConnectorFactory for UpsertKafkaFactory {
     fn discover_splits(
         &self,
         table: &TableDescriptor,
-        _known: &[SourceSplit],
+        known: &[SourceSplit],
     ) -> Result<Option<Vec<SourceSplit>>, ConnectorError> {
-        discovery::partitions(table).map(Some)
+        discovery::partitions(table).map(|listed| Some(not_known(listed, known)))
     }
 
     fn discovery_interval(

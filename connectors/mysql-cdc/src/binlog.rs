@@ -282,6 +282,8 @@ pub(crate) enum BinlogItem {
         changes: Vec<Change>,
         /// Where the transaction holding them starts.
         transaction: BinlogPosition,
+        /// The event's number among the transaction's row events (from 1).
+        index: u32,
         /// Its commit time, seconds since the epoch.
         timestamp: u32,
     },
@@ -735,14 +737,16 @@ impl BinlogReader {
                 (None, None) => break,
             });
         }
+        let (transaction, index) = self
+            .transaction
+            .as_ref()
+            .map(|t| (t.start.clone(), t.rows_events))
+            .unwrap_or_else(|| (at.clone(), 1));
         Ok(Some(BinlogItem::Rows {
             layout,
             changes,
-            transaction: self
-                .transaction
-                .as_ref()
-                .map(|t| t.start.clone())
-                .unwrap_or_else(|| at.clone()),
+            transaction,
+            index,
             timestamp,
         }))
     }

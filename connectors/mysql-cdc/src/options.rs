@@ -189,7 +189,7 @@ pub(crate) const HEARTBEAT_INTERVAL: ConnectorOption = ConnectorOption::new(
 pub(crate) const NEWLY_ADDED_TABLES: ConnectorOption = ConnectorOption::new(
     "scan.newly-added-table.enabled",
     OptionType::Boolean,
-    "A job restored from a checkpoint snapshots the tables its patterns match now but did not before, then reads their changes too.",
+    "Tables the patterns match but the source has not captured (a job restored after 'table-name' grew, or a table created later) are snapshotted, then their changes read from the binlog too.",
 )
 .default_value("false")
 .source_only();
@@ -328,6 +328,8 @@ pub(crate) struct CdcOptions {
     pub pool_size: usize,
     /// Heartbeat period of binlog connections, if any.
     pub heartbeat: Option<Duration>,
+    /// Whether tables the patterns match later are snapshotted and added.
+    pub newly_added_tables: bool,
     /// Session variables set on every connection.
     pub session_variables: BTreeMap<String, String>,
 }
@@ -378,13 +380,6 @@ impl CdcOptions {
                 .filter(|v| *v > 0)
                 .ok_or_else(|| options.invalid(option.key, &value.to_string(), "must be positive"))
         };
-        if options.boolean(&NEWLY_ADDED_TABLES)? {
-            return Err(options.invalid(
-                NEWLY_ADDED_TABLES.key,
-                "true",
-                "must be 'false': rtdw cannot yet add tables to a restored job's binlog reading (restart the job without restoring to capture new tables)",
-            ));
-        }
         let heartbeat = options
             .duration(&HEARTBEAT_INTERVAL)?
             .filter(|d| !d.is_zero());
@@ -410,6 +405,7 @@ impl CdcOptions {
                 .clamp(0, 100) as u32,
             pool_size: positive(&CONNECTION_POOL_SIZE)? as usize,
             heartbeat,
+            newly_added_tables: options.boolean(&NEWLY_ADDED_TABLES)?,
             session_variables: session_variables(&options)?,
         })
     }

@@ -165,6 +165,7 @@ impl CdcSource {
                 layout,
                 changes,
                 transaction,
+                index,
                 timestamp,
             } = item
             {
@@ -175,6 +176,10 @@ impl CdcSource {
                 }
                 phase.skip_before = None;
                 let table = layout.table.clone();
+                if phase.already_emitted(&table, &transaction, index) {
+                    phase.note_offset();
+                    continue;
+                }
                 let reading = match self.readings.get(&table) {
                     Some(reading) => reading.clone(),
                     None => self.reading(&table).await?,
@@ -350,8 +355,49 @@ impl BinlogPhase {
             self.chunks.clear();
             self.split.chunks.clear();
         }
+        self.split
+            .floors
+            .retain(|floor| floor.offset.position >= offset.position);
         self.split.start = None;
         self.split.offset = Some(offset);
+    }
+
+    /// Whether the `index`th row event of the transaction starting at
+    /// `transaction` was emitted before the reader went back for tables
+    /// added later.
+    fn already_emitted(&self, table: &TableId, transaction: &BinlogPosition, index: u32) -> bool {
+        self.split.floors.iter().any(|floor| {
+            floor.table == *table
+                && (*transaction < floor.offset.position
+                    || (*transaction == floor.offset.position
+                        && index <= floor.offset.skip_rows_events))
+        })
+    }
+
+    /// Takes the tables a replacement of the split adds (and their
+    /// chunks); the reader reopens where the split now stands.
+    fn merge(&mut self, incoming: BinlogSplit) {
+        let held = self.split.tables.clone().unwrap_or_default();
+        let added: Vec<TableId> = incoming
+            .tables
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| !held.contains(t))
+            .collect();
+        if added.is_empty() {
+            return;
+        }
+        let chunks = incoming
+            .chunks
+            .into_iter()
+            .filter(|c| added.contains(&c.table))
+            .collect();
+        let mut split = self.split.clone();
+        split.add_tables(added, chunks);
+        let (skip_before, failures) = (self.skip_before, self.failures);
+        *self = BinlogPhase::new(split);
+        self.skip_before = skip_before;
+        self.failures = failures;
     }
 
     /// Whether a change of `table` with chunk key `key` in the transaction
@@ -465,7 +511,10 @@ impl Source for CdcSource {
             match CdcSplit::decode(&split).map_err(StreamError::Failed)? {
                 CdcSplit::Chunk(_) if split.finished => self.finished.push(split),
                 CdcSplit::Chunk(chunk) => self.chunks.push_back((split.id, chunk)),
-                CdcSplit::Binlog(binlog) => self.binlog = Some(BinlogPhase::new(binlog)),
+                CdcSplit::Binlog(binlog) => match &mut self.binlog {
+                    Some(phase) => phase.merge(binlog),
+                    None => self.binlog = Some(BinlogPhase::new(binlog)),
+                },
             }
         }
         Ok(())

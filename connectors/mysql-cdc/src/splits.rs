@@ -164,6 +164,61 @@ pub(crate) struct BinlogSplit {
     /// The snapshot's chunks whose high marks the reader has not passed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chunks: Vec<FinishedChunk>,
+    /// Tables whose changes were emitted up to an offset the reader went
+    /// back before (to read tables added later from their snapshot): their
+    /// changes up to there are skipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub floors: Vec<TableFloor>,
+}
+
+/// A table's changes emitted up to `offset` (inclusive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TableFloor {
+    /// The table.
+    pub table: TableId,
+    /// The transaction start and its row events already emitted.
+    pub offset: BinlogOffset,
+}
+
+impl BinlogSplit {
+    /// Where the split stands: its offset, or the offset it starts at.
+    pub(crate) fn current_offset(&self) -> Option<BinlogOffset> {
+        match (&self.offset, &self.start) {
+            (Some(offset), _) => Some(offset.clone()),
+            (None, Some(BinlogStart::Offset(offset))) => Some(offset.clone()),
+            _ => None,
+        }
+    }
+
+    /// Adds newly snapshotted tables and their finished chunks. When the
+    /// split stands past the lowest of their high marks, it goes back
+    /// there, and the tables it already captured skip what they emitted
+    /// up to where it stood.
+    pub(crate) fn add_tables(&mut self, tables: Vec<TableId>, chunks: Vec<FinishedChunk>) {
+        let lowest = chunks.iter().map(|c| c.high.clone()).min();
+        if let (Some(lowest), Some(at)) = (lowest, self.current_offset())
+            && at.position > lowest
+        {
+            for table in self.tables.iter().flatten() {
+                match self.floors.iter_mut().find(|f| f.table == *table) {
+                    Some(floor) if floor.offset.position >= at.position => {}
+                    Some(floor) => floor.offset = at.clone(),
+                    None => self.floors.push(TableFloor {
+                        table: table.clone(),
+                        offset: at.clone(),
+                    }),
+                }
+            }
+            self.offset = Some(BinlogOffset {
+                position: lowest,
+                skip_rows_events: 0,
+                gtids: at.gtids,
+            });
+            self.start = None;
+        }
+        self.tables.get_or_insert_with(Vec::new).extend(tables);
+        self.chunks.extend(chunks);
+    }
 }
 
 /// A split of this source, decoded.
@@ -225,15 +280,18 @@ pub(crate) async fn plan(
         expected: format!("reads its own splits: {reason}"),
     };
     let mut chunks = Vec::new();
-    let mut has_binlog = false;
+    let mut binlog = None;
     for split in known {
         match CdcSplit::decode(split).map_err(failed)? {
             CdcSplit::Chunk(chunk) => chunks.push(chunk),
-            CdcSplit::Binlog(_) => has_binlog = true,
+            CdcSplit::Binlog(split) => binlog = Some(split),
         }
     }
-    if has_binlog {
-        return Ok(Vec::new());
+    if let Some(binlog) = binlog {
+        if !options.newly_added_tables {
+            return Ok(Vec::new());
+        }
+        return add_tables(endpoint, table, options, binlog, chunks).await;
     }
     let mut session = endpoint.session().await?;
     if options.startup.reads_binlog() {
@@ -259,6 +317,7 @@ pub(crate) async fn plan(
             offset: None,
             tables: None,
             chunks: Vec::new(),
+            floors: Vec::new(),
         };
         return Ok(vec![binlog_split(&split).map_err(failed)?]);
     }
@@ -279,23 +338,7 @@ pub(crate) async fn plan(
                 ),
             });
         }
-        let mut splits = Vec::new();
-        for id in captured {
-            let server = describe(&mut session, &id).await?;
-            Projection::of(table, &table.schema, &server)?;
-            let ranges = chunk_ranges(&mut session, table, options, &server).await?;
-            for (index, range) in ranges.into_iter().enumerate() {
-                let chunk = ChunkSplit {
-                    table: id.clone(),
-                    range,
-                    high: None,
-                };
-                splits.push(
-                    chunk_split(format!("{CHUNK_PREFIX}{id}:{index}"), &chunk).map_err(failed)?,
-                );
-            }
-        }
-        return Ok(splits);
+        return chunk_splits(&mut session, table, options, captured).await;
     }
     if options.startup == Startup::Snapshot || chunks.iter().any(|c| c.high.is_none()) {
         return Ok(Vec::new());
@@ -323,8 +366,104 @@ pub(crate) async fn plan(
         offset: None,
         tables: Some(tables),
         chunks: finished,
+        floors: Vec::new(),
     };
     Ok(vec![binlog_split(&split).map_err(failed)?])
+}
+
+/// The chunk splits of `tables`, each checked against the declared
+/// columns.
+async fn chunk_splits(
+    session: &mut Session,
+    table: &TableDescriptor,
+    options: &CdcOptions,
+    tables: Vec<TableId>,
+) -> Result<Vec<SourceSplit>, ConnectorError> {
+    let mut splits = Vec::new();
+    for id in tables {
+        let server = describe(session, &id).await?;
+        Projection::of(table, &table.schema, &server)?;
+        let ranges = chunk_ranges(session, table, options, &server).await?;
+        for (index, range) in ranges.into_iter().enumerate() {
+            let chunk = ChunkSplit {
+                table: id.clone(),
+                range,
+                high: None,
+            };
+            splits.push(
+                chunk_split(format!("{CHUNK_PREFIX}{id}:{index}"), &chunk).map_err(|e| {
+                    ConnectorError::external(
+                        &table.name,
+                        "encoding a chunk",
+                        rtdw_operators::ErrorClass::Transient,
+                        e,
+                    )
+                })?,
+            );
+        }
+    }
+    Ok(splits)
+}
+
+/// `scan.newly-added-table.enabled` with the binlog running: chunks for
+/// tables the patterns match now and the source never captured; once a
+/// checkpoint holds them all finished, the binlog split again, with those
+/// tables added (a replacement of the held one).
+async fn add_tables(
+    endpoint: &Endpoint,
+    table: &TableDescriptor,
+    options: &CdcOptions,
+    binlog: BinlogSplit,
+    chunks: Vec<ChunkSplit>,
+) -> Result<Vec<SourceSplit>, ConnectorError> {
+    let Some(captured_by_binlog) = binlog.tables.clone() else {
+        return Ok(Vec::new());
+    };
+    let mut session = endpoint.session().await?;
+    let known: std::collections::BTreeSet<&TableId> = captured_by_binlog
+        .iter()
+        .chain(chunks.iter().map(|c| &c.table))
+        .collect();
+    let new: Vec<TableId> = captured_tables(&mut session, options)
+        .await?
+        .into_iter()
+        .filter(|t| !known.contains(t))
+        .collect();
+    if !new.is_empty() {
+        tracing::info!(table = %table.name, tables = ?new, "snapshotting newly added tables");
+        return chunk_splits(&mut session, table, options, new).await;
+    }
+    let pending: Vec<&ChunkSplit> = chunks
+        .iter()
+        .filter(|c| !captured_by_binlog.contains(&c.table))
+        .collect();
+    if pending.is_empty() || pending.iter().any(|c| c.high.is_none()) {
+        return Ok(Vec::new());
+    }
+    let mut tables: Vec<TableId> = pending.iter().map(|c| c.table.clone()).collect();
+    tables.sort();
+    tables.dedup();
+    let finished = pending
+        .into_iter()
+        .filter_map(|c| {
+            c.high.clone().map(|high| FinishedChunk {
+                table: c.table.clone(),
+                range: c.range.clone(),
+                high,
+            })
+        })
+        .collect();
+    let mut replacement = binlog;
+    replacement.add_tables(tables, finished);
+    let split = binlog_split(&replacement).map_err(|e| {
+        ConnectorError::external(
+            &table.name,
+            "encoding the binlog split",
+            rtdw_operators::ErrorClass::Transient,
+            e,
+        )
+    })?;
+    Ok(vec![split])
 }
 
 /// Cuts a table into chunk key ranges of about `chunk size` rows: evenly
@@ -365,15 +504,15 @@ async fn chunk_ranges(
     if min == KeyValue::Null {
         return Ok(whole);
     }
-    let rows: Option<u64> = session
+    let rows: Option<Option<u64>> = session
         .conn
         .exec_first(
             "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
             (&id.database, &id.table),
         )
         .await
-        .map_err(|e| query_error(&session.table, &context, e))?
-        .flatten_rows();
+        .map_err(|e| query_error(&session.table, &context, e))?;
+    let rows = rows.flatten();
     let size = options.chunk_size as i128;
     let boundaries = match (&key.kind, &min, &max) {
         (ColumnKind::Integer, KeyValue::Int(low), KeyValue::Int(high)) => {
@@ -471,17 +610,6 @@ async fn sampled_boundaries(
         }
         boundaries.push(end.clone());
         start = end;
-    }
-}
-
-/// Unpacks a nullable single-column result.
-trait FlattenRows<T> {
-    fn flatten_rows(self) -> Option<T>;
-}
-
-impl<T> FlattenRows<T> for Option<Option<T>> {
-    fn flatten_rows(self) -> Option<T> {
-        self.flatten()
     }
 }
 

@@ -179,7 +179,7 @@ impl ConnectorFactory for FilesystemFactory {
     fn discover_splits(
         &self,
         table: &TableDescriptor,
-        _known: &[SourceSplit],
+        known: &[SourceSplit],
     ) -> Result<Option<Vec<SourceSplit>>, ConnectorError> {
         let path = path(table)?;
         let files = source::list_files(&path).map_err(|e| {
@@ -190,16 +190,15 @@ impl ConnectorFactory for FilesystemFactory {
                 e,
             )
         })?;
-        Ok(Some(
-            files
-                .into_iter()
-                .map(|file| SourceSplit {
-                    id: file.to_string_lossy().into_owned(),
-                    state: String::new(),
-                    finished: false,
-                })
-                .collect(),
-        ))
+        let listed = files
+            .into_iter()
+            .map(|file| SourceSplit {
+                id: file.to_string_lossy().into_owned(),
+                state: String::new(),
+                finished: false,
+            })
+            .collect();
+        Ok(Some(crate::split::not_known(listed, known)))
     }
 
     fn discovery_interval(

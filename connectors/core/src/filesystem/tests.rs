@@ -30,8 +30,10 @@ fn restore_source(
 ) -> Result<Box<dyn Source>, ConnectorError> {
     let registry = ConnectorRegistry::builtin();
     let mut source = registry.create_source(table, ctx)?;
-    let discovered = registry.discover_splits(table, &[])?.expect("split-based");
     let restored = crate::split::decode_splits(position).expect("a split position");
+    let discovered = registry
+        .discover_splits(table, &restored)?
+        .expect("split-based");
     source
         .add_splits(crate::split::merge_restored(restored, discovered))
         .expect("splits");
