@@ -35,7 +35,7 @@ fn copy_job(db: &Database, out: &Path, parallelism: u32, chunk: u32, server_id: 
     format!(
         "{CHECKPOINTED_AND_RESTARTED}\
          CREATE TABLE orders (id BIGINT, customer STRING, amount INT, PRIMARY KEY (id) NOT ENFORCED) WITH (\n\
-           {}, 'scan.incremental.snapshot.chunk.size' = '{chunk}', 'server-id' = '{server_id}-{}', 'source.parallelism' = '{parallelism}');\n\
+           {}, 'scan.incremental.snapshot.chunk.size' = '{chunk}', 'heartbeat.interval' = '1 s', 'server-id' = '{server_id}-{}', 'source.parallelism' = '{parallelism}');\n\
          CREATE TABLE copy (id BIGINT, customer STRING, amount INT) WITH (\n\
            'connector' = 'filesystem', 'path' = '{}', 'format' = 'debezium-json');\n\
          INSERT INTO copy SELECT * FROM orders;\n",
@@ -104,6 +104,28 @@ fn a_snapshot_taken_under_concurrent_writes_then_the_binlog_fold_to_the_table() 
         write_round(&db, round);
     }
     wait_for_copy(&cluster, &db, &out);
+    // Idle: the server's heartbeats bring the reported lag to zero.
+    support::wait_for("the source lag to read zero", MINUTES, || {
+        let scraped: Vec<String> = cluster
+            .taskmanager_list()
+            .iter()
+            .filter_map(|t| {
+                t["http_addr"]
+                    .as_str()
+                    .map(|a| support::http_get(a, "/metrics"))
+            })
+            .collect();
+        let series = scraped
+            .iter()
+            .flat_map(|text| text.lines())
+            .filter(|line| line.starts_with("rtdw_source_lag_seconds{") && line.contains(&id))
+            .count();
+        let lag: f64 = scraped
+            .iter()
+            .map(|text| support::metric_sum(text, "rtdw_source_lag_seconds", &[("job", &id)]))
+            .sum();
+        (series == 2 && lag == 0.0).then_some(())
+    });
 }
 
 #[test]
@@ -620,4 +642,94 @@ fn rows_of(db: &Database, tables: &[&str]) -> BTreeMap<String, Value> {
         }
     }
     rows
+}
+
+#[test]
+fn startup_modes_choose_where_reading_starts() {
+    let db = Database::create("cdc_startup");
+    db.execute(
+        "CREATE TABLE events (id INT NOT NULL PRIMARY KEY, v INT NOT NULL);\
+         INSERT INTO events SELECT seq, 0 FROM seq_1_to_100",
+    );
+    let cluster = Cluster::start(ClusterOptions::default());
+    let status: Vec<mysql_async::Row> = db.query("SHOW MASTER STATUS");
+    let file: String = status[0].get(0).expect("a binlog file");
+    let pos: u64 = status[0].get(1).expect("a binlog position");
+    let gtids: Vec<String> = db.query("SELECT @@gtid_binlog_pos");
+    // Rows 101..=110 after the recorded position; a second later, 111..=120.
+    db.execute("INSERT INTO events SELECT seq, 1 FROM seq_101_to_110");
+    std::thread::sleep(Duration::from_millis(1100));
+    // Binlog times are whole seconds: a start on a second's boundary
+    // after rows 101..=110 were written (Flink CDC compares the same way).
+    let later: Vec<u64> = db.query("SELECT CAST(UNIX_TIMESTAMP() AS UNSIGNED) * 1000");
+    db.execute("INSERT INTO events SELECT seq, 2 FROM seq_111_to_120");
+    let modes = [
+        (
+            "snapshot",
+            "'scan.startup.mode' = 'snapshot'".to_string(),
+            1..=120,
+        ),
+        (
+            "position",
+            format!(
+                "'scan.startup.mode' = 'specific-offset', 'scan.startup.specific-offset.file' = '{file}', 'scan.startup.specific-offset.pos' = '{pos}'"
+            ),
+            101..=130,
+        ),
+        (
+            "gtid",
+            format!(
+                "'scan.startup.mode' = 'specific-offset', 'scan.startup.specific-offset.gtid-set' = '{}'",
+                gtids[0]
+            ),
+            101..=130,
+        ),
+        (
+            "timestamp",
+            format!(
+                "'scan.startup.mode' = 'timestamp', 'scan.startup.timestamp-millis' = '{}'",
+                later[0]
+            ),
+            111..=130,
+        ),
+        (
+            "latest",
+            "'scan.startup.mode' = 'latest-offset'".to_string(),
+            121..=130,
+        ),
+    ];
+    let mut jobs = Vec::new();
+    for (i, (name, mode, _)) in modes.iter().enumerate() {
+        let out = cluster.path(&format!("out-{name}"));
+        let sql = format!(
+            "{CHECKPOINTED_AND_RESTARTED}\
+             CREATE TABLE events (id INT, v INT) WITH ({}, {mode}, 'server-id' = '{}');\n\
+             CREATE TABLE copy (id INT, v INT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'debezium-json');\n\
+             INSERT INTO copy SELECT * FROM events;\n",
+            db.cdc_options("events"),
+            5690 + i,
+            out.display()
+        );
+        let id = cluster.submit(name, &sql, &[]);
+        if *name == "snapshot" {
+            cluster.wait_for_state(&id, "FINISHED", MINUTES);
+        } else {
+            cluster.wait_for_checkpoint(&id, 0);
+        }
+        jobs.push(id);
+    }
+    db.execute("INSERT INTO events SELECT seq, 3 FROM seq_121_to_130");
+    for (name, _, ids) in &modes {
+        let expected: BTreeMap<String, Value> = db
+            .query::<(i32, i32)>(&format!(
+                "SELECT id, v FROM events WHERE id BETWEEN {} AND {}",
+                ids.start(),
+                ids.end()
+            ))
+            .into_iter()
+            .map(|(id, v)| (id.to_string(), json!({ "id": id, "v": v })))
+            .collect();
+        let copied = wait_for_rows_equal(&cluster.path(&format!("out-{name}")), "id", &expected);
+        assert_eq!(copied, expected, "{name}");
+    }
 }

@@ -35,9 +35,10 @@ pub trait TwoPhaseWriter: Send {
     /// updates), not yet visible.
     async fn write(&mut self, batch: RecordBatch) -> Result<()>;
 
-    /// At a barrier: flushes what was written since the last call and
-    /// returns what will make it visible.
-    async fn prepare_commit(&mut self) -> Result<Vec<Self::Committable>>;
+    /// At the barrier of `checkpoint_id` (or [`rtdw_operators::END_OF_INPUT`]):
+    /// flushes what was written since the last call and returns what will
+    /// make it visible.
+    async fn prepare_commit(&mut self, checkpoint_id: u64) -> Result<Vec<Self::Committable>>;
 
     /// The state to restore the writer with.
     fn snapshot_state(&self) -> Self::State;
@@ -107,7 +108,7 @@ impl<W: TwoPhaseWriter> Sink for TwoPhaseSink<W> {
     }
 
     async fn pre_commit(&mut self, checkpoint_id: u64) -> Result<String> {
-        let prepared = self.writer.prepare_commit().await?;
+        let prepared = self.writer.prepare_commit(checkpoint_id).await?;
         self.pending
             .extend(prepared.into_iter().map(|c| (checkpoint_id, c)));
         let stored = Stored {

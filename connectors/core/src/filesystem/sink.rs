@@ -35,10 +35,12 @@ pub(super) struct WriterState {
 }
 
 /// One subtask's file writer. Files are named
-/// `part-<sequence>-<job>-<subtask>`: the sequence goes on from the restored
+/// `part-<sequence>-<job>-<subtask>`: the sequence is at least the id of
+/// the checkpoint that commits the file and goes on from the restored
 /// checkpoint's, so in name order a key's changes come in the order they
-/// were made, also across restarts, rescaling, and a job resubmitted from a
-/// savepoint.
+/// were made, also when they came through different subtasks (a CDC
+/// source's snapshot chunk, then its binlog), across restarts, rescaling,
+/// and a job resubmitted from a savepoint.
 pub(super) struct FileWriter {
     encoder: Box<dyn RecordEncoder>,
     dir: PathBuf,
@@ -227,7 +229,12 @@ impl TwoPhaseWriter for FileWriter {
         })
     }
 
-    async fn prepare_commit(&mut self) -> Result<Vec<PendingFile>> {
+    async fn prepare_commit(&mut self, checkpoint_id: u64) -> Result<Vec<PendingFile>> {
+        if checkpoint_id != rtdw_operators::END_OF_INPUT {
+            // Numbered at least by their checkpoint, files of every subtask
+            // sort in the order they were committed.
+            self.sequence = self.sequence.max(checkpoint_id);
+        }
         Ok(self.close_file()?.into_iter().collect())
     }
 

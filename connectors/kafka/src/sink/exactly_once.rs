@@ -315,7 +315,7 @@ impl TwoPhaseWriter for ExactlyOnceWriter {
         Ok(())
     }
 
-    async fn prepare_commit(&mut self) -> Result<Vec<PreparedTransaction>> {
+    async fn prepare_commit(&mut self, _checkpoint_id: u64) -> Result<Vec<PreparedTransaction>> {
         // A transaction without records stays open for the next
         // checkpoint: there is nothing to commit.
         if self.open.as_ref().is_none_or(|open| open.records == 0) {
