@@ -444,21 +444,24 @@ impl BinlogReader {
     /// description), seconds since the epoch.
     pub(crate) async fn first_event_time(&mut self) -> Result<u32, ConnectorError> {
         loop {
-            match self.stream.next().await {
-                Some(Ok(event)) if event.header().timestamp() != 0 => {
-                    return Ok(event.header().timestamp());
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(stream_error(&self.table, "reading the binlog", e)),
-                None => {
-                    return Err(ConnectorError::external(
-                        &self.table,
-                        "reading the binlog",
-                        ErrorClass::Transient,
-                        "the server closed the binlog stream",
-                    ));
-                }
+            let timestamp = self.next_event().await?.header().timestamp();
+            if timestamp != 0 {
+                return Ok(timestamp);
             }
+        }
+    }
+
+    /// The next event of the stream.
+    async fn next_event(&mut self) -> Result<Event, ConnectorError> {
+        match self.stream.next().await {
+            Some(Ok(event)) => Ok(event),
+            Some(Err(e)) => Err(stream_error(&self.table, "reading the binlog", e)),
+            None => Err(ConnectorError::external(
+                &self.table,
+                "reading the binlog",
+                ErrorClass::Transient,
+                "the server closed the binlog stream",
+            )),
         }
     }
 
@@ -482,18 +485,7 @@ impl BinlogReader {
             {
                 return Ok(None);
             }
-            let event = match self.stream.next().await {
-                Some(Ok(event)) => event,
-                Some(Err(e)) => return Err(stream_error(&self.table, "reading the binlog", e)),
-                None => {
-                    return Err(ConnectorError::external(
-                        &self.table,
-                        "reading the binlog",
-                        ErrorClass::Transient,
-                        "the server closed the binlog stream",
-                    ));
-                }
-            };
+            let event = self.next_event().await?;
             if let Some(item) = self.handle(&event)? {
                 return Ok(Some(item));
             }

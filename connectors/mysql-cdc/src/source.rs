@@ -407,9 +407,14 @@ impl BinlogPhase {
         let Some(chunks) = self.chunks.get(table) else {
             return true;
         };
-        chunks
-            .iter()
-            .find(|c| c.range.contains(key))
+        // Chunks are ordered by start (the open one first): the key's is
+        // the last that starts at or before it.
+        let after =
+            chunks.partition_point(|c| c.range.start.as_ref().is_none_or(|start| start <= key));
+        after
+            .checked_sub(1)
+            .map(|i| &chunks[i])
+            .filter(|c| c.range.contains(key))
             .is_none_or(|c| *transaction >= c.high)
     }
 

@@ -513,34 +513,15 @@ async fn chunk_ranges(
         .await
         .map_err(|e| query_error(&session.table, &context, e))?;
     let rows = rows.flatten();
-    let size = options.chunk_size as i128;
-    let boundaries = match (&key.kind, &min, &max) {
+    let even = match (&key.kind, &min, &max) {
         (ColumnKind::Integer, KeyValue::Int(low), KeyValue::Int(high)) => {
-            let rows = i128::from(rows.unwrap_or(0).max(1));
-            let factor = (high - low + 1) as f64 / rows as f64;
-            if (0.05..=1000.0).contains(&factor) {
-                let step = ((size as f64 * factor.max(1.0)) as i128).max(1);
-                let mut boundaries = Vec::new();
-                let mut next = low + step;
-                while next <= *high {
-                    boundaries.push(KeyValue::Int(next));
-                    next += step;
-                }
-                boundaries
-            } else {
-                sampled_boundaries(
-                    session,
-                    id,
-                    &column,
-                    &min,
-                    &max,
-                    options.chunk_size,
-                    &context,
-                )
-                .await?
-            }
+            even_boundaries(*low, *high, rows.unwrap_or(0), options.chunk_size)
         }
-        _ => {
+        _ => None,
+    };
+    let boundaries = match even {
+        Some(boundaries) => boundaries,
+        None => {
             sampled_boundaries(
                 session,
                 id,
@@ -569,6 +550,24 @@ async fn chunk_ranges(
         end: None,
     });
     Ok(ranges)
+}
+
+/// Boundaries every `size` rows' worth of keys between `low` and `high`,
+/// when the keys are spread about as densely as the `rows` (Flink CDC's
+/// distribution factor within 0.05..1000); `None` otherwise.
+fn even_boundaries(low: i128, high: i128, rows: u64, size: u64) -> Option<Vec<KeyValue>> {
+    let factor = (high - low + 1) as f64 / rows.max(1) as f64;
+    if !(0.05..=1000.0).contains(&factor) {
+        return None;
+    }
+    let step = ((size as f64 * factor.max(1.0)) as i128).max(1);
+    let mut boundaries = Vec::new();
+    let mut next = low + step;
+    while next <= high {
+        boundaries.push(KeyValue::Int(next));
+        next += step;
+    }
+    Some(boundaries)
 }
 
 /// Boundaries found by asking the server for the key `size` rows on,
@@ -648,6 +647,18 @@ mod tests {
             KeyValue::Int(i128::from(u64::MAX)).to_value(),
             Value::UInt(u64::MAX)
         );
+    }
+
+    #[test]
+    fn dense_integer_keys_are_cut_evenly_and_sparse_ones_are_sampled() {
+        let cuts = even_boundaries(1, 100_000, 100_000, 8096).unwrap();
+        assert_eq!(cuts.len(), 12);
+        assert_eq!(cuts[0], KeyValue::Int(8097));
+        // Keys ten apart: chunks ten times as wide hold as many rows.
+        let cuts = even_boundaries(1, 1_000_000, 100_000, 10_000).unwrap();
+        assert_eq!(cuts[0], KeyValue::Int(100_001));
+        // Keys a million apart: the server finds the boundaries.
+        assert_eq!(even_boundaries(1, 1 << 40, 1000, 100), None);
     }
 
     #[test]
