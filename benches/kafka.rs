@@ -13,17 +13,18 @@
 //! (`org.apache.flink:flink-sql-connector-kafka:5.0.0-2.2`), or at their
 //! places under `~/.cache/rtdw` (see benches/README.md).
 
+#[path = "../tests/support/flink.rs"]
+mod flink;
 #[path = "../tests/support/kafka.rs"]
 mod kafka;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use flink::Flink;
 use kafka::KafkaTopic;
-use support::{Cluster, ClusterOptions, peak_rss_kib};
+use support::{Cluster, ClusterOptions};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -79,77 +80,16 @@ fn run_rtdw(input: &KafkaTopic, output: &KafkaTopic, parallelism: u32) -> (f64, 
     cluster.run_to_finish(&job(input, output, &prefix), parallelism)
 }
 
-/// PyFlink's Python and Flink's Kafka connector jar, when both are here.
-fn flink() -> Option<(PathBuf, PathBuf)> {
-    let cache = PathBuf::from(std::env::var("HOME").ok()?).join(".cache/rtdw");
-    let python = std::env::var_os("RTDW_FLINK_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cache.join("flink-venv/bin/python"));
-    let jar = std::env::var_os("RTDW_FLINK_KAFKA_JAR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            cache.join(
-                "m2/org/apache/flink/flink-sql-connector-kafka/5.0.0-2.2/flink-sql-connector-kafka-5.0.0-2.2.jar",
-            )
-        });
-    let has_pyflink = Command::new(&python)
-        .args(["-c", "import pyflink"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    (has_pyflink && jar.is_file()).then_some((python, jar))
-}
-
-/// Runs the job on a local Flink; returns its wall-clock seconds and the
-/// peak RSS (KiB) of its JVM.
-fn run_flink(
-    (python, jar): &(PathBuf, PathBuf),
-    sql: &str,
-    scratch: &Path,
-    parallelism: u32,
-) -> (f64, u64) {
-    let script = scratch.join("flink.sql");
-    std::fs::write(&script, sql).expect("write the Flink script");
-    let runner = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/flink_kafka.py");
-    let started = Instant::now();
-    let mut child = Command::new(python)
-        .arg(runner)
-        .arg(&script)
-        .arg(jar)
-        .arg(parallelism.to_string())
-        .spawn()
-        .expect("start PyFlink");
-    let mut peak = 0;
-    let status = loop {
-        for pid in children_of(child.id()) {
-            peak = peak.max(peak_rss_kib(pid).unwrap_or(0));
-        }
-        if let Some(status) = child.try_wait().expect("PyFlink status") {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    assert!(status.success(), "the Flink job failed: {status}");
-    (started.elapsed().as_secs_f64(), peak)
-}
-
-/// The processes whose parent is `pid` (PyFlink's JVM).
-fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|child| {
-            std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|stat| {
-                // `pid (comm) state ppid ...`: the parent follows the
-                // command's closing parenthesis.
-                stat.rsplit_once(')')
-                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
-                    == Some(pid)
-            })
-        })
-        .collect()
+/// Flink 2.3 with its Kafka SQL connector, if installed.
+fn flink() -> Option<Flink> {
+    Flink::find(
+        "RTDW_FLINK_PYTHON",
+        "flink-venv",
+        &[(
+            "RTDW_FLINK_KAFKA_JAR",
+            "org/apache/flink/flink-sql-connector-kafka/5.0.0-2.2/flink-sql-connector-kafka-5.0.0-2.2.jar",
+        )],
+    )
 }
 
 /// Checks that `output` holds exactly the rows the filter keeps.
@@ -199,22 +139,13 @@ fn main() {
     fill(&small, 1_000);
     let startup_out = KafkaTopic::create("bench-out", 4);
     let prefix = format!("{}-flink", startup_out.name);
-    let (startup, _) = run_flink(
-        &flink,
-        &job(&small, &startup_out, &prefix),
-        scratch.path(),
-        1,
-    );
+    let (startup, _) = flink.run(&job(&small, &startup_out, &prefix), scratch.path(), 1);
     println!("Flink start-up (1 000 rows): {startup:.2} s, subtracted below");
     for (parallelism, rtdw_seconds) in [1, 2].into_iter().zip(rtdw) {
         let output = KafkaTopic::create("bench-out", 4);
         let prefix = format!("{}-flink", output.name);
-        let (seconds, peak) = run_flink(
-            &flink,
-            &job(&input, &output, &prefix),
-            scratch.path(),
-            parallelism,
-        );
+        let (seconds, peak) =
+            flink.run(&job(&input, &output, &prefix), scratch.path(), parallelism);
         check(&output, rows, "Flink");
         let net = (seconds - startup).max(0.001);
         print_row("Flink 2.3 (minus start-up)", parallelism, rows, net, peak);

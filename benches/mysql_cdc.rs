@@ -7,8 +7,14 @@
 //! `cargo bench -p rtdw-cli --bench mysql_cdc` prints rows, seconds, rows/s
 //! (per reader for the snapshot), peak RSS of the busiest task manager and
 //! the lag percentiles. `RTDW_BENCH_ROWS` sets the table size (default
-//! 1 000 000); the binlog runs write as many rows.
+//! 1 000 000); the binlog runs write as many rows. When Flink 1.20 with
+//! Flink CDC 3.5 is at hand (`RTDW_FLINK_CDC_PYTHON`,
+//! `RTDW_FLINK_CDC_JAR`, `RTDW_MYSQL_DRIVER_JAR`, or their places under
+//! `~/.cache/rtdw`, see benches/README.md), the same snapshot SQL runs on
+//! it too, side by side.
 
+#[path = "../tests/support/flink.rs"]
+mod flink;
 #[path = "../tests/support/mariadb.rs"]
 mod mariadb;
 #[path = "../tests/support/mod.rs"]
@@ -17,6 +23,7 @@ mod support;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use flink::Flink;
 use mariadb::Database;
 use support::{Cluster, ClusterOptions, http_get, metric_sum, peak_rss_kib, wait_for};
 
@@ -104,11 +111,51 @@ fn main() {
         "{:<24} {:>3} {:>10} {:>9} {:>12} {:>14} {:>10}",
         "mysql-cdc", "p", "rows", "seconds", "rows/s", "rows/s/reader", "peak MiB"
     );
+    let snapshot = "'scan.startup.mode' = 'snapshot'";
+    let mut rtdw = Vec::new();
     for (parallelism, server_id) in [(1u32, 5700), (2, 5710)] {
         let cluster = Cluster::start(ClusterOptions::default());
-        let sql = job(&db, "orders", "'scan.startup.mode' = 'snapshot'", server_id);
+        let sql = job(&db, "orders", snapshot, server_id);
         let (seconds, peak_kib) = cluster.run_to_finish(&sql, parallelism);
         print_row("snapshot", parallelism, rows, seconds, peak_kib);
+        rtdw.push(seconds);
+    }
+    match Flink::find(
+        "RTDW_FLINK_CDC_PYTHON",
+        "flink120-venv",
+        &[
+            (
+                "RTDW_FLINK_CDC_JAR",
+                "org/apache/flink/flink-sql-connector-mysql-cdc/3.5.0/flink-sql-connector-mysql-cdc-3.5.0.jar",
+            ),
+            (
+                "RTDW_MYSQL_DRIVER_JAR",
+                "com/mysql/mysql-connector-j/8.0.33/mysql-connector-j-8.0.33.jar",
+            ),
+        ],
+    ) {
+        None => {
+            println!("Flink CDC: skipped (no PyFlink 1.20 or Flink CDC jar; see benches/README.md)")
+        }
+        Some(flink) => {
+            let scratch = tempfile::tempdir().expect("a scratch directory");
+            // Flink's start-up, measured on a one-row table and subtracted.
+            db.execute(&format!("CREATE TABLE tiny ({SERVER_COLUMNS})"));
+            write_orders(&db, "tiny", 1, 1);
+            let (startup, _) = flink.run(&job(&db, "tiny", snapshot, 5730), scratch.path(), 1);
+            println!("Flink start-up (1 row): {startup:.2} s, subtracted below");
+            for (parallelism, rtdw_seconds) in [1u32, 2].into_iter().zip(rtdw) {
+                let sql = job(&db, "orders", snapshot, 5740 + 2 * parallelism);
+                let (seconds, peak_kib) = flink.run(&sql, scratch.path(), parallelism);
+                let net = (seconds - startup).max(0.001);
+                print_row("Flink CDC 3.5 snapshot", parallelism, rows, net, peak_kib);
+                println!(
+                    "{:<24} {parallelism:>3} rtdw/Flink CDC throughput: {:.2}x",
+                    "ratio",
+                    net / rtdw_seconds
+                );
+            }
+        }
     }
 
     // The binlog: rows written before the job starts, read from there.

@@ -1,7 +1,10 @@
-"""Runs one Flink SQL script on a local PyFlink (Flink 2.3) mini-cluster and
-waits for its INSERT to finish: the Flink half of benches/kafka.rs.
+"""Runs one Flink SQL script on a local PyFlink mini-cluster and waits for
+its INSERT to finish: the Flink half of the benchmarks that compare (see
+tests/support/flink.rs).
 
-    python flink_kafka.py SCRIPT.sql CONNECTOR_JAR PARALLELISM
+    python flink_sql.py SCRIPT.sql JARS PARALLELISM
+
+JARS: the connector jars the job needs, separated by ';'.
 
 The script holds CREATE TABLE statements and one INSERT, separated by ';'
 at line ends, exactly as rtdw runs it (Flink's SET lines included).
@@ -13,10 +16,10 @@ from pyflink.table import EnvironmentSettings, TableEnvironment
 
 
 def main():
-    script, jar, parallelism = sys.argv[1], sys.argv[2], sys.argv[3]
+    script, jars, parallelism = sys.argv[1], sys.argv[2], sys.argv[3]
     env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     config = env.get_config()
-    config.set("pipeline.jars", "file://" + jar)
+    config.set("pipeline.jars", ";".join("file://" + jar for jar in jars.split(";")))
     config.set("parallelism.default", parallelism)
     with open(script) as f:
         statements = [s.strip() for s in f.read().split(";\n") if s.strip()]
