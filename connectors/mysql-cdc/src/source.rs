@@ -535,3 +535,68 @@ impl Source for CdcSource {
         Some((now - f64::from(time)).max(0.0))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::splits::{KeyRange, TableFloor};
+
+    fn table(name: &str) -> TableId {
+        TableId {
+            database: "shop".into(),
+            table: name.into(),
+        }
+    }
+
+    fn at(pos: u64) -> BinlogPosition {
+        BinlogPosition::new("bin.000001", pos)
+    }
+
+    fn chunk(start: Option<i128>, end: Option<i128>, high: u64) -> FinishedChunk {
+        FinishedChunk {
+            table: table("orders"),
+            range: KeyRange {
+                column: "id".into(),
+                start: start.map(KeyValue::Int),
+                end: end.map(KeyValue::Int),
+            },
+            high: at(high),
+        }
+    }
+
+    #[test]
+    fn a_change_is_news_after_the_high_mark_of_its_keys_chunk_only() {
+        let phase = BinlogPhase::new(BinlogSplit {
+            start: None,
+            offset: Some(BinlogOffset::at(at(300))),
+            tables: Some(vec![table("orders")]),
+            // Out of order on purpose: the phase sorts them.
+            chunks: vec![
+                chunk(Some(200), None, 700),
+                chunk(None, Some(100), 500),
+                chunk(Some(100), Some(200), 300),
+            ],
+            floors: vec![TableFloor {
+                table: table("orders"),
+                offset: BinlogOffset {
+                    position: at(900),
+                    skip_rows_events: 2,
+                    gtids: Default::default(),
+                },
+            }],
+        });
+        let orders = table("orders");
+        assert!(!phase.is_news(&orders, &KeyValue::Int(50), &at(400)));
+        assert!(phase.is_news(&orders, &KeyValue::Int(50), &at(500)));
+        assert!(!phase.is_news(&orders, &KeyValue::Null, &at(400)));
+        assert!(phase.is_news(&orders, &KeyValue::Int(150), &at(400)));
+        assert!(!phase.is_news(&orders, &KeyValue::Int(250), &at(650)));
+        assert!(phase.is_news(&orders, &KeyValue::Int(1 << 70), &at(700)));
+        assert!(phase.is_news(&table("refunds"), &KeyValue::Int(50), &at(1)));
+        assert!(phase.already_emitted(&orders, &at(800), 9));
+        assert!(phase.already_emitted(&orders, &at(900), 2));
+        assert!(!phase.already_emitted(&orders, &at(900), 3));
+        assert!(!phase.already_emitted(&orders, &at(1000), 1));
+        assert!(!phase.already_emitted(&table("refunds"), &at(800), 1));
+    }
+}

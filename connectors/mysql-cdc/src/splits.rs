@@ -661,6 +661,63 @@ mod tests {
         assert_eq!(even_boundaries(1, 1 << 40, 1000, 100), None);
     }
 
+    fn table(name: &str) -> TableId {
+        TableId {
+            database: "shop".into(),
+            table: name.into(),
+        }
+    }
+
+    fn finished(name: &str, high: u64) -> FinishedChunk {
+        FinishedChunk {
+            table: table(name),
+            range: KeyRange {
+                column: "id".into(),
+                start: None,
+                end: None,
+            },
+            high: BinlogPosition::new("bin.000001", high),
+        }
+    }
+
+    #[test]
+    fn added_tables_rewind_a_reader_past_their_marks_and_floor_the_others() {
+        let at = BinlogOffset {
+            position: BinlogPosition::new("bin.000001", 900),
+            skip_rows_events: 2,
+            gtids: GtidSet::Empty,
+        };
+        let mut split = BinlogSplit {
+            start: None,
+            offset: Some(at.clone()),
+            tables: Some(vec![table("orders")]),
+            chunks: Vec::new(),
+            floors: Vec::new(),
+        };
+        split.add_tables(
+            vec![table("refunds")],
+            vec![finished("refunds", 500), finished("refunds", 700)],
+        );
+        assert_eq!(split.offset.as_ref().map(|o| o.position.pos), Some(500));
+        assert_eq!(
+            split.floors,
+            [TableFloor {
+                table: table("orders"),
+                offset: at
+            }]
+        );
+        assert_eq!(split.tables, Some(vec![table("orders"), table("refunds")]));
+        // A reader not yet at the new marks stays where it is.
+        let mut behind = BinlogSplit {
+            offset: Some(BinlogOffset::at(BinlogPosition::new("bin.000001", 100))),
+            floors: Vec::new(),
+            ..split.clone()
+        };
+        behind.add_tables(vec![table("returns")], vec![finished("returns", 800)]);
+        assert_eq!(behind.offset.map(|o| o.position.pos), Some(100));
+        assert!(behind.floors.is_empty());
+    }
+
     #[test]
     fn split_states_round_trip() {
         let chunk = ChunkSplit {
