@@ -35,7 +35,7 @@ fn copy_job(db: &Database, out: &Path, parallelism: u32, chunk: u32, server_id: 
     format!(
         "{CHECKPOINTED_AND_RESTARTED}\
          CREATE TABLE orders (id BIGINT, customer STRING, amount INT, PRIMARY KEY (id) NOT ENFORCED) WITH (\n\
-           {}, 'scan.incremental.snapshot.chunk.size' = '{chunk}', 'heartbeat.interval' = '1 s', 'server-id' = '{server_id}-{}', 'source.parallelism' = '{parallelism}');\n\
+           {}, 'scan.incremental.snapshot.chunk.size' = '{chunk}', 'heartbeat.interval' = '1 s', 'jdbc.properties.useSSL' = 'false', 'jdbc.properties.sessionVariables' = 'net_read_timeout=120,sql_mode=ANSI_QUOTES', 'server-id' = '{server_id}-{}', 'source.parallelism' = '{parallelism}');\n\
          CREATE TABLE copy (id BIGINT, customer STRING, amount INT) WITH (\n\
            'connector' = 'filesystem', 'path' = '{}', 'format' = 'debezium-json');\n\
          INSERT INTO copy SELECT * FROM orders;\n",

@@ -198,7 +198,7 @@ pub(crate) const NEWLY_ADDED_TABLES: ConnectorOption = ConnectorOption::new(
 pub(crate) const JDBC_PROPERTIES: ConnectorOption = ConnectorOption::new(
     "jdbc.properties.*",
     OptionType::String,
-    "Session settings of the connections: 'jdbc.properties.sessionVariables' ('a=1,b=2') and any other key as a session variable of that name.",
+    "MySQL Connector/J properties: 'jdbc.properties.sessionVariables' ('a=1,b=2') sets session variables; properties asking for TLS are refused; the others ('useSSL' = 'false', 'characterEncoding', 'serverTimezone') change nothing (sessions are UTF-8 and UTC).",
 )
 .source_only();
 
@@ -512,8 +512,12 @@ fn startup(options: &TableOptions<'_>) -> Result<Startup, ConnectorError> {
     })
 }
 
-/// `jdbc.properties.sessionVariables` (`a=1,b=2`) and every other
-/// `jdbc.properties.<name>` as session variables.
+/// The session variables of `jdbc.properties.sessionVariables`
+/// (`a=1,b=2`, as MySQL Connector/J takes them). The other
+/// `jdbc.properties.*` are Connector/J's driver settings: those asking for
+/// TLS are refused (rtdw connects without it), the rest (`useSSL=false`,
+/// `characterEncoding`, `serverTimezone`: rtdw's sessions are UTF-8 and UTC)
+/// change nothing and are logged.
 fn session_variables(
     options: &TableOptions<'_>,
 ) -> Result<BTreeMap<String, String>, ConnectorError> {
@@ -527,22 +531,40 @@ fn session_variables(
                 let (name, value) = pair.split_once('=').ok_or_else(|| {
                     options.invalid(key, value, "must be 'name=value' pairs separated by ','")
                 })?;
-                variables.insert(name.trim().to_string(), value.trim().to_string());
+                let name = name.trim();
+                if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(options.invalid(
+                        key,
+                        value,
+                        "names session variables: letters, digits and '_' only",
+                    ));
+                }
+                variables.insert(name.to_string(), value.trim().to_string());
             }
-        } else {
-            variables.insert(name.to_string(), value.clone());
-        }
-    }
-    for name in variables.keys() {
-        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        } else if asks_for_tls(name, value) {
             return Err(options.invalid(
-                "jdbc.properties.sessionVariables",
-                name,
-                "names session variables: letters, digits and '_' only",
+                key,
+                value,
+                "asks for TLS, which rtdw's mysql-cdc connections do not use: reach the server over a trusted network, or leave it out",
             ));
+        } else {
+            tracing::debug!(table = %options.table().name, property = %name, "a Connector/J property without effect in rtdw");
         }
     }
     Ok(variables)
+}
+
+/// Whether a Connector/J property requires an encrypted connection.
+fn asks_for_tls(name: &str, value: &str) -> bool {
+    let value = value.trim();
+    match name {
+        "useSSL" | "requireSSL" | "verifyServerCertificate" => value.eq_ignore_ascii_case("true"),
+        "sslMode" | "sslmode" => !matches!(
+            value.to_ascii_uppercase().as_str(),
+            "DISABLED" | "PREFERRED"
+        ),
+        _ => false,
+    }
 }
 
 /// A zone id as Java's `ZoneId.of` takes the common ones: a region
@@ -599,5 +621,10 @@ mod tests {
         for zone in ["Shanghai time", "", "+", "Asia//x"] {
             assert!(!is_time_zone(zone), "{zone}");
         }
+        assert!(asks_for_tls("useSSL", "TRUE"));
+        assert!(asks_for_tls("sslMode", "VERIFY_IDENTITY"));
+        assert!(!asks_for_tls("useSSL", "false"));
+        assert!(!asks_for_tls("sslMode", "DISABLED"));
+        assert!(!asks_for_tls("characterEncoding", "UTF-8"));
     }
 }

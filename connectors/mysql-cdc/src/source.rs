@@ -106,6 +106,11 @@ impl CdcSource {
         let Some((id, chunk)) = self.chunks.front().cloned() else {
             return self.batch.finish();
         };
+        if let Some(phase) = &mut self.binlog {
+            // A chunk's binlog replay connects as this subtask's replica:
+            // the server would drop the binlog reader's connection anyway.
+            phase.reader = None;
+        }
         let reading = self.reading(&chunk.table).await?;
         let read = read_chunk(&self.endpoint, self.server_id, &reading, &chunk).await?;
         for cells in &read.rows {
