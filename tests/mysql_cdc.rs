@@ -134,12 +134,24 @@ fn task_managers_killed_during_the_snapshot_and_the_binlog_change_nothing() {
     orders(&db);
     let mut cluster = Cluster::start(ClusterOptions::default());
     let out = cluster.path("copy");
-    let id = cluster.submit("cdc-kill", &copy_job(&db, &out, 2, 500, 5610), &[]);
+    let id = cluster.submit("cdc-kill", &copy_job(&db, &out, 2, 100, 5610), &[]);
     for round in 0..100 {
         write_round(&db, round);
     }
-    // Mid-snapshot: 200 chunks take longer than a checkpoint interval.
+    // Mid-snapshot: 1 000 chunks take longer than a checkpoint interval,
+    // and the binlog split comes only after a checkpoint holds them all.
     let checkpoint = cluster.wait_for_checkpoint(&id, 0);
+    let job = cluster.job(&id);
+    let binlog_started = job["vertices"][0]["subtasks"]
+        .as_array()
+        .expect("subtasks")
+        .iter()
+        .flat_map(|s| s["splits"].as_array().cloned().unwrap_or_default())
+        .any(|split| split == "binlog");
+    assert!(
+        !binlog_started,
+        "the kill must come during the snapshot: {job}"
+    );
     cluster.kill_a_taskmanager_of(&id);
     cluster.wait_for_restart(&id, 1);
     for round in 100..200 {
