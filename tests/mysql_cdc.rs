@@ -338,15 +338,19 @@ fn wait_for_rows(out: &Path, key: &str, rows: usize) -> BTreeMap<String, Value> 
 
 /// The committed output folded by `key`; empty before the first commit.
 fn fold(out: &Path, key: &str) -> BTreeMap<String, Value> {
-    let committed = std::fs::read_dir(out)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|entry| !entry.file_name().to_string_lossy().starts_with('.'));
-    if !committed {
+    if !has_commits(out) {
         return BTreeMap::new();
     }
     fold_debezium(out, key)
+}
+
+/// Whether the sink committed a file into `out` yet.
+fn has_commits(out: &Path) -> bool {
+    std::fs::read_dir(out)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
 }
 
 /// A job copying `columns` of the tables the options match into `out`,
@@ -743,5 +747,57 @@ fn startup_modes_choose_where_reading_starts() {
             .collect();
         let copied = wait_for_rows_equal(&cluster.path(&format!("out-{name}")), "id", &expected);
         assert_eq!(copied, expected, "{name}");
+    }
+}
+
+#[test]
+fn a_table_without_a_primary_key_needs_a_chunk_key_column_and_reads_with_one() {
+    let db = Database::create("cdc_nokey");
+    db.execute(
+        "CREATE TABLE visits (page INT NOT NULL, hits INT NOT NULL);\
+         INSERT INTO visits SELECT seq % 50, 1 FROM seq_1_to_1000",
+    );
+    let cluster = Cluster::start(ClusterOptions::default());
+    let job = |extra: &str, out: &Path| {
+        format!(
+            "{CHECKPOINTED_AND_RESTARTED}\
+             CREATE TABLE visits (page INT, hits INT) WITH ({}, 'server-id' = '5750-5751', 'source.parallelism' = '2'{extra});\n\
+             CREATE TABLE copy (page INT, hits INT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'debezium-json');\n\
+             INSERT INTO copy SELECT * FROM visits;\n",
+            db.cdc_options("visits"),
+            out.display()
+        )
+    };
+    let refused = cluster.submit("nokey", &job("", &cluster.path("refused")), &[]);
+    let failed = cluster.wait_for_state(&refused, "FAILED", MINUTES);
+    let failure = failed["failure"].as_str().unwrap_or_default();
+    assert!(
+        failure.contains("scan.incremental.snapshot.chunk.key-column")
+            && failure.contains("has no primary key"),
+        "{failed}"
+    );
+    let out = cluster.path("copy");
+    let extra = ", 'scan.incremental.snapshot.chunk.key-column' = 'page', 'scan.incremental.snapshot.chunk.size' = '100'";
+    let id = cluster.submit("keyed", &job(extra, &out), &[]);
+    cluster.wait_for_checkpoint(&id, 0);
+    db.execute("UPDATE visits SET hits = 2 WHERE page = 7 LIMIT 3; DELETE FROM visits WHERE page = 9 LIMIT 5");
+    let expected = support::rows(
+        &db.query::<(i32, i32)>("SELECT page, hits FROM visits")
+            .into_iter()
+            .map(|(page, hits)| json!({ "page": page, "hits": hits }))
+            .collect::<Vec<_>>(),
+    );
+    let mut last = BTreeMap::new();
+    let equal = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        support::wait_for("the copy to hold the table's rows", MINUTES, || {
+            if !has_commits(&out) {
+                return None;
+            }
+            last = support::fold_changelog(&out);
+            (last == expected).then_some(())
+        })
+    }));
+    if equal.is_err() {
+        assert_eq!(last, expected);
     }
 }
