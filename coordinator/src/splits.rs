@@ -200,8 +200,14 @@ impl Coordinator {
             if task.splits.is_empty() {
                 continue;
             }
-            let Ok(checkpointed) = decode_splits(&subtask.source_state) else {
-                continue;
+            let checkpointed = match decode_splits(&subtask.source_state) {
+                Ok(splits) => splits,
+                Err(reason) => {
+                    // A restore of this checkpoint fails naming it; discovery
+                    // keeps the states it had.
+                    tracing::warn!(job = %manifest.job_id, checkpoint = manifest.checkpoint_id, vertex = subtask.vertex_id, subtask = subtask.subtask, %reason, "checkpointed splits not noted");
+                    continue;
+                }
             };
             let by_id: HashMap<String, SourceSplit> = checkpointed
                 .into_iter()

@@ -102,7 +102,7 @@ impl ConnectorFactory for MySqlCdcFactory {
         known: &[SourceSplit],
     ) -> Result<Option<Vec<SourceSplit>>, ConnectorError> {
         let options = CdcOptions::of_table(table)?;
-        block_on(async {
+        block_on(table, async {
             let endpoint = Endpoint::new(&table.name, &options);
             let planned = splits::plan(&endpoint, table, &options, known).await;
             endpoint.close().await;
@@ -141,13 +141,23 @@ impl ConnectorFactory for MySqlCdcFactory {
 
 /// Runs the enumerator's async work from the coordinator's blocking
 /// discovery thread (or a runtime of its own where there is none).
-fn block_on<F: Future>(future: F) -> F::Output {
+fn block_on<T>(
+    table: &TableDescriptor,
+    future: impl Future<Output = Result<T, ConnectorError>>,
+) -> Result<T, ConnectorError> {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) => handle.block_on(future),
         Err(_) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .expect("a runtime for split discovery")
+            .map_err(|e| {
+                ConnectorError::external(
+                    &table.name,
+                    "starting a runtime for split discovery",
+                    rtdw_operators::ErrorClass::Transient,
+                    e,
+                )
+            })?
             .block_on(future),
     }
 }

@@ -24,7 +24,7 @@ use crate::rows::BatchBuilder;
 use crate::snapshot::{LayoutView, TableReading, bad_value, read_chunk};
 use crate::splits::{
     BinlogSplit, BinlogStart, CdcSplit, ChunkSplit, FinishedChunk, KeyValue, binlog_split,
-    chunk_split, gtid_set,
+    chunk_split,
 };
 
 /// Rows per binlog batch at most.
@@ -135,7 +135,16 @@ impl CdcSource {
             let opened = open_reader(&self.endpoint, &self.options, self.server_id, phase).await;
             match opened {
                 Ok(reader) => phase.reader = Some(reader),
-                Err(error) => return self.retry_or_fail(error).await,
+                Err(error) => {
+                    back_off(
+                        phase,
+                        error,
+                        self.options.connect_max_retries,
+                        &self.table.name,
+                    )
+                    .await?;
+                    return self.batch.finish();
+                }
             }
         }
         let deadline = Instant::now() + BINLOG_BATCH_WAIT;
@@ -153,13 +162,18 @@ impl CdcSource {
                 Ok(Ok(None)) => break,
                 Ok(Err(error)) => {
                     phase.reader = None;
-                    let batch = self.batch.finish()?;
-                    if batch.num_rows() > 0 {
-                        // What the batch holds is handed out; the reader
-                        // reopens at the offset after it.
-                        return Ok(batch);
+                    if self.batch.len() == 0 {
+                        back_off(
+                            phase,
+                            error,
+                            self.options.connect_max_retries,
+                            &self.table.name,
+                        )
+                        .await?;
                     }
-                    return self.retry_or_fail(error).await;
+                    // What the batch holds is handed out; the reader
+                    // reopens at the offset after it.
+                    return self.batch.finish();
                 }
             };
             phase.failures = 0;
@@ -185,10 +199,7 @@ impl CdcSource {
                     phase.note_offset();
                     continue;
                 }
-                let reading = match self.readings.get(&table) {
-                    Some(reading) => reading.clone(),
-                    None => self.reading(&table).await?,
-                };
+                let reading = self.reading(&table).await?;
                 let phase = self.binlog.as_mut().ok_or_else(|| {
                     StreamError::Failed("the binlog phase ended while reading".into())
                 })?;
@@ -208,31 +219,31 @@ impl CdcSource {
                     phase.emit(&mut self.batch, change, &at)?;
                 }
             }
-            phase_of(&mut self.binlog).note_offset();
+            if let Some(phase) = self.binlog.as_mut() {
+                phase.note_offset();
+            }
         }
-        self.batch.finish()
-    }
-
-    /// After a failed read: tries again later (the batch is empty and the
-    /// reader reopens at the split's offset), or fails the subtask once the
-    /// retries are spent or the error is the user's to fix.
-    async fn retry_or_fail(&mut self, error: ConnectorError) -> Result<RecordBatch> {
-        let phase = phase_of(&mut self.binlog);
-        phase.failures += 1;
-        if error.class() == ErrorClass::User || phase.failures > self.options.connect_max_retries {
-            return Err(error.into());
-        }
-        let pause = Duration::from_millis(500 << phase.failures.min(6));
-        tracing::warn!(table = %self.table.name, attempt = phase.failures, %error, ?pause, "binlog reading failed; reopening at the last offset");
-        tokio::time::sleep(pause).await;
         self.batch.finish()
     }
 }
 
-fn phase_of(binlog: &mut Option<BinlogPhase>) -> &mut BinlogPhase {
-    binlog
-        .as_mut()
-        .expect("reading the binlog needs the binlog split")
+/// After a failed read: waits before the reader reopens at the split's
+/// offset, or fails the subtask once `retries` are spent or the error is
+/// the user's to fix.
+async fn back_off(
+    phase: &mut BinlogPhase,
+    error: ConnectorError,
+    retries: u32,
+    table: &str,
+) -> Result<()> {
+    phase.failures += 1;
+    if error.class() == ErrorClass::User || phase.failures > retries {
+        return Err(error.into());
+    }
+    let pause = Duration::from_millis(500 << phase.failures.min(6));
+    tracing::warn!(%table, attempt = phase.failures, %error, ?pause, "binlog reading failed; reopening at the last offset");
+    tokio::time::sleep(pause).await;
+    Ok(())
 }
 
 /// Resolves where the split starts (once) and opens a reader there.
@@ -245,13 +256,14 @@ async fn open_reader(
     let start = match (&phase.split.offset, &phase.split.start) {
         (Some(offset), _) => StartAt::Offset(offset.clone()),
         (None, Some(BinlogStart::Offset(offset))) => StartAt::Offset(offset.clone()),
-        (None, Some(BinlogStart::Gtids(gtids))) => StartAt::Gtids(gtid_set(gtids)),
+        (None, Some(BinlogStart::Gtids(gtids))) => StartAt::Gtids(gtids.clone()),
         (None, Some(BinlogStart::Latest) | None) => {
             let end = endpoint.session().await?.binlog_end().await?;
             StartAt::Offset(BinlogOffset::at(end))
         }
         (None, Some(BinlogStart::Earliest)) => {
-            StartAt::Offset(BinlogOffset::at(earliest(endpoint).await?))
+            let files = endpoint.session().await?.binlog_files().await?;
+            StartAt::Offset(BinlogOffset::at(oldest(endpoint, &files)?))
         }
         (None, Some(BinlogStart::Timestamp(millis))) => {
             phase.skip_before = Some(*millis);
@@ -276,9 +288,12 @@ async fn open_reader(
     BinlogReader::open(endpoint, server_id, start, options.heartbeat, captures).await
 }
 
-async fn earliest(endpoint: &Endpoint) -> std::result::Result<BinlogPosition, ConnectorError> {
-    let files = endpoint.session().await?.binlog_files().await?;
-    let first = files.into_iter().next().ok_or_else(|| {
+/// The start of the oldest of the server's binlog `files`.
+fn oldest(
+    endpoint: &Endpoint,
+    files: &[String],
+) -> std::result::Result<BinlogPosition, ConnectorError> {
+    let first = files.first().cloned().ok_or_else(|| {
         ConnectorError::external(
             &endpoint.table,
             "finding the oldest binlog file",
@@ -297,7 +312,7 @@ async fn file_holding(
     millis: i64,
 ) -> std::result::Result<BinlogPosition, ConnectorError> {
     let files = endpoint.session().await?.binlog_files().await?;
-    let mut chosen = earliest(endpoint).await?;
+    let mut chosen = oldest(endpoint, &files)?;
     for file in files.iter().rev() {
         let at = BinlogPosition::new(file.clone(), 4);
         let mut reader = BinlogReader::open(

@@ -144,7 +144,7 @@ pub(crate) enum BinlogStart {
     /// At a position.
     Offset(BinlogOffset),
     /// After MariaDB GTIDs.
-    Gtids(String),
+    Gtids(GtidSet),
     /// At the first transaction committed at or after this time (ms).
     Timestamp(i64),
 }
@@ -304,7 +304,7 @@ pub(crate) async fn plan(
         Startup::Timestamp(millis) => Some(BinlogStart::Timestamp(*millis)),
         Startup::Specific {
             gtids: Some(gtids), ..
-        } => Some(BinlogStart::Gtids(gtids.to_string())),
+        } => Some(BinlogStart::Gtids(gtids.clone())),
         Startup::Specific { position, .. } => Some(BinlogStart::Offset(BinlogOffset::at(
             position
                 .clone()
@@ -610,11 +610,6 @@ async fn sampled_boundaries(
         boundaries.push(end.clone());
         start = end;
     }
-}
-
-/// The MariaDB GTID set of a start option, parsed back.
-pub(crate) fn gtid_set(text: &str) -> GtidSet {
-    GtidSet::parse(text).unwrap_or_default()
 }
 
 #[cfg(test)]
