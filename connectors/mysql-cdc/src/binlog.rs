@@ -7,7 +7,7 @@
 //! resumes at the start of the transaction it was in and skips the row
 //! events it already handed out (Debezium's `restart_skip_rows`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -319,6 +319,13 @@ enum Gtid {
     },
 }
 
+/// A table map the reader has seen, and the layout of its rows when the
+/// table is captured (`None`: its row events are read past).
+struct MappedTable {
+    event: TableMapEvent<'static>,
+    layout: Option<Arc<RowLayout>>,
+}
+
 /// A binlog stream and where it stands.
 pub(crate) struct BinlogReader {
     table: String,
@@ -329,9 +336,8 @@ pub(crate) struct BinlogReader {
     transaction: Option<Transaction>,
     /// Row events of the first transaction to skip (a resume).
     resume_skip: u32,
-    layouts: HashMap<u64, Arc<RowLayout>>,
-    table_maps: HashMap<u64, TableMapEvent<'static>>,
-    ignored: HashSet<u64>,
+    /// The table maps of the current file, by table id.
+    tables: HashMap<u64, MappedTable>,
     captures: Arc<dyn Fn(&TableId) -> bool + Send + Sync>,
     format_seen: bool,
     /// Commit time of the last event read (seconds since the epoch); 0
@@ -409,9 +415,7 @@ impl BinlogReader {
             gtids,
             transaction: None,
             resume_skip: skip,
-            layouts: HashMap::new(),
-            table_maps: HashMap::new(),
-            ignored: HashSet::new(),
+            tables: HashMap::new(),
             captures,
             format_seen: false,
             last_event_time: 0,
@@ -543,9 +547,7 @@ impl BinlogReader {
                     }
                     let name = String::from_utf8_lossy(raw).into_owned();
                     if name != self.file {
-                        self.layouts.clear();
-                        self.table_maps.clear();
-                        self.ignored.clear();
+                        self.tables.clear();
                     }
                     self.file = name;
                     self.next_pos = rotate.position();
@@ -641,16 +643,14 @@ impl BinlogReader {
         at: &BinlogPosition,
     ) -> Result<(), ConnectorError> {
         let id = tme.table_id();
-        if self.table_maps.get(&id).is_some_and(|known| *known == tme) {
+        if self.tables.get(&id).is_some_and(|known| known.event == tme) {
             return Ok(());
         }
         let table = TableId {
             database: tme.database_name().into_owned(),
             table: tme.table_name().into_owned(),
         };
-        self.layouts.remove(&id);
-        self.ignored.remove(&id);
-        if (self.captures)(&table) {
+        let layout = if (self.captures)(&table) {
             let layout = RowLayout::of_event(&tme).map_err(|reason| {
                 ConnectorError::external(
                     &self.table,
@@ -659,11 +659,12 @@ impl BinlogReader {
                     reason,
                 )
             })?;
-            self.layouts.insert(id, Arc::new(layout));
+            Some(Arc::new(layout))
         } else {
-            self.ignored.insert(id);
-        }
-        self.table_maps.insert(id, tme.into_owned());
+            None
+        };
+        let event = tme.into_owned();
+        self.tables.insert(id, MappedTable { event, layout });
         Ok(())
     }
 
@@ -684,14 +685,14 @@ impl BinlogReader {
             return Ok(None);
         }
         let id = rows.table_id();
-        if self.ignored.contains(&id) {
-            return Ok(None);
-        }
-        let Some(layout) = self.layouts.get(&id).cloned() else {
+        let Some(mapped) = self.tables.get(&id) else {
             return Err(self.corrupt(
                 at,
                 format!("a row event of table id {id} without its table map"),
             ));
+        };
+        let Some(layout) = mapped.layout.clone() else {
+            return Ok(None);
         };
         let width = layout.columns.len();
         if rows.num_columns() as usize != width {
