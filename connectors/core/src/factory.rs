@@ -7,7 +7,7 @@ use rtdw_operators::{Sink, Source, SourceSplit, SubtaskContext};
 
 use crate::error::ConnectorError;
 use crate::format::Formats;
-use crate::options::ConnectorOption;
+use crate::options::{ConnectorOption, Role};
 use crate::table::TableDescriptor;
 
 /// The roles a connector can play.
@@ -101,6 +101,7 @@ pub struct SinkCapabilities {
 /// [`format_slots`]: ConnectorFactory::format_slots
 /// [`validate_source`]: ConnectorFactory::validate_source
 /// [`validate_sink`]: ConnectorFactory::validate_sink
+#[async_trait::async_trait]
 pub trait ConnectorFactory: Send + Sync {
     /// The `connector` option's value that selects it.
     fn name(&self) -> &'static str;
@@ -148,6 +149,21 @@ pub trait ConnectorFactory: Send + Sync {
     ) -> Result<SinkCapabilities, ConnectorError> {
         let _ = formats;
         Err(self.unsupported_role(table, "sink"))
+    }
+
+    /// Checks a table against its outside system at submit time, after its
+    /// options were validated: the server answers, the credentials work,
+    /// the table and the declared columns exist. Called by the planner for
+    /// every table a job reads, writes or looks up, so such mistakes fail
+    /// the submission instead of the running job. Connectors to nothing
+    /// outside have nothing to check.
+    async fn check_external(
+        &self,
+        table: &TableDescriptor,
+        role: Role,
+    ) -> Result<(), ConnectorError> {
+        let _ = (table, role);
+        Ok(())
     }
 
     /// For a split-based source (FLIP-27), the splits of its input as it

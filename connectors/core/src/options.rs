@@ -117,6 +117,8 @@ pub enum Applies {
     Source,
     /// Only when the table is written.
     Sink,
+    /// Only when the table is queried by key in a lookup join.
+    Lookup,
 }
 
 /// The role a table plays in a job.
@@ -126,14 +128,18 @@ pub enum Role {
     Source,
     /// Written by the job.
     Sink,
+    /// Queried by key as the dimension side of a lookup join
+    /// (`FOR SYSTEM_TIME AS OF`).
+    Lookup,
 }
 
 impl Role {
-    /// `source` or `sink`, for messages.
+    /// `source`, `sink` or `lookup table`, for messages.
     pub fn name(self) -> &'static str {
         match self {
             Role::Source => "source",
             Role::Sink => "sink",
+            Role::Lookup => "lookup table",
         }
     }
 }
@@ -196,11 +202,20 @@ impl ConnectorOption {
         self
     }
 
+    /// The same option, for lookup tables only.
+    pub const fn lookup_only(mut self) -> Self {
+        self.applies = Applies::Lookup;
+        self
+    }
+
     /// Whether the option belongs to a table in `role`.
     pub fn applies_to(&self, role: Role) -> bool {
         matches!(
             (self.applies, role),
-            (Applies::Always, _) | (Applies::Source, Role::Source) | (Applies::Sink, Role::Sink)
+            (Applies::Always, _)
+                | (Applies::Source, Role::Source)
+                | (Applies::Sink, Role::Sink)
+                | (Applies::Lookup, Role::Lookup)
         )
     }
 
@@ -557,6 +572,7 @@ pub fn markdown_table(options: &[DeclaredOption]) -> String {
             Applies::Always => "",
             Applies::Source => " (source)",
             Applies::Sink => " (sink)",
+            Applies::Lookup => " (lookup)",
         };
         let _ = writeln!(
             text,

@@ -83,6 +83,7 @@ impl ConnectorRegistry {
         let plays = |c: &Arc<dyn ConnectorFactory>| match role {
             Role::Source => c.roles().source,
             Role::Sink => c.roles().sink,
+            Role::Lookup => c.roles().lookup,
         };
         let connector = self
             .connectors
@@ -137,6 +138,16 @@ impl ConnectorRegistry {
     ) -> Result<SinkCapabilities, ConnectorError> {
         self.resolve(table, Role::Sink)?
             .validate_sink(table, &self.formats)
+    }
+
+    /// Checks a table, already validated for `role`, against its outside
+    /// system ([`ConnectorFactory::check_external`]).
+    pub async fn check_external(
+        &self,
+        table: &TableDescriptor,
+        role: Role,
+    ) -> Result<(), ConnectorError> {
+        self.resolve(table, role)?.check_external(table, role).await
     }
 
     /// The splits of a split-based source table, given those the job

@@ -19,6 +19,7 @@ use datafusion::physical_expr::{PhysicalExpr, create_physical_expr};
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast;
+use rtdw_connector_core::options::Role;
 use rtdw_connector_core::{ConnectorRegistry, TableDescriptor};
 use rtdw_operators::aggregate::{AggregateFunction, AggregateSpec, GroupAggregate};
 use rtdw_operators::keys::DEFAULT_MAX_PARALLELISM;
@@ -176,8 +177,13 @@ pub async fn plan_job(
     for (insert, statement) in inserts {
         planner.location = insert.location;
         let Insert { table, query } = insert.statement;
+        let planned_before = planner.nodes.len();
         planner
             .plan_insert(&table, query)
+            .await
+            .map_err(|e| e.in_statement(|| statement.clone()))?;
+        planner
+            .check_external_tables(planned_before)
             .await
             .map_err(|e| e.in_statement(|| statement))?;
         sinks.push(table);
@@ -327,6 +333,24 @@ impl Planner {
 
     fn unsupported(&self, what: impl Into<String>) -> SqlError {
         SqlError::at(self.location, what)
+    }
+
+    /// Checks the tables of the nodes planned from `first` on against
+    /// their outside systems (reachable, credentials, table and columns),
+    /// so a wrong URL or a missing table fails the submission.
+    async fn check_external_tables(&self, first: usize) -> Result<(), SqlError> {
+        for node in &self.nodes[first..] {
+            let (table, role) = match &node.op {
+                OperatorNode::Source { table } => (table, Role::Source),
+                OperatorNode::Sink { table } => (table, Role::Sink),
+                _ => continue,
+            };
+            self.connectors
+                .check_external(table, role)
+                .await
+                .map_err(|e| self.unsupported(e.to_string()))?;
+        }
+        Ok(())
     }
 
     async fn create_view(
