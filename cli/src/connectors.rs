@@ -18,6 +18,7 @@ pub fn registry() -> ConnectorRegistry {
     registry.register(Arc::new(rtdw_connector_kafka::KafkaFactory));
     registry.register(Arc::new(rtdw_connector_kafka::UpsertKafkaFactory));
     registry.register(Arc::new(rtdw_connector_mysql_cdc::MySqlCdcFactory));
+    registry.register(Arc::new(rtdw_connector_starrocks::StarRocksFactory));
     registry
 }
 
