@@ -138,6 +138,19 @@ impl Database {
         )
     }
 
+    /// The `WITH` options of a `jdbc` table `table` of this database,
+    /// connecting as root (`jdbc:mariadb://...`, as a Flink user writes it).
+    pub fn jdbc_options(&self, table: &str) -> String {
+        format!(
+            "'connector' = 'jdbc', 'url' = 'jdbc:mariadb://{}:{}/{}', 'table-name' = '{table}', 'username' = '{}', 'password' = '{}'",
+            self.service.var("RTDW_MARIADB_HOST"),
+            self.service.var("RTDW_MARIADB_PORT"),
+            self.name,
+            self.service.var("RTDW_MARIADB_USER"),
+            self.service.var("RTDW_MARIADB_PASSWORD"),
+        )
+    }
+
     /// The current binlog file (`SHOW MASTER STATUS`).
     pub fn binlog_file(&self) -> String {
         let rows: Vec<mysql_async::Row> = self.query("SHOW MASTER STATUS");
