@@ -317,3 +317,166 @@ fn a_partitioned_scan_of_postgresql_copies_every_type_within_the_bounds() {
         cluster.logs()
     );
 }
+
+/// Enriched orders, by order id: customer, name, tier.
+type Enriched = BTreeMap<i64, (i64, Option<String>, Option<String>)>;
+
+/// A customers dimension table (ids 1..=50, tiers alternating) and an
+/// empty orders table, in `db`; and the enriched table the job writes.
+fn customers_and_orders(db: &Database) {
+    db.execute(
+        "CREATE TABLE customers (id BIGINT PRIMARY KEY, name VARCHAR(32) NOT NULL, tier VARCHAR(8) NOT NULL);\
+         INSERT INTO customers SELECT seq, CONCAT('name', seq), IF(seq % 2 = 0, 'gold', 'silver') FROM seq_1_to_50;\
+         CREATE TABLE orders (id BIGINT PRIMARY KEY, customer BIGINT NOT NULL);\
+         CREATE TABLE enriched (id BIGINT PRIMARY KEY, customer BIGINT NOT NULL, name VARCHAR(32), tier VARCHAR(8))",
+    );
+}
+
+/// Orders `from..to`, their customers cycling through 1..=60 (51..=60
+/// not in the dimension table).
+fn insert_orders(db: &Database, from: i64, to: i64) {
+    db.execute(&format!(
+        "INSERT INTO orders SELECT seq, 1 + seq % 60 FROM seq_{from}_to_{to}"
+    ));
+}
+
+/// The orders `from..=to` joined with the customers as they are now, by
+/// MariaDB itself (`LEFT` or `INNER`).
+fn joined_now(db: &Database, join: &str, from: i64, to: i64) -> Enriched {
+    db.query::<(i64, i64, Option<String>, Option<String>)>(&format!(
+        "SELECT o.id, o.customer, c.name, c.tier FROM orders o {join} JOIN customers c ON o.customer = c.id WHERE o.id BETWEEN {from} AND {to}"
+    ))
+    .into_iter()
+    .map(|(id, customer, name, tier)| (id, (customer, name, tier)))
+    .collect()
+}
+
+/// The enriched table as the job wrote it.
+fn enriched(db: &Database) -> Enriched {
+    db.query::<(i64, i64, Option<String>, Option<String>)>(
+        "SELECT id, customer, name, tier FROM enriched",
+    )
+    .into_iter()
+    .map(|(id, customer, name, tier)| (id, (customer, name, tier)))
+    .collect()
+}
+
+/// The enrichment job: orders (read from the binlog) joined with the
+/// customers as of each order's processing time.
+fn enrichment_job(db: &Database, join: &str, lookup_options: &str, server_id: u32) -> String {
+    format!(
+        "{CHECKPOINTED_AND_RESTARTED}\
+         CREATE TABLE orders (id BIGINT, customer BIGINT, proc_time AS PROCTIME(), PRIMARY KEY (id) NOT ENFORCED) WITH (\n\
+           {}, 'server-id' = '{server_id}');\n\
+         CREATE TABLE customers (id BIGINT, name STRING, tier STRING, PRIMARY KEY (id) NOT ENFORCED) WITH (\n\
+           {}{lookup_options});\n\
+         CREATE TABLE enriched (id BIGINT, customer BIGINT, name STRING, tier STRING, PRIMARY KEY (id) NOT ENFORCED) WITH ({});\n\
+         INSERT INTO enriched\n\
+         SELECT o.id, o.customer, c.name, c.tier\n\
+         FROM orders AS o\n\
+           {join} JOIN customers FOR SYSTEM_TIME AS OF o.proc_time AS c ON o.customer = c.id;\n",
+        db.cdc_options("orders"),
+        db.jdbc_options("customers"),
+        db.jdbc_options("enriched"),
+    )
+}
+
+/// Waits until the enriched table equals `expected`.
+fn wait_for_enriched(cluster: &Cluster, db: &Database, expected: &Enriched) {
+    let mut last = Enriched::new();
+    support::wait_for("the enriched orders", MINUTES, || {
+        last = enriched(db);
+        (last == *expected).then_some(())
+    });
+    assert_eq!(last, *expected, "{}", cluster.logs());
+}
+
+#[test]
+fn a_left_lookup_join_without_cache_sees_each_change_of_the_dimension_table() {
+    let db = Database::create("jdbc_lookup");
+    customers_and_orders(&db);
+    let cluster = Cluster::start(ClusterOptions::default());
+    let job = enrichment_job(&db, "LEFT", "", 5720);
+    let id = cluster.submit("enrich.sql", &job, &[]);
+    insert_orders(&db, 1, 200);
+    let mut expected = joined_now(&db, "LEFT", 1, 200);
+    assert!(
+        expected.values().any(|(_, name, _)| name.is_none()),
+        "some customers are missing"
+    );
+    wait_for_enriched(&cluster, &db, &expected);
+    // The dimension changes while the job runs: renamed customers, a new
+    // one, a deleted one. Later orders see the change.
+    db.execute(
+        "UPDATE customers SET name = CONCAT('renamed', id) WHERE id <= 20;\
+         INSERT INTO customers VALUES (55, 'late', 'gold');\
+         DELETE FROM customers WHERE id = 30",
+    );
+    insert_orders(&db, 201, 400);
+    expected.extend(joined_now(&db, "LEFT", 201, 400));
+    wait_for_enriched(&cluster, &db, &expected);
+    assert!(cluster.job(&id)["state"] == "RUNNING");
+}
+
+#[test]
+fn an_inner_lookup_join_with_a_partial_cache_keeps_what_it_cached() {
+    let db = Database::create("jdbc_lookup_cache");
+    customers_and_orders(&db);
+    let cluster = Cluster::start(ClusterOptions::default());
+    // One subtask, so every key looked up once is in its cache.
+    let job = format!(
+        "SET 'parallelism.default' = '1';\n{}",
+        enrichment_job(
+            &db,
+            "INNER",
+            ", 'lookup.cache' = 'PARTIAL', 'lookup.partial-cache.max-rows' = '1000', 'lookup.partial-cache.expire-after-write' = '1 h'",
+            5730,
+        )
+    );
+    cluster.submit("enrich.sql", &job, &[]);
+    insert_orders(&db, 1, 200);
+    let before = joined_now(&db, "INNER", 1, 400);
+    let mut expected = before.clone();
+    wait_for_enriched(&cluster, &db, &expected);
+    db.execute(
+        "UPDATE customers SET name = CONCAT('renamed', id);\
+         INSERT INTO customers VALUES (55, 'late', 'gold')",
+    );
+    insert_orders(&db, 201, 400);
+    // Every customer 1..=60 was looked up before the change: cached rows
+    // and cached misses stay as they were read.
+    let as_cached = db.query::<(i64, i64)>("SELECT id, customer FROM orders WHERE id > 200");
+    let names: BTreeMap<i64, (Option<String>, Option<String>)> = before
+        .values()
+        .map(|(customer, name, tier)| (*customer, (name.clone(), tier.clone())))
+        .collect();
+    for (order, customer) in as_cached {
+        if let Some((name, tier)) = names.get(&customer) {
+            expected.insert(order, (customer, name.clone(), tier.clone()));
+        }
+    }
+    assert!(
+        expected.len() < 400 && !expected.values().any(|(c, _, _)| *c == 55),
+        "an inner join drops the orders of missing customers, 55 cached as missing"
+    );
+    wait_for_enriched(&cluster, &db, &expected);
+}
+
+#[test]
+fn a_lookup_table_that_does_not_exist_fails_the_submission() {
+    let db = Database::create("jdbc_lookup_bad");
+    customers_and_orders(&db);
+    db.execute("DROP TABLE customers");
+    let cluster = Cluster::start(ClusterOptions::default());
+    let path = cluster.write("enrich.sql", &enrichment_job(&db, "LEFT", "", 5740));
+    let output = cluster.rtdw(&["job", "submit", path.to_str().expect("a UTF-8 path")]);
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "a missing lookup table was accepted"
+    );
+    assert!(
+        error.contains("table 'customers'") && error.contains("option 'table-name'"),
+        "{error}"
+    );
+}

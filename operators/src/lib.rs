@@ -14,6 +14,7 @@ pub(crate) mod event_time;
 pub mod join;
 mod key_index;
 pub mod keys;
+pub mod lookup;
 pub mod normalize;
 pub mod operator;
 pub mod rank;
@@ -27,6 +28,7 @@ pub mod window;
 pub use element::{Barrier, Element};
 pub use error::{ErrorClass, Result, StreamError};
 pub use operator::{
-    END_OF_INPUT, KEY_GROUP_COLUMN, Operator, Sink, Source, SourceSplit, SplitView, SubtaskContext,
+    AsyncOperator, END_OF_INPUT, KEY_GROUP_COLUMN, Operator, Sink, Source, SourceSplit, SplitView,
+    SubtaskContext,
 };
 pub use row_kind::RowKind;

@@ -27,8 +27,17 @@ pub struct SubtaskContext {
 pub const KEY_GROUP_COLUMN: &str = "_key_group";
 
 /// A vectorized stream transformation. Operators are synchronous: they never
-/// wait on the outside, so a chain of them runs without task switches.
+/// wait on the outside, so a chain of them runs without task switches; the
+/// one exception, a lookup join, says so through [`Operator::asynchronous`].
 pub trait Operator: Send {
+    /// For an operator that must wait on the outside for each batch (a
+    /// lookup join querying a database), its asynchronous processing: the
+    /// runtime awaits [`AsyncOperator::process_batch_async`] instead of
+    /// calling [`Operator::process_batch`]. `None` for every other one.
+    fn asynchronous(&mut self) -> Option<&mut dyn AsyncOperator> {
+        None
+    }
+
     /// Processes one batch that arrived on input `input` (0 for single-input
     /// operators), appending any results to `out`.
     fn process_batch(
@@ -118,6 +127,19 @@ pub trait Operator: Send {
         }
         Ok(())
     }
+}
+
+/// The processing of an operator that waits on the outside for each batch
+/// (see [`Operator::asynchronous`]).
+#[async_trait::async_trait]
+pub trait AsyncOperator: Send {
+    /// Processes one batch of its single input, appending the results to
+    /// `out`.
+    async fn process_batch_async(
+        &mut self,
+        batch: RecordBatch,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<()>;
 }
 
 /// A unit of a split-based source's input (Flink's FLIP-27 split: a file, a

@@ -202,6 +202,31 @@ pub enum OperatorNode {
         /// Flink-style description, naming the key.
         description: String,
     },
+    /// A lookup join: each row joined with the rows a lookup table holds
+    /// for its key when it passes (`FOR SYSTEM_TIME AS OF` a processing
+    /// time).
+    LookupJoin {
+        /// The table looked up.
+        table: TableDescriptor,
+        /// Inner or left.
+        kind: JoinKind,
+        /// The input's data columns.
+        input_schema: SchemaRef,
+        /// Each row's key, over the input, typed as `lookup_keys`.
+        key_exprs: Vec<Arc<dyn PhysicalExpr>>,
+        /// The table's columns the keys equal, pairwise.
+        lookup_keys: Vec<String>,
+        /// A condition on the table's rows alone, over its columns.
+        table_filter: Option<Arc<dyn PhysicalExpr>>,
+        /// The table's columns kept, in order.
+        projection: Vec<usize>,
+        /// The rest of the condition, over the input then the kept columns.
+        filter: Option<Arc<dyn PhysicalExpr>>,
+        /// The input's columns then the kept ones.
+        output_schema: SchemaRef,
+        /// Flink-style description.
+        description: String,
+    },
     /// Drops `-U` rows: the sink after it takes upserts by its primary key.
     DropUpdateBefore {
         /// The rows' columns (passed through).
@@ -228,6 +253,7 @@ impl OperatorNode {
             | OperatorNode::GlobalGroupAggregate { output_schema, .. }
             | OperatorNode::Join { output_schema, .. }
             | OperatorNode::IntervalJoin { output_schema, .. }
+            | OperatorNode::LookupJoin { output_schema, .. }
             | OperatorNode::Rank { output_schema, .. }
             | OperatorNode::WindowAggregate { output_schema, .. }
             | OperatorNode::WatermarkAssigner {
@@ -255,6 +281,7 @@ impl OperatorNode {
             OperatorNode::GlobalGroupAggregate { .. } => "GlobalGroupAggregate",
             OperatorNode::Join { .. } => "Join",
             OperatorNode::IntervalJoin { .. } => "IntervalJoin",
+            OperatorNode::LookupJoin { .. } => "LookupJoin",
             OperatorNode::Rank { .. } => "Rank",
             OperatorNode::WindowAggregate { .. } => "WindowAggregate",
             OperatorNode::WatermarkAssigner { .. } => "WatermarkAssigner",
@@ -284,6 +311,7 @@ impl OperatorNode {
             | OperatorNode::GlobalGroupAggregate { description, .. }
             | OperatorNode::Join { description, .. }
             | OperatorNode::IntervalJoin { description, .. }
+            | OperatorNode::LookupJoin { description, .. }
             | OperatorNode::Rank { description, .. }
             | OperatorNode::WindowAggregate { description, .. }
             | OperatorNode::WatermarkAssigner { description, .. }

@@ -4,6 +4,7 @@ use rtdw_connector_core::ConnectorRegistry;
 use rtdw_operators::aggregate::{GroupAggregate, LocalGroupAggregate};
 use rtdw_operators::calc::Calc;
 use rtdw_operators::join::{IntervalJoin, StreamingJoin};
+use rtdw_operators::lookup::{LookupJoin, LookupJoinSpec};
 use rtdw_operators::normalize::ChangelogNormalize;
 use rtdw_operators::rank::Rank;
 use rtdw_operators::upsert::DropUpdateBefore;
@@ -72,6 +73,31 @@ pub fn instantiate(
             }
             OperatorNode::Sink { table } if i == last => {
                 chain.sink = Some(connectors.create_sink(table, ctx)?);
+            }
+            OperatorNode::LookupJoin {
+                table,
+                kind,
+                key_exprs,
+                lookup_keys,
+                table_filter,
+                projection,
+                filter,
+                output_schema,
+                ..
+            } => {
+                let spec = LookupJoinSpec {
+                    kind: *kind,
+                    key_exprs: key_exprs.clone(),
+                    table_filter: table_filter.clone(),
+                    projection: projection.clone(),
+                    filter: filter.clone(),
+                    output_schema: output_schema.clone(),
+                };
+                let lookup = connectors.create_lookup(table, lookup_keys, ctx)?;
+                chain
+                    .operators
+                    .push(Box::new(LookupJoin::new(spec, lookup)?));
+                chain.operator_names.push(format!("{i}-{}", node.kind()));
             }
             OperatorNode::Source { .. } | OperatorNode::Sink { .. } => {
                 return Err(StreamError::Failed(format!(
@@ -232,9 +258,11 @@ fn operator_for(node: &OperatorNode) -> Result<Box<dyn Operator>, StreamError> {
         } => Box::new(
             WatermarkAssigner::new(*time_column, *delay_ms).with_idle_timeout(*idle_timeout),
         ),
-        OperatorNode::Source { .. } | OperatorNode::Sink { .. } => {
+        OperatorNode::Source { .. }
+        | OperatorNode::Sink { .. }
+        | OperatorNode::LookupJoin { .. } => {
             return Err(StreamError::Failed(format!(
-                "{} is not an operator",
+                "{} is not an operator of its own: it needs a connector",
                 node.describe()
             )));
         }

@@ -11,7 +11,7 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{
-    Location as TokenLocation, Span, Token, TokenWithSpan, Tokenizer,
+    Location as TokenLocation, Span, Token, TokenWithSpan, Tokenizer, Whitespace, Word,
 };
 use rtdw_connector_core::{MetadataField, TableDescriptor};
 
@@ -136,7 +136,7 @@ pub fn parse_script(sql: &str) -> Result<Vec<Located>, SqlError> {
         .tokenize_with_location()
         .map_err(|e| SqlError::from_parser(&ParserError::TokenizerError(e.to_string())))?;
     let mut parser = Parser::new(&dialect)
-        .with_tokens_with_locations(map_type_brackets(window_tvf_tables(tokens)));
+        .with_tokens_with_locations(lookup_tables(map_type_brackets(window_tvf_tables(tokens))));
     let mut statements = Vec::new();
     loop {
         while parser.consume_token(&Token::SemiColon) {}
@@ -274,6 +274,96 @@ fn window_tvf_tables(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
             }
         }
         kept.push(token);
+    }
+    kept
+}
+
+/// Appended to the name of a table a lookup join queries
+/// (`JOIN dim FOR SYSTEM_TIME AS OF o.proc_time`): the planner registers
+/// every table under this name too, and plans a join with a table so named
+/// as a lookup join.
+pub const LOOKUP_SUFFIX: &str = "$lookup";
+
+/// Rewrites Flink's lookup-join syntax, which the SQL parser has no syntax
+/// for: `dim FOR SYSTEM_TIME AS OF o.proc_time [AS d]` becomes
+/// `dim$lookup AS d` (`AS dim` without an alias, so columns keep their
+/// qualifier). The time attribute goes: a lookup happens when the row
+/// passes. Other tokens keep their positions.
+fn lookup_tables(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let word = |token: &TokenWithSpan, expected: &str| matches!(&token.token, Token::Word(w) if w.value.eq_ignore_ascii_case(expected) && w.quote_style.is_none());
+    let significant: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
+        .collect();
+    let mut dropped = vec![false; tokens.len()];
+    let mut renamed: Vec<(usize, Option<Word>)> = Vec::new();
+    let mut at = 0;
+    while at + 4 < significant.len() {
+        let clause = &significant[at..at + 4];
+        let opens = ["FOR", "SYSTEM_TIME", "AS", "OF"]
+            .iter()
+            .zip(clause)
+            .all(|(expected, &i)| word(&tokens[i], expected));
+        let table = at.checked_sub(1).map(|before| significant[before]);
+        let Some(table) = table.filter(|&t| opens && matches!(tokens[t].token, Token::Word(_)))
+        else {
+            at += 1;
+            continue;
+        };
+        for &i in clause {
+            dropped[i] = true;
+        }
+        // The time attribute: `name` or `alias.name`.
+        let mut next = at + 4;
+        while let Some(&i) = significant.get(next) {
+            let expected_word = (next - at - 4) % 2 == 0;
+            let part = if expected_word {
+                matches!(tokens[i].token, Token::Word(_))
+            } else {
+                tokens[i].token == Token::Period
+            };
+            if !part {
+                break;
+            }
+            dropped[i] = true;
+            next += 1;
+        }
+        let aliased = significant.get(next).is_some_and(|&i| {
+            matches!(&tokens[i].token, Token::Word(w) if w.keyword == Keyword::AS || w.keyword == Keyword::NoKeyword)
+        });
+        let alias = match &tokens[table].token {
+            Token::Word(name) if !aliased => Some(name.clone()),
+            _ => None,
+        };
+        renamed.push((table, alias));
+        at = next;
+    }
+    let mut kept = Vec::with_capacity(tokens.len() + 2 * renamed.len());
+    for (i, mut token) in tokens.into_iter().enumerate() {
+        if dropped[i] {
+            continue;
+        }
+        let Some((_, alias)) = renamed.iter().find(|(t, _)| *t == i) else {
+            kept.push(token);
+            continue;
+        };
+        let span = token.span;
+        if let Token::Word(name) = &mut token.token {
+            name.value.push_str(LOOKUP_SUFFIX);
+        }
+        kept.push(token);
+        if let Some(alias) = alias {
+            for inserted in [
+                Token::Whitespace(Whitespace::Space),
+                Token::make_keyword("AS"),
+                Token::Whitespace(Whitespace::Space),
+                Token::Word(alias.clone()),
+            ] {
+                kept.push(TokenWithSpan {
+                    token: inserted,
+                    span,
+                });
+            }
+        }
     }
     kept
 }
@@ -707,6 +797,40 @@ mod tests {
             "a '>>' closes two maps"
         );
         assert!(matches!(&statements[1].statement, Statement::Insert(_)));
+    }
+
+    #[test]
+    fn a_lookup_join_names_its_table_for_lookups_keeping_or_adding_the_alias() {
+        let rewritten = |sql: &str| {
+            let dialect = GenericDialect {};
+            let tokens = Tokenizer::new(&dialect, sql)
+                .tokenize_with_location()
+                .unwrap();
+            let text: String = lookup_tables(tokens)
+                .iter()
+                .map(|t| t.token.to_string())
+                .collect();
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        };
+        assert_eq!(
+            rewritten("FROM o JOIN dim FOR SYSTEM_TIME AS OF o.proc_time AS d ON o.k = d.id"),
+            "FROM o JOIN dim$lookup AS d ON o.k = d.id"
+        );
+        assert_eq!(
+            rewritten("FROM o LEFT JOIN shop.dim FOR SYSTEM_TIME AS OF o.pt ON o.k = dim.id"),
+            "FROM o LEFT JOIN shop.dim$lookup AS dim ON o.k = dim.id"
+        );
+        assert_eq!(
+            rewritten("FROM o JOIN dim FOR SYSTEM_TIME AS OF pt d WHERE x"),
+            "FROM o JOIN dim$lookup d WHERE x"
+        );
+        let plain = "SELECT SUBSTRING(s FROM 1 FOR 2) FROM t";
+        assert_eq!(rewritten(plain), plain);
+        let statements = parse_script(
+            "INSERT INTO s SELECT * FROM o JOIN dim FOR SYSTEM_TIME AS OF o.pt AS d ON o.k = d.id;",
+        )
+        .unwrap();
+        assert!(matches!(&statements[0].statement, Statement::Insert(_)));
     }
 }
 

@@ -336,7 +336,14 @@ impl SubtaskRuntime {
             let mut next = Vec::new();
             let rows_in: usize = batches.iter().map(RecordBatch::num_rows).sum();
             for batch in batches {
-                operator.process_batch(if i == start { input } else { 0 }, batch, &mut next)?;
+                match operator.asynchronous() {
+                    Some(waiting) => waiting.process_batch_async(batch, &mut next).await?,
+                    None => operator.process_batch(
+                        if i == start { input } else { 0 },
+                        batch,
+                        &mut next,
+                    )?,
+                }
             }
             self.metrics
                 .operator(i, rows_in, next.iter().map(RecordBatch::num_rows).sum());

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use rtdw_operators::lookup::LookupTable;
 use rtdw_operators::{Sink, Source, SourceSplit, SubtaskContext};
 
 use crate::error::ConnectorError;
@@ -151,6 +152,17 @@ pub trait ConnectorFactory: Send + Sync {
         Err(self.unsupported_role(table, "sink"))
     }
 
+    /// Checks a lookup table (options already validated) for lookups by
+    /// the columns `keys`.
+    fn validate_lookup(
+        &self,
+        table: &TableDescriptor,
+        keys: &[String],
+    ) -> Result<(), ConnectorError> {
+        let _ = keys;
+        Err(self.unsupported_role(table, "lookup table"))
+    }
+
     /// Checks a table against its outside system at submit time, after its
     /// options were validated: the server answers, the credentials work,
     /// the table and the declared columns exist. Called by the planner for
@@ -207,6 +219,18 @@ pub trait ConnectorFactory: Send + Sync {
     ) -> Result<Box<dyn Source>, ConnectorError> {
         let _ = (formats, ctx);
         Err(self.unsupported_role(table, "source"))
+    }
+
+    /// Builds the lookup table of one subtask of a lookup join, queried by
+    /// the columns `keys`.
+    fn create_lookup(
+        &self,
+        table: &TableDescriptor,
+        keys: &[String],
+        ctx: &SubtaskContext,
+    ) -> Result<Box<dyn LookupTable>, ConnectorError> {
+        let _ = (keys, ctx);
+        Err(self.unsupported_role(table, "lookup table"))
     }
 
     /// Builds the sink of one subtask.

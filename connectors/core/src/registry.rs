@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use rtdw_operators::lookup::LookupTable;
 use rtdw_operators::{Sink, Source, SourceSplit, SubtaskContext};
 
 use crate::error::ConnectorError;
@@ -138,6 +139,27 @@ impl ConnectorRegistry {
     ) -> Result<SinkCapabilities, ConnectorError> {
         self.resolve(table, Role::Sink)?
             .validate_sink(table, &self.formats)
+    }
+
+    /// Checks a table's options for lookups by the columns `keys`.
+    pub fn validate_lookup(
+        &self,
+        table: &TableDescriptor,
+        keys: &[String],
+    ) -> Result<(), ConnectorError> {
+        self.resolve(table, Role::Lookup)?
+            .validate_lookup(table, keys)
+    }
+
+    /// Builds the lookup table of one subtask of a lookup join.
+    pub fn create_lookup(
+        &self,
+        table: &TableDescriptor,
+        keys: &[String],
+        ctx: &SubtaskContext,
+    ) -> Result<Box<dyn LookupTable>, ConnectorError> {
+        self.resolve(table, Role::Lookup)?
+            .create_lookup(table, keys, ctx)
     }
 
     /// Checks a table, already validated for `role`, against its outside

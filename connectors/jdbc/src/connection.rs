@@ -32,6 +32,24 @@ pub(crate) struct DbError {
 }
 
 impl DbError {
+    /// A MySQL failure while doing `context`.
+    fn mysql(context: impl Into<String>, error: mysql_async::Error) -> Self {
+        DbError {
+            context: context.into(),
+            class: mysql_class(&error),
+            source: error.into(),
+        }
+    }
+
+    /// A PostgreSQL failure while doing `context`.
+    fn postgres(context: impl Into<String>, error: tokio_postgres::Error) -> Self {
+        DbError {
+            context: context.into(),
+            class: postgres_class(&error),
+            source: error.into(),
+        }
+    }
+
     /// The error as the connector reports it, naming the table.
     pub fn for_table(self, table: &str) -> ConnectorError {
         ConnectorError::external(table, self.context, self.class, self.source)
@@ -145,11 +163,7 @@ impl Connection {
                 mysql_async::Conn::new(opts)
                     .await
                     .map(Connection::MySql)
-                    .map_err(|e| DbError {
-                        context,
-                        class: mysql_class(&e),
-                        source: e.into(),
-                    })
+                    .map_err(|e| DbError::mysql(context, e))
             }
             Dialect::Postgres => {
                 let mut config = tokio_postgres::Config::new();
@@ -164,15 +178,10 @@ impl Connection {
                 if let Some(password) = &url.password {
                     config.password(password);
                 }
-                let (client, driver) =
-                    config
-                        .connect(tokio_postgres::NoTls)
-                        .await
-                        .map_err(|e| DbError {
-                            context,
-                            class: postgres_class(&e),
-                            source: e.into(),
-                        })?;
+                let (client, driver) = config
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .map_err(|e| DbError::postgres(context, e))?;
                 tokio::spawn(async move {
                     if let Err(error) = driver.await {
                         tracing::debug!(%error, "a PostgreSQL connection ended");
@@ -190,36 +199,26 @@ impl Connection {
     ) -> Result<(), DbError> {
         match self {
             Connection::MySql(conn) => {
-                let failed = |context: &str, e: mysql_async::Error| DbError {
-                    context: context.to_string(),
-                    class: mysql_class(&e),
-                    source: e.into(),
-                };
                 let mut transaction = conn
                     .start_transaction(mysql_async::TxOpts::default())
                     .await
-                    .map_err(|e| failed("starting a transaction", e))?;
+                    .map_err(|e| DbError::mysql("starting a transaction", e))?;
                 for (sql, parameters) in statements {
                     transaction
                         .exec_drop(sql.as_str(), mysql_parameters(parameters))
                         .await
-                        .map_err(|e| failed(&statement_context(&sql), e))?;
+                        .map_err(|e| DbError::mysql(statement_context(&sql), e))?;
                 }
                 transaction
                     .commit()
                     .await
-                    .map_err(|e| failed("committing", e))
+                    .map_err(|e| DbError::mysql("committing", e))
             }
             Connection::Postgres(client) => {
-                let failed = |context: &str, e: tokio_postgres::Error| DbError {
-                    context: context.to_string(),
-                    class: postgres_class(&e),
-                    source: e.into(),
-                };
                 let transaction = client
                     .transaction()
                     .await
-                    .map_err(|e| failed("starting a transaction", e))?;
+                    .map_err(|e| DbError::postgres("starting a transaction", e))?;
                 for (sql, parameters) in statements {
                     let parameters: Vec<TextParameter> =
                         parameters.into_iter().map(TextParameter).collect();
@@ -230,12 +229,12 @@ impl Connection {
                     transaction
                         .execute(sql.as_str(), &references)
                         .await
-                        .map_err(|e| failed(&statement_context(&sql), e))?;
+                        .map_err(|e| DbError::postgres(statement_context(&sql), e))?;
                 }
                 transaction
                     .commit()
                     .await
-                    .map_err(|e| failed("committing", e))
+                    .map_err(|e| DbError::postgres("committing", e))
             }
         }
     }
@@ -252,11 +251,7 @@ impl Connection {
                 let rows: Vec<mysql_async::Row> = conn
                     .exec(sql, mysql_parameters(parameters))
                     .await
-                    .map_err(|e| DbError {
-                        context: statement_context(sql),
-                        class: mysql_class(&e),
-                        source: e.into(),
-                    })?;
+                    .map_err(|e| DbError::mysql(statement_context(sql), e))?;
                 Ok(rows
                     .into_iter()
                     .map(|row| row.unwrap().into_iter().map(mysql_text).collect())
@@ -269,11 +264,10 @@ impl Connection {
                     .iter()
                     .map(|p| p as &(dyn ToSql + Sync))
                     .collect();
-                let rows = client.query(sql, &references).await.map_err(|e| DbError {
-                    context: statement_context(sql),
-                    class: postgres_class(&e),
-                    source: e.into(),
-                })?;
+                let rows = client
+                    .query(sql, &references)
+                    .await
+                    .map_err(|e| DbError::postgres(statement_context(sql), e))?;
                 rows.iter().map(|row| postgres_text_row(row, sql)).collect()
             }
         }
@@ -292,11 +286,7 @@ impl Connection {
         let mut chunk = Vec::with_capacity(chunk_rows);
         match self {
             Connection::MySql(conn) => {
-                let failed = |e: mysql_async::Error| DbError {
-                    context: statement_context(sql),
-                    class: mysql_class(&e),
-                    source: e.into(),
-                };
+                let failed = |e| DbError::mysql(statement_context(sql), e);
                 let mut result = conn
                     .exec_iter(sql, mysql_parameters(parameters))
                     .await
@@ -309,11 +299,7 @@ impl Connection {
                 }
             }
             Connection::Postgres(client) => {
-                let failed = |e: tokio_postgres::Error| DbError {
-                    context: statement_context(sql),
-                    class: postgres_class(&e),
-                    source: e.into(),
-                };
+                let failed = |e| DbError::postgres(statement_context(sql), e);
                 let parameters: Vec<TextParameter> =
                     parameters.into_iter().map(TextParameter).collect();
                 let rows = client
@@ -339,7 +325,9 @@ impl Connection {
     pub async fn close(self) {
         match self {
             Connection::MySql(conn) => {
-                let _ = conn.disconnect().await;
+                if let Err(error) = conn.disconnect().await {
+                    tracing::debug!(%error, "closing a MySQL connection failed");
+                }
             }
             Connection::Postgres(client) => drop(client),
         }

@@ -3,7 +3,9 @@
 //! MySQL and PostgreSQL dialects write them), deletes by key, and selects
 //! whose columns come back as text.
 
-use crate::options::TableName;
+use rtdw_connector_core::TableDescriptor;
+
+use crate::options::{JdbcOptions, TableName};
 use crate::url::Dialect;
 
 /// Parameters one statement may carry: both protocols count them in 16
@@ -82,6 +84,18 @@ impl Statements {
         }
     }
 
+    /// The statements of the database table `options` name, with the
+    /// columns `table` declares, keyed by the columns at `key`.
+    pub fn of_table(options: &JdbcOptions, table: &TableDescriptor, key: Vec<usize>) -> Self {
+        let columns: Vec<&str> = table
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        Statements::new(options.url.dialect, &options.table_name, &columns, key)
+    }
+
     /// Rows of `width` values one statement may carry.
     pub fn rows_per_statement(width: usize) -> usize {
         (MAX_PARAMETERS / width.max(1)).clamp(1, MAX_ROWS_PER_STATEMENT)
@@ -148,6 +162,16 @@ impl Statements {
             "DELETE FROM {} WHERE {}",
             self.table,
             self.key_filter(&self.key, rows)
+        )
+    }
+
+    /// Selects every column, as text, of the rows whose `columns` (by
+    /// position) equal one of `rows` tuples of parameters.
+    pub fn select_where_equal(&self, columns: &[usize], rows: usize) -> String {
+        format!(
+            "{} WHERE {}",
+            self.select_all(),
+            self.key_filter(columns, rows)
         )
     }
 
@@ -244,6 +268,10 @@ mod tests {
         assert_eq!(
             orders(Dialect::MySql, vec![0]).delete(3),
             "DELETE FROM `daily gmv` WHERE `day` IN (?, ?, ?)"
+        );
+        assert_eq!(
+            orders(Dialect::Postgres, vec![]).select_where_equal(&[1], 1),
+            "SELECT \"day\"::text, \"city\"::text, \"gmv\"::text FROM \"daily gmv\" WHERE \"city\" IN ($1)"
         );
     }
 

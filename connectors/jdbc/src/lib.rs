@@ -9,15 +9,20 @@
 //!   run.
 //! - **Scan** ([`scan`]): bounded, one split per `scan.partition.*`
 //!   range, streamed, with positions in checkpoints.
+//! - **Lookup** ([`lookup`]): the dimension side of lookup joins, a
+//!   batch's distinct keys in a few concurrent queries, through an optional
+//!   partial cache ([`cache`]).
 //! - **Submit-time check** ([`catalog`]): the server, the credentials, the
 //!   table and its columns, so mistakes fail the submission.
 //! - **Values** ([`values`]) cross in the databases' text forms, so Flink's
 //!   type mapping is each database's own conversion.
 
+mod cache;
 mod catalog;
 mod changes;
 mod connection;
 mod dialect;
+mod lookup;
 mod options;
 mod scan;
 mod sink;
@@ -30,8 +35,10 @@ use rtdw_connector_core::split::not_known;
 use rtdw_connector_core::{
     ConnectorError, ConnectorFactory, Roles, SinkCapabilities, SourceCapabilities, TableDescriptor,
 };
+use rtdw_operators::lookup::LookupTable;
 use rtdw_operators::{Sink, Source, SourceSplit, SubtaskContext};
 
+use crate::lookup::JdbcLookup;
 use crate::options::{JdbcOptions, SinkSettings};
 use crate::scan::ScanSource;
 use crate::sink::{JdbcSink, key_positions};
@@ -46,14 +53,14 @@ impl ConnectorFactory for JdbcFactory {
     }
 
     fn description(&self) -> &'static str {
-        "Reads (bounded, in parallel ranges) and writes MySQL, MariaDB and PostgreSQL tables: upserts and deletes by primary key in one transaction per flush, flushed at every checkpoint."
+        "Reads (bounded, in parallel ranges), looks up (lookup joins, with a partial cache) and writes MySQL, MariaDB and PostgreSQL tables: upserts and deletes by primary key in one transaction per flush, flushed at every checkpoint."
     }
 
     fn roles(&self) -> Roles {
         Roles {
             source: true,
             sink: true,
-            lookup: false,
+            lookup: true,
         }
     }
 
@@ -62,7 +69,7 @@ impl ConnectorFactory for JdbcFactory {
     }
 
     fn changelog_modes(&self) -> &'static str {
-        "source: inserts (a bounded scan); sink: with a primary key any changelog, written as upserts and deletes by key; without one inserts only"
+        "source: inserts (a bounded scan); lookup: the rows of a key when a row passes; sink: with a primary key any changelog, written as upserts and deletes by key; without one inserts only"
     }
 
     fn validate_source(
@@ -93,6 +100,14 @@ impl ConnectorFactory for JdbcFactory {
         })
     }
 
+    fn validate_lookup(
+        &self,
+        table: &TableDescriptor,
+        keys: &[String],
+    ) -> Result<(), ConnectorError> {
+        JdbcLookup::new(table, keys).map(drop)
+    }
+
     async fn check_external(
         &self,
         table: &TableDescriptor,
@@ -116,6 +131,15 @@ impl ConnectorFactory for JdbcFactory {
         _ctx: &SubtaskContext,
     ) -> Result<Box<dyn Source>, ConnectorError> {
         Ok(Box::new(ScanSource::new(table)?))
+    }
+
+    fn create_lookup(
+        &self,
+        table: &TableDescriptor,
+        keys: &[String],
+        _ctx: &SubtaskContext,
+    ) -> Result<Box<dyn LookupTable>, ConnectorError> {
+        Ok(Box::new(JdbcLookup::new(table, keys)?))
     }
 
     fn create_sink(

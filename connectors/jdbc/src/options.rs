@@ -397,6 +397,66 @@ impl ScanPartitioning {
     }
 }
 
+/// How lookups query and cache.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LookupSettings {
+    /// The partial cache, `None` with `lookup.cache` = `NONE`.
+    pub cache: Option<CacheSettings>,
+    /// `lookup.max-retries`.
+    pub max_retries: u32,
+}
+
+/// `lookup.partial-cache.*`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CacheSettings {
+    /// Keys held at most.
+    pub max_rows: usize,
+    /// Dropped this long after it was read.
+    pub expire_after_write: Option<Duration>,
+    /// Dropped this long after it was last looked up.
+    pub expire_after_access: Option<Duration>,
+    /// Whether missing keys are cached too.
+    pub cache_missing_key: bool,
+}
+
+impl LookupSettings {
+    /// Reads and checks the lookup options.
+    pub fn of_table(table: &TableDescriptor) -> Result<Self, ConnectorError> {
+        let options = TableOptions::new(table);
+        let max_retries =
+            u32::try_from(non_negative(&options, &LOOKUP_MAX_RETRIES)?).unwrap_or(u32::MAX);
+        let cache = match options.choice(&LOOKUP_CACHE)? {
+            Some("PARTIAL") => {
+                let max_rows = options.integer(&LOOKUP_CACHE_MAX_ROWS)?.ok_or_else(|| {
+                    options.invalid(
+                        LOOKUP_CACHE_MAX_ROWS.key,
+                        "",
+                        "is required with 'lookup.cache' = 'PARTIAL'",
+                    )
+                })?;
+                let max_rows = usize::try_from(max_rows)
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        options.invalid(
+                            LOOKUP_CACHE_MAX_ROWS.key,
+                            &max_rows.to_string(),
+                            "must be a positive number",
+                        )
+                    })?;
+                Some(CacheSettings {
+                    max_rows,
+                    expire_after_write: options.duration(&LOOKUP_CACHE_EXPIRE_AFTER_WRITE)?,
+                    expire_after_access: options.duration(&LOOKUP_CACHE_EXPIRE_AFTER_ACCESS)?,
+                    cache_missing_key: options.boolean(&LOOKUP_CACHE_MISSING_KEY)?,
+                })
+            }
+            _ => None,
+        };
+        Ok(LookupSettings { cache, max_retries })
+    }
+}
+
 /// An integer option that must not be negative.
 fn non_negative(
     options: &TableOptions<'_>,

@@ -12,7 +12,7 @@ use arrow::record_batch::RecordBatch;
 use rtdw_connector_core::options::TableOptions;
 use rtdw_connector_core::split::encode_splits;
 use rtdw_connector_core::{ConnectorError, TableDescriptor};
-use rtdw_operators::{ErrorClass, Result, Source, SourceSplit, StreamError};
+use rtdw_operators::{Result, Source, SourceSplit, StreamError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -21,7 +21,7 @@ use crate::connection::Connection;
 use crate::dialect::Statements;
 use crate::options::{JdbcOptions, SCAN_FETCH_SIZE, ScanPartitioning};
 use crate::sink::key_positions;
-use crate::values::{WireValue, column_from_text};
+use crate::values::{WireValue, batch_from_text};
 
 /// Rows a chunk holds when `scan.fetch-size` leaves it to rtdw.
 const DEFAULT_FETCH_SIZE: usize = 8_192;
@@ -130,18 +130,8 @@ impl ScanSource {
             .map(|p| key_positions(table, &[p.column]))
             .transpose()?
             .and_then(|positions| positions.first().copied());
-        let columns: Vec<&str> = table
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect();
-        let statements = Statements::new(
-            options.url.dialect,
-            &options.table_name,
-            &columns,
-            key_positions(table, &table.primary_key)?,
-        );
+        let statements =
+            Statements::of_table(&options, table, key_positions(table, &table.primary_key)?);
         Ok(ScanSource {
             options,
             statements,
@@ -205,34 +195,6 @@ impl ScanSource {
         });
         Ok(true)
     }
-
-    /// A batch of the declared columns from rows of text.
-    fn batch_of(&self, rows: Vec<Vec<WireValue>>) -> Result<RecordBatch> {
-        let mut columns: Vec<Vec<WireValue>> =
-            vec![Vec::with_capacity(rows.len()); self.schema.fields().len()];
-        for row in rows {
-            for (column, value) in columns.iter_mut().zip(row) {
-                column.push(value);
-            }
-        }
-        let arrays = self
-            .schema
-            .fields()
-            .iter()
-            .zip(columns)
-            .map(|(field, values)| {
-                column_from_text(field.data_type(), values, self.options.url.dialect).map_err(|e| {
-                    ConnectorError::external(
-                        &self.options.table,
-                        format!("reading column '{}'", field.name()),
-                        ErrorClass::User,
-                        e,
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, ConnectorError>>()?;
-        Ok(RecordBatch::try_new(self.schema.clone(), arrays)?)
-    }
 }
 
 #[async_trait::async_trait]
@@ -253,7 +215,8 @@ impl Source for ScanSource {
                     reading.rows += count;
                     let rows: Vec<_> = rows.into_iter().skip(skipped as usize).collect();
                     if !rows.is_empty() {
-                        return self.batch_of(rows).map(Some);
+                        let batch = batch_from_text(&self.schema, rows, &self.options)?;
+                        return Ok(Some(batch));
                     }
                 }
                 None => {

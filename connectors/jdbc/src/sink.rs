@@ -19,8 +19,7 @@ use crate::changes::{HeldChanges, Reduced};
 use crate::connection::Connection;
 use crate::dialect::Statements;
 use crate::options::{JdbcOptions, SinkSettings};
-use crate::url::Dialect;
-use crate::values::{Renderer, WireValue};
+use crate::values::{WireValue, statements_with_rows};
 
 /// One subtask of a `jdbc` sink.
 pub(crate) struct JdbcSink {
@@ -39,18 +38,7 @@ impl JdbcSink {
         let options = JdbcOptions::of_table(table)?;
         let settings = SinkSettings::of_table(table)?;
         let key = key_positions(table, &table.primary_key)?;
-        let columns: Vec<&str> = table
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect();
-        let statements = Statements::new(
-            options.url.dialect,
-            &options.table_name,
-            &columns,
-            key.clone(),
-        );
+        let statements = Statements::of_table(&options, table, key.clone());
         Ok(JdbcSink {
             options,
             settings,
@@ -96,44 +84,24 @@ impl JdbcSink {
     /// The statements writing `reduced`, with their parameters.
     fn statements_of(&self, reduced: &Reduced) -> Result<Vec<(String, Vec<WireValue>)>> {
         let dialect = self.options.url.dialect;
-        let all: Vec<usize> = (0..reduced.upserts.num_columns()).collect();
-        let mut statements = chunked(&reduced.upserts, &all, dialect, |rows| {
-            self.statements.upsert(rows)
-        })?;
-        statements.extend(chunked(&reduced.deletes, &self.key, dialect, |rows| {
+        let upserted: Vec<&dyn Array> = reduced
+            .upserts
+            .columns()
+            .iter()
+            .map(|c| c.as_ref())
+            .collect();
+        let deleted: Vec<&dyn Array> = self
+            .key
+            .iter()
+            .map(|&k| reduced.deletes.column(k).as_ref())
+            .collect();
+        let mut statements =
+            statements_with_rows(&upserted, dialect, |rows| self.statements.upsert(rows))?;
+        statements.extend(statements_with_rows(&deleted, dialect, |rows| {
             self.statements.delete(rows)
         })?);
         Ok(statements)
     }
-}
-
-/// Statements of at most [`Statements::rows_per_statement`] rows each,
-/// built by `sql` for a row count, with the values of `columns` of each
-/// row as parameters.
-fn chunked(
-    batch: &RecordBatch,
-    columns: &[usize],
-    dialect: Dialect,
-    sql: impl Fn(usize) -> String,
-) -> Result<Vec<(String, Vec<WireValue>)>> {
-    if batch.num_rows() == 0 {
-        return Ok(Vec::new());
-    }
-    let arrays: Vec<&dyn Array> = columns.iter().map(|&c| batch.column(c).as_ref()).collect();
-    let renderer = Renderer::new(&arrays, dialect)?;
-    let per_statement = Statements::rows_per_statement(columns.len());
-    let mut statements = Vec::new();
-    let mut start = 0;
-    while start < batch.num_rows() {
-        let rows = per_statement.min(batch.num_rows() - start);
-        let mut parameters = Vec::with_capacity(rows * columns.len());
-        for row in start..start + rows {
-            parameters.extend((0..columns.len()).map(|column| renderer.value(column, row)));
-        }
-        statements.push((sql(rows), parameters));
-        start += rows;
-    }
-    Ok(statements)
 }
 
 /// The positions of `names` among the table's columns.

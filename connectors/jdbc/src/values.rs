@@ -9,10 +9,16 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BinaryArray, BooleanArray, StringArray};
 use arrow::compute::{CastOptions, cast_with_options};
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
+use rtdw_connector_core::ConnectorError;
+use rtdw_operators::ErrorClass;
+
+use crate::dialect::Statements;
+use crate::options::JdbcOptions;
 use crate::url::Dialect;
 
 /// One value as it crosses the wire: its text (raw bytes for binary
@@ -83,6 +89,31 @@ impl<'a> Renderer<'a> {
     }
 }
 
+/// Statements of at most [`Statements::rows_per_statement`] rows each,
+/// their SQL built by `sql` for a row count, with the values of `columns`
+/// (of equal length) row by row as parameters.
+pub(crate) fn statements_with_rows(
+    columns: &[&dyn Array],
+    dialect: Dialect,
+    sql: impl Fn(usize) -> String,
+) -> Result<Vec<(String, Vec<WireValue>)>, ArrowError> {
+    let count = columns.first().map_or(0, |c| c.len());
+    let renderer = Renderer::new(columns, dialect)?;
+    let per_statement = Statements::rows_per_statement(columns.len());
+    let mut statements = Vec::new();
+    let mut start = 0;
+    while start < count {
+        let rows = per_statement.min(count - start);
+        let mut parameters = Vec::with_capacity(rows * columns.len());
+        for row in start..start + rows {
+            parameters.extend((0..columns.len()).map(|column| renderer.value(column, row)));
+        }
+        statements.push((sql(rows), parameters));
+        start += rows;
+    }
+    Ok(statements)
+}
+
 /// Builds a column of `data_type` from values read in `dialect`'s text
 /// form; a value the type cannot hold is an error naming it.
 pub(crate) fn column_from_text(
@@ -122,6 +153,40 @@ pub(crate) fn column_from_text(
         ..CastOptions::default()
     };
     cast_with_options(&text, data_type, &options)
+}
+
+/// A batch of `schema`'s columns from rows of text read from `options`'
+/// table; a value a column cannot hold is an error naming the column.
+pub(crate) fn batch_from_text(
+    schema: &SchemaRef,
+    rows: Vec<Vec<WireValue>>,
+    options: &JdbcOptions,
+) -> Result<RecordBatch, ConnectorError> {
+    let mut columns: Vec<Vec<WireValue>> =
+        vec![Vec::with_capacity(rows.len()); schema.fields().len()];
+    for row in rows {
+        for (column, value) in columns.iter_mut().zip(row) {
+            column.push(value);
+        }
+    }
+    let arrays = schema
+        .fields()
+        .iter()
+        .zip(columns)
+        .map(|(field, values)| {
+            column_from_text(field.data_type(), values, options.url.dialect).map_err(|e| {
+                ConnectorError::external(
+                    &options.table,
+                    format!("reading column '{}'", field.name()),
+                    ErrorClass::User,
+                    e,
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, ConnectorError>>()?;
+    RecordBatch::try_new(schema.clone(), arrays).map_err(|e| {
+        ConnectorError::external(&options.table, "building a batch", ErrorClass::User, e)
+    })
 }
 
 /// PostgreSQL writes a `timestamptz` in a UTC session as `... +00`, an

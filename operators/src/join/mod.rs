@@ -51,7 +51,7 @@
 mod arena;
 mod interval;
 mod key_table;
-mod output;
+pub(crate) mod output;
 mod probe;
 mod side;
 mod snapshot;

@@ -86,7 +86,7 @@ impl Changes {
 }
 
 /// `take` of every column, NULL where an index is NULL.
-fn gather(columns: &[ArrayRef], indices: &UInt32Array) -> Result<Vec<ArrayRef>> {
+pub(crate) fn gather(columns: &[ArrayRef], indices: &UInt32Array) -> Result<Vec<ArrayRef>> {
     columns
         .iter()
         .map(|c| {

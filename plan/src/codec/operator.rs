@@ -135,6 +135,32 @@ pub(super) fn encode(
             output_schema: encode_schema(output_schema)?,
             description: description.clone(),
         }),
+        OperatorNode::LookupJoin {
+            table,
+            kind,
+            input_schema,
+            key_exprs,
+            lookup_keys,
+            table_filter,
+            projection,
+            filter,
+            output_schema,
+            description,
+        } => Node::LookupJoin(proto::LookupJoinNode {
+            table: Some(encode_table(table)?),
+            kind: encode_join_kind(*kind) as i32,
+            input_schema: encode_schema(input_schema)?,
+            key_exprs: key_exprs
+                .iter()
+                .map(encode_expr)
+                .collect::<Result<_, _>>()?,
+            lookup_keys: lookup_keys.clone(),
+            table_filter: encode_optional_expr(table_filter)?,
+            projection: positions(projection),
+            filter: encode_optional_expr(filter)?,
+            output_schema: encode_schema(output_schema)?,
+            description: description.clone(),
+        }),
         OperatorNode::Rank {
             input_schema,
             partition_keys,
@@ -295,6 +321,32 @@ pub(super) fn decode(
                 description: join.description.clone(),
                 left_schema,
                 right_schema,
+            }
+        }
+        Node::LookupJoin(join) => {
+            let what = &join.description;
+            let table = decode_table(
+                join.table
+                    .as_ref()
+                    .ok_or_else(|| PlanError::invalid(what, "the lookup join names no table"))?,
+            )?;
+            let input_schema = decode_schema(&join.input_schema, what)?;
+            let output_schema = decode_schema(&join.output_schema, what)?;
+            OperatorNode::LookupJoin {
+                kind: decode_join_kind(join.kind(), what)?,
+                key_exprs: join
+                    .key_exprs
+                    .iter()
+                    .map(|e| exprs.expr(e, &input_schema, what))
+                    .collect::<Result<_, _>>()?,
+                lookup_keys: join.lookup_keys.clone(),
+                table_filter: exprs.optional_expr(&join.table_filter, &table.schema, what)?,
+                projection: indexes(&join.projection),
+                filter: exprs.optional_expr(&join.filter, &output_schema, what)?,
+                description: join.description.clone(),
+                table,
+                input_schema,
+                output_schema,
             }
         }
         Node::Rank(rank) => OperatorNode::Rank {

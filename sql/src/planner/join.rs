@@ -12,6 +12,9 @@ use super::*;
 impl Planner {
     /// Plans a join of two streams.
     pub(super) fn join(&mut self, join: &Join) -> Result<Stream, SqlError> {
+        if let Some(lookup) = self.try_lookup_join(join)? {
+            return Ok(lookup);
+        }
         let kind = match join.join_type {
             JoinType::Inner => JoinKind::Inner,
             JoinType::Left => JoinKind::Left,

@@ -29,6 +29,7 @@ mod aggregate;
 mod chaining;
 mod interval;
 mod join;
+mod lookup;
 mod mini_batch;
 mod rank;
 mod sink;
@@ -343,6 +344,7 @@ impl Planner {
             let (table, role) = match &node.op {
                 OperatorNode::Source { table } => (table, Role::Source),
                 OperatorNode::Sink { table } => (table, Role::Sink),
+                OperatorNode::LookupJoin { table, .. } => (table, Role::Lookup),
                 _ => continue,
             };
             self.connectors

@@ -6,7 +6,7 @@
 use datafusion::logical_expr::TableScan;
 
 use super::*;
-use crate::script::{Column, WatermarkDeclaration};
+use crate::script::{Column, LOOKUP_SUFFIX, WatermarkDeclaration};
 
 /// A declared table with its computed columns planned.
 pub(super) struct PlannedTable {
@@ -100,15 +100,24 @@ impl Planner {
             columns.push(expr);
         }
         let schema = Arc::new(Schema::new(fields));
-        self.state
-            .schema_for_ref(TableReference::bare(table.name.as_str()))
-            .and_then(|catalog| {
-                catalog.register_table(
-                    table.name.clone(),
-                    Arc::new(datafusion::catalog::empty::EmptyTable::new(schema.clone())),
-                )
-            })
-            .map_err(|e| SqlError::at(at, e.to_string()))?;
+        // The table as queries read it, and as lookup joins query it
+        // (its physical columns, under the name the parser gives a table
+        // of FOR SYSTEM_TIME AS OF).
+        let lookup_name = format!("{}{LOOKUP_SUFFIX}", table.name);
+        for (name, columns) in [
+            (table.name.clone(), schema.clone()),
+            (lookup_name, table.schema.clone()),
+        ] {
+            self.state
+                .schema_for_ref(TableReference::bare(name.as_str()))
+                .and_then(|catalog| {
+                    catalog.register_table(
+                        name,
+                        Arc::new(datafusion::catalog::empty::EmptyTable::new(columns)),
+                    )
+                })
+                .map_err(|e| SqlError::at(at, e.to_string()))?;
+        }
         self.tables.insert(
             table.name.clone(),
             PlannedTable {
@@ -124,6 +133,12 @@ impl Planner {
     /// columns and filters DataFusion pushed into the scan.
     pub(super) fn scan(&mut self, scan: &TableScan) -> Result<Stream, SqlError> {
         let name = scan.table_name.table();
+        if super::lookup::is_lookup_scan(scan) {
+            return Err(self.unsupported(format!(
+                "'{}' FOR SYSTEM_TIME AS OF is only supported as the right side of a JOIN (a lookup join: stream JOIN dim FOR SYSTEM_TIME AS OF stream.proc_time ON ...)",
+                name.trim_end_matches(LOOKUP_SUFFIX)
+            )));
+        }
         let stream = match self.scans.get(name) {
             Some(stream) => stream.clone(),
             None => {
