@@ -5,8 +5,9 @@
 //! the documentation promises.
 //!
 //! - An **FE** address answers every load and transaction request with a
-//!   307 redirect to the **BE** address (and `get_load_state` itself);
-//!   both check HTTP basic auth.
+//!   307 redirect to the **BE** address, without reading the body (as
+//!   StarRocks's FE does, answering before `100 Continue`), and
+//!   `get_load_state` itself; both check HTTP basic auth.
 //! - The BE takes plain Stream Loads (`PUT /api/{db}/{table}/_stream_load`)
 //!   and the transaction interface (`/api/transaction/begin`, `load`,
 //!   `prepare`, `commit`, `rollback`; headers `label`, `db`, `table`,
@@ -240,7 +241,11 @@ impl StarRocksSimulator {
             (fe_listener, Router::new().fallback(fe_request)),
             (be_listener, Router::new().fallback(be_request)),
         ] {
-            let router = router.with_state(server.clone());
+            // Stream Load bodies are as large as a sink's buffer (StarRocks
+            // takes up to 10 GB).
+            let router = router
+                .layer(axum::extract::DefaultBodyLimit::disable())
+                .with_state(server.clone());
             runtime.spawn(async move {
                 let listener =
                     tokio::net::TcpListener::from_std(listener).expect("a tokio listener");

@@ -3,7 +3,12 @@
 //! The client follows redirects itself: HTTP clients drop the
 //! `Authorization` header when a redirect changes the host, and the BE
 //! checks it again. Every request carries basic auth, and the ones with a
-//! body `Expect: 100-continue`, as StarRocks wants.
+//! body `Expect: 100-continue`, as StarRocks wants: the FE answers with
+//! the redirect before the body, which is for the BE alone. The HTTP
+//! client sends a body without waiting for the `100 Continue`, so the
+//! rows go only after the redirect: the FE gets the request's headers
+//! with an empty body, and an FE that takes a load itself instead of
+//! redirecting it is an error, since it would load nothing.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -16,7 +21,7 @@ use rtdw_operators::ErrorClass;
 
 use crate::error::StarRocksError;
 use crate::options::SinkOptions;
-use crate::response::LoadResponse;
+use crate::response::{LoadResponse, Verdict};
 
 /// Redirects followed before giving up: an FE sends a load to one BE.
 const MAX_REDIRECTS: usize = 3;
@@ -105,7 +110,7 @@ impl StreamLoadClient {
         request: &Request<'_>,
     ) -> Result<LoadResponse, StarRocksError> {
         let mut url = format!("{fe}{}", request.path);
-        for _ in 0..=MAX_REDIRECTS {
+        for hop in 0..=MAX_REDIRECTS {
             let mut builder = self
                 .http
                 .request(request.method.clone(), &url)
@@ -113,8 +118,10 @@ impl StreamLoadClient {
             for (name, value) in request.headers {
                 builder = builder.header(name.as_str(), value.as_str());
             }
+            let at_fe = hop == 0;
             if let Some(body) = &request.body {
-                builder = builder.header(EXPECT, "100-continue").body(body.clone());
+                let body = if at_fe { Bytes::new() } else { body.clone() };
+                builder = builder.header(EXPECT, "100-continue").body(body);
             }
             let response = builder
                 .send()
@@ -127,7 +134,15 @@ impl StreamLoadClient {
                 url = redirect_target(&url, &response)?;
                 continue;
             }
-            return self.answer(url, response).await;
+            let answer = self.answer(url.clone(), response).await?;
+            if at_fe && request.body.is_some() && answer.verdict() == Verdict::Done {
+                return Err(StarRocksError::Http {
+                    url,
+                    code: 200,
+                    body: "the FE took a load without redirecting it to a BE".into(),
+                });
+            }
+            return Ok(answer);
         }
         Err(StarRocksError::Redirects {
             url,
