@@ -26,12 +26,13 @@ use support::{Cluster, ClusterOptions};
 const KEYS: u64 = 100_000;
 
 /// A job upserting `rows` generated rows over `KEYS` keys into the table
-/// `options` describe.
+/// `options` describe (with the sink's buffer options, if any).
 fn upsert_job(rows: u64, options: &str) -> String {
     format!(
         "SET 'execution.checkpointing.interval' = '10 s';\n\
          CREATE TABLE gen (id BIGINT, amount INT, note STRING) WITH (\n\
-           'connector' = 'datagen', 'number-of-rows' = '{rows}', 'fields.id.kind' = 'sequence',\n\
+           'connector' = 'datagen', 'rows-per-second' = '1000000000', 'number-of-rows' = '{rows}',\n\
+           'fields.id.kind' = 'sequence',\n\
            'fields.id.start' = '1', 'fields.id.end' = '{rows}', 'fields.note.length' = '24');\n\
          CREATE TABLE totals (k BIGINT, amount INT, note STRING, PRIMARY KEY (k) NOT ENFORCED) WITH ({options});\n\
          INSERT INTO totals SELECT id % {KEYS}, amount, note FROM gen;\n"
@@ -43,7 +44,7 @@ fn upsert_job(rows: u64, options: &str) -> String {
 fn lookup_job(rows: u64, db: &Database, cache: &str) -> String {
     format!(
         "CREATE TABLE gen (id BIGINT, customer BIGINT, proc_time AS PROCTIME()) WITH (\n\
-           'connector' = 'datagen', 'number-of-rows' = '{rows}',\n\
+           'connector' = 'datagen', 'rows-per-second' = '1000000000', 'number-of-rows' = '{rows}',\n\
            'fields.customer.min' = '1', 'fields.customer.max' = '{KEYS}');\n\
          CREATE TABLE customers (id BIGINT, name STRING, tier STRING, PRIMARY KEY (id) NOT ENFORCED) WITH ({}{cache});\n\
          CREATE TABLE sink (id BIGINT, name STRING, tier STRING) WITH ('connector' = 'blackhole');\n\
@@ -55,17 +56,69 @@ fn lookup_job(rows: u64, db: &Database, cache: &str) -> String {
 
 fn print_header(what: &str) {
     println!(
-        "{what:<34} {:>3} {:>12} {:>9} {:>14} {:>14}",
+        "{what:<40} {:>3} {:>12} {:>9} {:>14} {:>14}",
         "p", "rows", "seconds", "rows/s", "peak RSS MiB"
     );
 }
 
 fn print_row(what: &str, parallelism: u32, rows: u64, seconds: f64, peak_kib: u64) {
     println!(
-        "{what:<34} {parallelism:>3} {rows:>12} {seconds:>9.2} {:>14.0} {:>14.1}",
+        "{what:<40} {parallelism:>3} {rows:>12} {seconds:>9.2} {:>14.0} {:>14.1}",
         rows as f64 / seconds,
         peak_kib as f64 / 1024.0
     );
+}
+
+/// A database the upserts go to: a fresh `totals` table in it.
+enum Target {
+    MariaDb(Database),
+    Postgres(PgDatabase),
+}
+
+impl Target {
+    fn name(&self) -> &'static str {
+        match self {
+            Target::MariaDb(_) => "MariaDB",
+            Target::Postgres(_) => "PostgreSQL",
+        }
+    }
+
+    /// Creates the `totals` table; its `WITH` options.
+    fn create_totals(&self) -> String {
+        match self {
+            Target::MariaDb(db) => {
+                db.execute(
+                    "CREATE TABLE totals (k BIGINT PRIMARY KEY, amount INT NOT NULL, note VARCHAR(32) NOT NULL)",
+                );
+                db.jdbc_options("totals")
+            }
+            Target::Postgres(db) => {
+                db.execute(
+                    "CREATE TABLE totals (k BIGINT PRIMARY KEY, amount INT NOT NULL, note TEXT NOT NULL)",
+                );
+                format!(
+                    "'connector' = 'jdbc', 'url' = '{}', 'table-name' = 'totals', 'username' = '{}'",
+                    db.jdbc_url(),
+                    db.user()
+                )
+            }
+        }
+    }
+
+    /// The keys the table holds, counted by the database.
+    fn keys(&self) -> u64 {
+        let counted = match self {
+            Target::MariaDb(db) => db
+                .query::<u64>("SELECT COUNT(*) FROM totals")
+                .first()
+                .copied(),
+            Target::Postgres(db) => db
+                .query("SELECT COUNT(*) FROM totals")
+                .first()
+                .and_then(|row| row[0].as_deref()?.parse().ok()),
+        };
+        counted.expect("a count")
+    }
 }
 
 fn main() {
@@ -73,36 +126,31 @@ fn main() {
         return;
     };
     let cluster = Cluster::start(ClusterOptions::default());
-    let expected_keys = rows.min(KEYS);
     print_header("upserts (100 000 keys)");
-    for parallelism in [1, 2] {
-        let db = Database::create("bench_upsert");
-        db.execute(
-            "CREATE TABLE totals (k BIGINT PRIMARY KEY, amount INT NOT NULL, note VARCHAR(32) NOT NULL)",
-        );
-        let (seconds, peak) =
-            cluster.run_to_finish(&upsert_job(rows, &db.jdbc_options("totals")), parallelism);
-        let keys: Vec<u64> = db.query("SELECT COUNT(*) FROM totals");
-        assert_eq!(keys, [expected_keys], "MariaDB holds every key once");
-        print_row("rtdw -> MariaDB", parallelism, rows, seconds, peak);
-
-        let pg = PgDatabase::create("bench_upsert");
-        pg.execute(
-            "CREATE TABLE totals (k BIGINT PRIMARY KEY, amount INT NOT NULL, note TEXT NOT NULL)",
-        );
-        let options = format!(
-            "'connector' = 'jdbc', 'url' = '{}', 'table-name' = 'totals', 'username' = '{}'",
-            pg.jdbc_url(),
-            pg.user()
-        );
-        let (seconds, peak) = cluster.run_to_finish(&upsert_job(rows, &options), parallelism);
-        let keys = pg.query("SELECT COUNT(*) FROM totals");
-        assert_eq!(
-            keys,
-            [[Some(expected_keys.to_string())]],
-            "PostgreSQL holds every key once"
-        );
-        print_row("rtdw -> PostgreSQL", parallelism, rows, seconds, peak);
+    for (buffer, buffer_options) in [
+        ("buffer 100 rows (Flink's)", ""),
+        (
+            "buffer 10 000 rows",
+            ", 'sink.buffer-flush.max-rows' = '10000'",
+        ),
+    ] {
+        for parallelism in [1, 2] {
+            for target in [
+                Target::MariaDb(Database::create("bench_upsert")),
+                Target::Postgres(PgDatabase::create("bench_upsert")),
+            ] {
+                let options = format!("{}{buffer_options}", target.create_totals());
+                let (seconds, peak) =
+                    cluster.run_to_finish(&upsert_job(rows, &options), parallelism);
+                assert_eq!(
+                    target.keys(),
+                    rows.min(KEYS),
+                    "the table holds every key once"
+                );
+                let what = format!("{}, {buffer}", target.name());
+                print_row(&what, parallelism, rows, seconds, peak);
+            }
+        }
     }
     let db = Database::create("bench_lookup");
     db.execute(&format!(

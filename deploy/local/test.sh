@@ -21,7 +21,7 @@ bash "$services" install mariadb postgres kafka etcd s3 prometheus jaeger
 RTDW_SERVICES_DIR="$(mktemp -d -t rtdw-services.XXXXXX)"
 export RTDW_SERVICES_DIR
 trap 'bash "$services" down >/dev/null || true; rm -rf "$RTDW_SERVICES_DIR"' EXIT
-bash "$services" up s3 jaeger kafka mariadb
+bash "$services" up s3 jaeger kafka mariadb postgres
 
 cargo fmt --all --check
 bash deploy/monitoring/check.sh
