@@ -175,6 +175,59 @@ pub(crate) const OPTIONS: &[ConnectorOption] = &[
     IGNORE_UPDATE_BEFORE,
     FORMAT,
     PROPERTIES,
+    // The Flink connector's options that tune its Java client (its load
+    // version, I/O threads, chunking, waits for `100 Continue`, metrics,
+    // exactly-once helpers): accepted, so a Flink DDL runs unchanged, and
+    // without effect, since rtdw's own client has none of those parts.
+    ConnectorOption::new(
+        "sink.version",
+        OptionType::Enum(&["AUTO", "V1", "V2"]),
+        "The Flink connector's load implementation; accepted for compatibility, rtdw has one.",
+    )
+    .default_value("AUTO")
+    .sink_only(),
+    ConnectorOption::new(
+        "sink.io.thread-count",
+        OptionType::Integer,
+        "The Flink connector's I/O threads; accepted for compatibility, rtdw's loads run on its runtime.",
+    )
+    .sink_only(),
+    ConnectorOption::new(
+        "sink.chunk-limit",
+        OptionType::Integer,
+        "The Flink connector's chunk size of a load; accepted for compatibility, rtdw sends each flush as one body.",
+    )
+    .sink_only(),
+    ConnectorOption::new(
+        "sink.scan-frequency.ms",
+        OptionType::Integer,
+        "The Flink connector's buffer scan period; accepted for compatibility, rtdw flushes on 'sink.buffer-flush.interval-ms'.",
+    )
+    .sink_only(),
+    ConnectorOption::new(
+        "sink.wait-for-continue.timeout-ms",
+        OptionType::Integer,
+        "The Flink connector's wait for '100 Continue'; accepted for compatibility, rtdw sends the rows to the BE only.",
+    )
+    .sink_only(),
+    ConnectorOption::new(
+        "sink.metric.histogram-window-size",
+        OptionType::Integer,
+        "The Flink connector's metric window; accepted for compatibility, rtdw exports its own metrics.",
+    )
+    .sink_only(),
+    ConnectorOption::new(
+        "sink.at-least-once.use-transaction-stream-load",
+        OptionType::Boolean,
+        "The Flink connector's choice of loads at least once; accepted for compatibility, rtdw uses plain Stream Loads there.",
+    )
+    .sink_only(),
+    ConnectorOption::new(
+        "sink.exactly-once.*",
+        OptionType::String,
+        "The Flink connector's exactly-once helpers (label generation, aborting lingering transactions); accepted for compatibility, rtdw always numbers its labels and aborts what a restored subtask left open.",
+    )
+    .sink_only(),
 ];
 
 /// The prefix of the Stream Load headers among the options.
