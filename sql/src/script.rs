@@ -129,14 +129,39 @@ pub struct Located<T = Statement> {
     pub location: Location,
 }
 
+/// A parsed script: its statements, and the lookup-join clauses the
+/// parser rewrote on the way.
+#[derive(Debug)]
+pub struct Script {
+    /// The statements, in order.
+    pub statements: Vec<Located>,
+    /// Every `FOR SYSTEM_TIME AS OF` clause, in order.
+    pub lookups: Vec<LookupClause>,
+}
+
+/// One `dim FOR SYSTEM_TIME AS OF o.proc_time` of a script: the query
+/// scans the table under the name [`LookupClause::scanned`] instead, and
+/// the planner checks the time attribute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LookupClause {
+    /// The name the query scans (`dim$lookup0`).
+    pub scanned: String,
+    /// The table looked up, as written (its last name part).
+    pub table: String,
+    /// The time attribute as written, `["o", "proc_time"]`.
+    pub attribute: Vec<String>,
+    /// Where the clause starts.
+    pub location: Location,
+}
+
 /// Parses a whole script.
-pub fn parse_script(sql: &str) -> Result<Vec<Located>, SqlError> {
+pub fn parse_script(sql: &str) -> Result<Script, SqlError> {
     let dialect = GenericDialect {};
     let tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
         .map_err(|e| SqlError::from_parser(&ParserError::TokenizerError(e.to_string())))?;
-    let mut parser = Parser::new(&dialect)
-        .with_tokens_with_locations(lookup_tables(map_type_brackets(window_tvf_tables(tokens))));
+    let (tokens, lookups) = lookup_tables(map_type_brackets(window_tvf_tables(tokens)));
+    let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let mut statements = Vec::new();
     loop {
         while parser.consume_token(&Token::SemiColon) {}
@@ -158,7 +183,10 @@ pub fn parse_script(sql: &str) -> Result<Vec<Located>, SqlError> {
         });
         expect_statement_end(&parser)?;
     }
-    Ok(statements)
+    Ok(Script {
+        statements,
+        lookups,
+    })
 }
 
 /// The two spellings of a statement set.
@@ -278,24 +306,25 @@ fn window_tvf_tables(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
     kept
 }
 
-/// Appended to the name of a table a lookup join queries
-/// (`JOIN dim FOR SYSTEM_TIME AS OF o.proc_time`): the planner registers
-/// every table under this name too, and plans a join with a table so named
-/// as a lookup join.
-pub const LOOKUP_SUFFIX: &str = "$lookup";
+/// Put between the name of a table a lookup join queries and the
+/// clause's number (`dim$lookup0` for the first `JOIN dim FOR SYSTEM_TIME
+/// AS OF o.proc_time` of a script): the planner registers the table under
+/// that name too, and plans a join with a table so named as a lookup join.
+const LOOKUP_SUFFIX: &str = "$lookup";
 
 /// Rewrites Flink's lookup-join syntax, which the SQL parser has no syntax
 /// for: `dim FOR SYSTEM_TIME AS OF o.proc_time [AS d]` becomes
-/// `dim$lookup AS d` (`AS dim` without an alias, so columns keep their
-/// qualifier). The time attribute goes: a lookup happens when the row
-/// passes. Other tokens keep their positions.
-fn lookup_tables(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+/// `dim$lookup0 AS d` (`AS dim` without an alias, so columns keep their
+/// qualifier); the clauses come back for the planner, which checks their
+/// time attributes. Other tokens keep their positions.
+fn lookup_tables(tokens: Vec<TokenWithSpan>) -> (Vec<TokenWithSpan>, Vec<LookupClause>) {
     let word = |token: &TokenWithSpan, expected: &str| matches!(&token.token, Token::Word(w) if w.value.eq_ignore_ascii_case(expected) && w.quote_style.is_none());
     let significant: Vec<usize> = (0..tokens.len())
         .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
         .collect();
     let mut dropped = vec![false; tokens.len()];
-    let mut renamed: Vec<(usize, Option<Word>)> = Vec::new();
+    let mut renamed: Vec<(usize, Option<Word>, usize)> = Vec::new();
+    let mut clauses: Vec<LookupClause> = Vec::new();
     let mut at = 0;
     while at + 4 < significant.len() {
         let clause = &significant[at..at + 4];
@@ -313,16 +342,14 @@ fn lookup_tables(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
             dropped[i] = true;
         }
         // The time attribute: `name` or `alias.name`.
+        let mut attribute = Vec::new();
         let mut next = at + 4;
         while let Some(&i) = significant.get(next) {
             let expected_word = (next - at - 4) % 2 == 0;
-            let part = if expected_word {
-                matches!(tokens[i].token, Token::Word(_))
-            } else {
-                tokens[i].token == Token::Period
-            };
-            if !part {
-                break;
+            match &tokens[i].token {
+                Token::Word(word) if expected_word => attribute.push(word.value.clone()),
+                Token::Period if !expected_word => {}
+                _ => break,
             }
             dropped[i] = true;
             next += 1;
@@ -334,7 +361,15 @@ fn lookup_tables(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
             Token::Word(name) if !aliased => Some(name.clone()),
             _ => None,
         };
-        renamed.push((table, alias));
+        if let Token::Word(name) = &tokens[table].token {
+            clauses.push(LookupClause {
+                scanned: format!("{}{LOOKUP_SUFFIX}{}", name.value, clauses.len()),
+                table: name.value.clone(),
+                attribute,
+                location: Location::from(tokens[clause[0]].span.start),
+            });
+        }
+        renamed.push((table, alias, clauses.len() - 1));
         at = next;
     }
     let mut kept = Vec::with_capacity(tokens.len() + 2 * renamed.len());
@@ -342,13 +377,13 @@ fn lookup_tables(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
         if dropped[i] {
             continue;
         }
-        let Some((_, alias)) = renamed.iter().find(|(t, _)| *t == i) else {
+        let Some((_, alias, clause)) = renamed.iter().find(|(t, _, _)| *t == i) else {
             kept.push(token);
             continue;
         };
         let span = token.span;
         if let Token::Word(name) = &mut token.token {
-            name.value.push_str(LOOKUP_SUFFIX);
+            name.value.clone_from(&clauses[*clause].scanned);
         }
         kept.push(token);
         if let Some(alias) = alias {
@@ -365,7 +400,7 @@ fn lookup_tables(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
             }
         }
     }
-    kept
+    (kept, clauses)
 }
 
 /// Rewrites Flink's `MAP<K, V>` type into the parser's `MAP(K, V)`: the
@@ -735,7 +770,7 @@ mod tests {
                    WITH ('connector' = 'datagen', 'number-of-rows' = '10');\n\
                    CREATE TABLE `out` (id BIGINT) WITH ('connector' = 'print');\n\
                    INSERT INTO `out` SELECT id FROM src;";
-        let statements = parse_script(sql).unwrap();
+        let statements = parse_script(sql).unwrap().statements;
         assert_eq!(statements.len(), 4);
         assert!(
             matches!(&statements[0].statement, Statement::Set { key, value } if key == "parallelism.default" && value == "2")
@@ -780,7 +815,7 @@ mod tests {
         let sql = "CREATE TABLE t (h MAP<STRING, BYTES>, n MAP<STRING, MAP<STRING, INT>>, id BIGINT)\n\
                    WITH ('connector' = 'datagen');\n\
                    INSERT INTO t SELECT h, n, id FROM t WHERE id < 3 AND id > 1;";
-        let statements = parse_script(sql).unwrap();
+        let statements = parse_script(sql).unwrap().statements;
         let Statement::CreateTable(definition) = &statements[0].statement else {
             panic!("not a table")
         };
@@ -806,31 +841,49 @@ mod tests {
             let tokens = Tokenizer::new(&dialect, sql)
                 .tokenize_with_location()
                 .unwrap();
-            let text: String = lookup_tables(tokens)
-                .iter()
-                .map(|t| t.token.to_string())
-                .collect();
-            text.split_whitespace().collect::<Vec<_>>().join(" ")
+            let (tokens, clauses) = lookup_tables(tokens);
+            let text: String = tokens.iter().map(|t| t.token.to_string()).collect();
+            let attributes: Vec<String> = clauses.iter().map(|c| c.attribute.join(".")).collect();
+            (
+                text.split_whitespace().collect::<Vec<_>>().join(" "),
+                attributes,
+            )
         };
         assert_eq!(
             rewritten("FROM o JOIN dim FOR SYSTEM_TIME AS OF o.proc_time AS d ON o.k = d.id"),
-            "FROM o JOIN dim$lookup AS d ON o.k = d.id"
+            (
+                "FROM o JOIN dim$lookup0 AS d ON o.k = d.id".to_string(),
+                vec!["o.proc_time".to_string()]
+            )
         );
         assert_eq!(
-            rewritten("FROM o LEFT JOIN shop.dim FOR SYSTEM_TIME AS OF o.pt ON o.k = dim.id"),
-            "FROM o LEFT JOIN shop.dim$lookup AS dim ON o.k = dim.id"
-        );
-        assert_eq!(
-            rewritten("FROM o JOIN dim FOR SYSTEM_TIME AS OF pt d WHERE x"),
-            "FROM o JOIN dim$lookup d WHERE x"
+            rewritten(
+                "FROM o LEFT JOIN shop.dim FOR SYSTEM_TIME AS OF o.pt ON o.k = dim.id JOIN dim FOR SYSTEM_TIME AS OF pt d WHERE x"
+            ),
+            (
+                "FROM o LEFT JOIN shop.dim$lookup0 AS dim ON o.k = dim.id JOIN dim$lookup1 d WHERE x"
+                    .to_string(),
+                vec!["o.pt".to_string(), "pt".to_string()]
+            )
         );
         let plain = "SELECT SUBSTRING(s FROM 1 FOR 2) FROM t";
-        assert_eq!(rewritten(plain), plain);
-        let statements = parse_script(
+        assert_eq!(rewritten(plain), (plain.to_string(), Vec::new()));
+        let script = parse_script(
             "INSERT INTO s SELECT * FROM o JOIN dim FOR SYSTEM_TIME AS OF o.pt AS d ON o.k = d.id;",
         )
         .unwrap();
-        assert!(matches!(&statements[0].statement, Statement::Insert(_)));
+        assert!(matches!(
+            &script.statements[0].statement,
+            Statement::Insert(_)
+        ));
+        assert_eq!(script.lookups[0].table, "dim");
+        assert_eq!(
+            script.lookups[0].location,
+            Location {
+                line: 1,
+                column: 40
+            }
+        );
     }
 }
 
@@ -847,7 +900,7 @@ mod declaration_tests {
                    ts TIMESTAMP(3),\n\
                    WATERMARK FOR ts AS ts - INTERVAL '5' SECOND\n\
                    ) WITH ('connector' = 'datagen')";
-        let statements = parse_script(sql).unwrap();
+        let statements = parse_script(sql).unwrap().statements;
         let Statement::CreateTable(table) = &statements[0].statement else {
             panic!("not a table")
         };
@@ -881,7 +934,7 @@ mod declaration_tests {
             "EXECUTE STATEMENT SET BEGIN\nINSERT INTO a SELECT * FROM s;\nINSERT INTO b SELECT * FROM s;\nEND;",
             "BEGIN STATEMENT SET;\nINSERT INTO a SELECT * FROM s;\nINSERT INTO b SELECT * FROM s;\nEND;",
         ] {
-            let statements = parse_script(sql).unwrap();
+            let statements = parse_script(sql).unwrap().statements;
             assert_eq!(statements.len(), 1, "{sql}");
             let Statement::StatementSet(inserts) = &statements[0].statement else {
                 panic!("not a statement set: {sql}")

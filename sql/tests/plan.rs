@@ -624,3 +624,45 @@ async fn metadata_columns_are_checked_against_what_the_connector_offers() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_lookup_join_needs_a_processing_time_attribute_and_names_the_clause() {
+    let script = |attribute: &str| {
+        format!(
+            "CREATE TABLE orders (id BIGINT, customer BIGINT, ts TIMESTAMP(3), proc_time AS PROCTIME(),\n\
+               WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) WITH ('connector' = 'datagen');\n\
+             CREATE TABLE customers (id BIGINT, name STRING) WITH ('connector' = 'datagen');\n\
+             CREATE TABLE out (id BIGINT, name STRING) WITH ('connector' = 'print');\n\
+             INSERT INTO out SELECT o.id, c.name FROM orders AS o\n\
+             JOIN customers FOR SYSTEM_TIME AS OF o.{attribute} AS c ON o.customer = c.id;"
+        )
+    };
+    let err = plan_job(&script("ts"), &config(1), &registry())
+        .await
+        .unwrap_err();
+    let location = err.location.expect("located");
+    assert_eq!((location.line, location.column), (6, 16), "{err}");
+    assert!(
+        err.to_string()
+            .contains("'o.ts' is an event-time attribute"),
+        "{err}"
+    );
+    let err = plan_job(&script("customer"), &config(1), &registry())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("must name a processing-time attribute"),
+        "{err}"
+    );
+    // With the processing-time attribute the join gets past the clause to
+    // the table, which datagen cannot look up.
+    let err = plan_job(&script("proc_time"), &config(1), &registry())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("'datagen' cannot be a lookup table"),
+        "{err}"
+    );
+}

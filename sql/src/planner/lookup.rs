@@ -1,16 +1,19 @@
 //! Lookup joins (Flink's processing-time temporal joins with a lookup
 //! table): `JOIN dim FOR SYSTEM_TIME AS OF o.proc_time AS d ON o.k = d.id`.
-//! The parser's token rewrite names such a table `dim$lookup`; a join
-//! whose right side scans one becomes a `LookupJoin` chained after the
-//! stream, querying the table by the equality keys as each batch passes.
+//! The parser's token rewrite names such a table `dim$lookup0` (one name
+//! per clause, [`LookupClause`]); a join whose right side scans one becomes
+//! a `LookupJoin` chained after the stream, querying the table by the
+//! equality keys as each batch passes. The lookup happens at processing
+//! time, so the clause's attribute must be one (`PROCTIME()`); an
+//! event-time attribute (Flink's join of a versioned table) is refused.
 
 use datafusion::common::JoinType;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::logical_expr::{Join, TableScan};
 use rtdw_operators::join::JoinKind;
 
 use super::*;
-use crate::script::LOOKUP_SUFFIX;
+use crate::script::{Column, LookupClause};
 
 /// The lookup table's side of a join: its scan and the conditions on its
 /// rows alone.
@@ -24,7 +27,7 @@ struct LookupSide<'a> {
 impl<'a> LookupSide<'a> {
     /// The lookup side of a join's right input, if it scans a lookup table
     /// through aliases, column selections and filters only.
-    fn of(plan: &'a LogicalPlan) -> Option<LookupSide<'a>> {
+    fn of(plan: &'a LogicalPlan, lookups: &[LookupClause]) -> Option<LookupSide<'a>> {
         let mut filters = Vec::new();
         let mut plan = plan;
         loop {
@@ -40,7 +43,7 @@ impl<'a> LookupSide<'a> {
                     plan = &filter.input;
                 }
                 LogicalPlan::TableScan(scan)
-                    if scan.table_name.table().ends_with(LOOKUP_SUFFIX) =>
+                    if lookups.iter().any(|c| c.scanned == scan.table_name.table()) =>
                 {
                     filters.extend(scan.filters.iter().map(unqualified_columns));
                     return Some(LookupSide { scan, filters });
@@ -66,29 +69,84 @@ fn unqualified_columns(expr: &Expr) -> Expr {
         .unwrap_or_else(|_| expr.clone())
 }
 
-/// Whether a plan scans a lookup table anywhere.
-pub(super) fn is_lookup_scan(scan: &TableScan) -> bool {
-    scan.table_name.table().ends_with(LOOKUP_SUFFIX)
-}
-
 impl Planner {
+    /// The lookup-join clause a scan stands for, if any.
+    pub(super) fn lookup_clause(&self, scan: &TableScan) -> Option<&LookupClause> {
+        self.lookups
+            .iter()
+            .find(|clause| clause.scanned == scan.table_name.table())
+    }
+
+    /// Checks that the clause's attribute is a processing-time attribute
+    /// (`PROCTIME()`) of a table `stream` reads: an event-time one asks for
+    /// a join with a versioned table, which rtdw does not run.
+    fn check_time_attribute(
+        &self,
+        clause: &LookupClause,
+        stream: &LogicalPlan,
+    ) -> Result<(), SqlError> {
+        let attribute = clause
+            .attribute
+            .last()
+            .map(String::as_str)
+            .unwrap_or_default();
+        let mut read = Vec::new();
+        stream
+            .apply(|plan| {
+                if let LogicalPlan::TableScan(scan) = plan {
+                    read.push(scan.table_name.table().to_string());
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+            .map_err(|e| self.error(e))?;
+        let definitions = read
+            .iter()
+            .filter_map(|name| self.tables.get(name))
+            .map(|table| &table.definition);
+        let mut event_time = false;
+        for definition in definitions {
+            let processing_time = definition.columns.iter().any(|column| {
+                matches!(column, Column::Computed { name, expr, .. }
+                    if name == attribute && expr.to_string().eq_ignore_ascii_case("PROCTIME()"))
+            });
+            if processing_time {
+                return Ok(());
+            }
+            event_time |= definition
+                .watermark
+                .as_ref()
+                .is_some_and(|w| w.column == attribute);
+        }
+        let written = clause.attribute.join(".");
+        let message = if event_time {
+            format!(
+                "'{written}' is an event-time attribute: a join of '{}' FOR SYSTEM_TIME AS OF event time (a versioned table) is not supported; rtdw looks tables up at processing time: declare a column 'proc_time AS PROCTIME()' on the stream and use FOR SYSTEM_TIME AS OF it",
+                clause.table
+            )
+        } else {
+            format!(
+                "FOR SYSTEM_TIME AS OF '{written}' must name a processing-time attribute of the stream (a column declared 'name AS PROCTIME()')"
+            )
+        };
+        Err(SqlError::at(clause.location, message))
+    }
+
     /// The lookup join of `join`, when its right side is a lookup table;
     /// `None` for a regular join.
     pub(super) fn try_lookup_join(&mut self, join: &Join) -> Result<Option<Stream>, SqlError> {
-        if LookupSide::of(&join.left).is_some() {
+        if LookupSide::of(&join.left, &self.lookups).is_some() {
             return Err(self.unsupported(
                 "the table of FOR SYSTEM_TIME AS OF must be the right side of its JOIN (stream JOIN dim FOR SYSTEM_TIME AS OF stream.proc_time)",
             ));
         }
-        let Some(side) = LookupSide::of(&join.right) else {
+        let Some(side) = LookupSide::of(&join.right, &self.lookups) else {
             return Ok(None);
         };
-        let name = side
-            .scan
-            .table_name
-            .table()
-            .trim_end_matches(LOOKUP_SUFFIX)
-            .to_string();
+        let clause = self.lookup_clause(side.scan).cloned().ok_or_else(|| {
+            self.unsupported("a lookup join lost its FOR SYSTEM_TIME AS OF clause")
+        })?;
+        self.check_time_attribute(&clause, &join.left)?;
+        let name = clause.table.clone();
         let kind = match join.join_type {
             JoinType::Inner => JoinKind::Inner,
             JoinType::Left => JoinKind::Left,

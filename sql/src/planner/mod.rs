@@ -39,7 +39,7 @@ mod window;
 use mini_batch::AggregationMode;
 
 use crate::error::{Location, SqlError};
-use crate::script::{Insert, Located, Statement, TableDefinition, parse_script};
+use crate::script::{Insert, Located, LookupClause, Statement, TableDefinition, parse_script};
 use rtdw_plan::{Edge, JobGraph, OperatorNode, Partitioning, Vertex};
 
 /// Job-level settings, from the script's `SET` statements overridden by the
@@ -121,9 +121,11 @@ pub async fn plan_job(
     config: &JobConfig,
     connectors: &ConnectorRegistry,
 ) -> Result<JobGraph, SqlError> {
-    let statements = parse_script(sql)?;
+    let script = parse_script(sql)?;
+    let statements = script.statements;
     let mut set_options = BTreeMap::new();
     let mut planner = Planner::new(connectors.clone());
+    planner.lookups = script.lookups;
     // Each insert with the statement it is in, for error messages.
     let mut inserts: Vec<(Located<Insert>, String)> = Vec::new();
     for (index, located) in statements.into_iter().enumerate() {
@@ -268,6 +270,8 @@ struct Planner {
     /// How GROUP BYs run (mini-batch, phases), from the options.
     aggregation: AggregationMode,
     location: Location,
+    /// The script's lookup-join clauses.
+    lookups: Vec<LookupClause>,
 }
 
 fn session_state() -> SessionState {
@@ -309,6 +313,7 @@ impl Planner {
             aggregation: AggregationMode::default(),
             parallelism: 1,
             location: Location::default(),
+            lookups: Vec::new(),
         }
     }
 

@@ -6,7 +6,7 @@
 use datafusion::logical_expr::TableScan;
 
 use super::*;
-use crate::script::{Column, LOOKUP_SUFFIX, WatermarkDeclaration};
+use crate::script::{Column, WatermarkDeclaration};
 
 /// A declared table with its computed columns planned.
 pub(super) struct PlannedTable {
@@ -100,14 +100,19 @@ impl Planner {
             columns.push(expr);
         }
         let schema = Arc::new(Schema::new(fields));
-        // The table as queries read it, and as lookup joins query it
-        // (its physical columns, under the name the parser gives a table
-        // of FOR SYSTEM_TIME AS OF).
-        let lookup_name = format!("{}{LOOKUP_SUFFIX}", table.name);
-        for (name, columns) in [
-            (table.name.clone(), schema.clone()),
-            (lookup_name, table.schema.clone()),
-        ] {
+        // The table as queries read it, and as each lookup join of the
+        // script queries it (its physical columns, under the name the
+        // parser gave that FOR SYSTEM_TIME AS OF).
+        let lookups = self
+            .lookups
+            .iter()
+            .filter(|clause| clause.table == table.name)
+            .map(|clause| (clause.scanned.clone(), table.schema.clone()));
+        let registered: Vec<(String, SchemaRef)> =
+            std::iter::once((table.name.clone(), schema.clone()))
+                .chain(lookups)
+                .collect();
+        for (name, columns) in registered {
             self.state
                 .schema_for_ref(TableReference::bare(name.as_str()))
                 .and_then(|catalog| {
@@ -133,11 +138,14 @@ impl Planner {
     /// columns and filters DataFusion pushed into the scan.
     pub(super) fn scan(&mut self, scan: &TableScan) -> Result<Stream, SqlError> {
         let name = scan.table_name.table();
-        if super::lookup::is_lookup_scan(scan) {
-            return Err(self.unsupported(format!(
-                "'{}' FOR SYSTEM_TIME AS OF is only supported as the right side of a JOIN (a lookup join: stream JOIN dim FOR SYSTEM_TIME AS OF stream.proc_time ON ...)",
-                name.trim_end_matches(LOOKUP_SUFFIX)
-            )));
+        if let Some(clause) = self.lookup_clause(scan) {
+            return Err(SqlError::at(
+                clause.location,
+                format!(
+                    "'{}' FOR SYSTEM_TIME AS OF is only supported as the right side of a JOIN (a lookup join: stream JOIN dim FOR SYSTEM_TIME AS OF stream.proc_time ON ...)",
+                    clause.table
+                ),
+            ));
         }
         let stream = match self.scans.get(name) {
             Some(stream) => stream.clone(),
