@@ -151,51 +151,63 @@ fn an_append_only_sink_refuses_an_updating_query_at_submit_time() {
     );
 }
 
-#[test]
-fn grpc_reflection_lists_the_job_and_cluster_services() {
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
-    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+/// The services a reflection client of protocol version `$version`
+/// (`v1`, `v1alpha`) lists at `url`.
+macro_rules! reflected_services {
+    ($version:ident, $url:expr) => {{
+        use tonic_reflection::pb::$version::ServerReflectionRequest;
+        use tonic_reflection::pb::$version::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::$version::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::$version::server_reflection_response::MessageResponse;
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let channel = tonic::transport::Channel::from_shared($url)
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            let mut client = ServerReflectionClient::new(channel);
+            let request = ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(MessageRequest::ListServices(String::new())),
+            };
+            let mut responses = client
+                .server_reflection_info(futures::stream::iter([request]))
+                .await
+                .unwrap()
+                .into_inner();
+            let response = responses
+                .message()
+                .await
+                .unwrap()
+                .expect("a reflection answer");
+            match response.message_response {
+                Some(MessageResponse::ListServicesResponse(list)) => {
+                    list.service.into_iter().map(|s| s.name).collect::<Vec<_>>()
+                }
+                other => panic!("unexpected reflection answer {other:?}"),
+            }
+        })
+    }};
+}
 
+#[test]
+fn grpc_reflection_lists_the_job_and_cluster_services_in_v1_and_v1alpha() {
     let cluster = Cluster::start(ClusterOptions {
         taskmanagers: 0,
         ..ClusterOptions::default()
     });
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let services = runtime.block_on(async {
-        let channel = tonic::transport::Channel::from_shared(cluster.url.clone())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut client = ServerReflectionClient::new(channel);
-        let request = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut responses = client
-            .server_reflection_info(futures::stream::iter([request]))
-            .await
-            .unwrap()
-            .into_inner();
-        let response = responses
-            .message()
-            .await
-            .unwrap()
-            .expect("a reflection answer");
-        match response.message_response {
-            Some(MessageResponse::ListServicesResponse(list)) => {
-                list.service.into_iter().map(|s| s.name).collect::<Vec<_>>()
-            }
-            other => panic!("unexpected reflection answer {other:?}"),
+    let listed = [
+        ("v1", reflected_services!(v1, cluster.url.clone())),
+        ("v1alpha", reflected_services!(v1alpha, cluster.url.clone())),
+    ];
+    for (version, services) in listed {
+        for service in ["rtdw.v1.JobService", "rtdw.v1.ClusterService"] {
+            assert!(
+                services.iter().any(|s| s == service),
+                "{version}: {service} missing from {services:?}"
+            );
         }
-    });
-    for service in ["rtdw.v1.JobService", "rtdw.v1.ClusterService"] {
-        assert!(
-            services.iter().any(|s| s == service),
-            "{service} missing from {services:?}"
-        );
     }
 }
 

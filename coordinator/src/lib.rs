@@ -178,9 +178,17 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Coor
     health
         .set_serving::<ClusterServiceServer<service::Services>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(rtdw_proto::FILE_DESCRIPTOR_SET)
+    // Reflection in both versions clients speak: grpcurl asks v1, others
+    // (Python's grpcio-reflection) only v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(rtdw_proto::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection()
         .build_v1()
+        .map_err(|e| CoordinatorError::Reflection(e.to_string()))?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
         .map_err(|e| CoordinatorError::Reflection(e.to_string()))?;
     let resumed = coordinator.resume_jobs().await.map_err(|e| {
         CoordinatorError::Storage(format!("cannot read jobs from the metadata store: {e}"))
@@ -192,7 +200,8 @@ pub async fn start(config: CoordinatorConfig) -> Result<RunningCoordinator, Coor
     let shutdown = CancellationToken::new();
     let server = tonic::transport::Server::builder()
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(JobServiceServer::new(services.clone()))
         .add_service(ClusterServiceServer::new(services))
         .serve_with_incoming_shutdown(
