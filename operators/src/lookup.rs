@@ -138,7 +138,10 @@ fn boolean_mask(
     let mask = values
         .as_boolean_opt()
         .ok_or_else(|| StreamError::Failed("a lookup join condition is not BOOLEAN".into()))?;
-    Ok(arrow::compute::prep_null_mask_filter(mask))
+    Ok(match mask.nulls() {
+        Some(_) => arrow::compute::prep_null_mask_filter(mask),
+        None => mask.clone(),
+    })
 }
 
 impl Operator for LookupJoin {
@@ -263,5 +266,182 @@ impl AsyncOperator for LookupJoin {
             None => joined,
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use arrow::array::{Int8Array, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion_common::ScalarValue;
+    use datafusion_expr_common::operator::Operator as BinaryOp;
+    use datafusion_physical_expr::expressions::{BinaryExpr, Column, Literal};
+
+    use super::*;
+    use crate::join::tests::changes;
+    use crate::row_kind::RowKind;
+
+    /// An in-memory customers table (id, name, tier) looked up by id,
+    /// recording the keys each lookup asked for.
+    struct Customers {
+        rows: BTreeMap<i64, Vec<(&'static str, &'static str)>>,
+        asked: Arc<std::sync::Mutex<Vec<Vec<i64>>>>,
+    }
+
+    fn table_schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, false),
+            Field::new("tier", DataType::Utf8, false),
+        ]))
+    }
+
+    #[async_trait::async_trait]
+    impl LookupTable for Customers {
+        async fn lookup(&mut self, keys: &[ArrayRef]) -> Result<LookupRows> {
+            let keys = keys[0].as_primitive::<arrow::datatypes::Int64Type>();
+            self.asked
+                .lock()
+                .expect("the keys asked")
+                .push(keys.values().to_vec());
+            let (mut key_of_row, mut ids, mut names, mut tiers) = (vec![], vec![], vec![], vec![]);
+            for (k, id) in keys.values().iter().enumerate() {
+                for (name, tier) in self.rows.get(id).into_iter().flatten() {
+                    key_of_row.push(k as u32);
+                    ids.push(*id);
+                    names.push(*name);
+                    tiers.push(*tier);
+                }
+            }
+            Ok(LookupRows {
+                keys: UInt32Array::from(key_of_row),
+                rows: RecordBatch::try_new(
+                    table_schema(),
+                    vec![
+                        Arc::new(Int64Array::from(ids)),
+                        Arc::new(StringArray::from(names)),
+                        Arc::new(StringArray::from(tiers)),
+                    ],
+                )?,
+            })
+        }
+    }
+
+    /// A lookup join of orders (order_id, customer) with the customers,
+    /// keeping name and tier, skipping banned customers, and matching
+    /// only orders below 100.
+    fn join(kind: JoinKind) -> (LookupJoin, Arc<std::sync::Mutex<Vec<Vec<i64>>>>) {
+        let asked = Arc::default();
+        let customers = Customers {
+            rows: BTreeMap::from([
+                (10, vec![("ann", "gold")]),
+                (30, vec![("eve", "banned")]),
+                (40, vec![("bob", "silver"), ("bob2", "gold")]),
+            ]),
+            asked: Arc::clone(&asked),
+        };
+        let output_schema = Arc::new(Schema::new(vec![
+            Field::new("order_id", DataType::Int64, true),
+            Field::new("customer", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("tier", DataType::Utf8, true),
+        ]));
+        let spec = LookupJoinSpec {
+            kind,
+            key_exprs: vec![Arc::new(Column::new("customer", 1))],
+            table_filter: Some(Arc::new(BinaryExpr::new(
+                Arc::new(Column::new("tier", 2)),
+                BinaryOp::NotEq,
+                Arc::new(Literal::new(ScalarValue::Utf8(Some("banned".into())))),
+            ))),
+            projection: vec![1, 2],
+            filter: Some(Arc::new(BinaryExpr::new(
+                Arc::new(Column::new("order_id", 0)),
+                BinaryOp::Lt,
+                Arc::new(Literal::new(ScalarValue::Int64(Some(100)))),
+            ))),
+            output_schema,
+        };
+        (LookupJoin::new(spec, Box::new(customers)).unwrap(), asked)
+    }
+
+    fn orders(rows: &[(RowKind, i64, Option<i64>)]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("order_id", DataType::Int64, false),
+            Field::new("customer", DataType::Int64, true),
+        ]));
+        let data = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+                Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.2))),
+            ],
+        )
+        .unwrap();
+        let kinds = Int8Array::from_iter_values(rows.iter().map(|r| r.0 as i8));
+        with_row_kinds(&data, kinds).unwrap()
+    }
+
+    fn run(join: &mut LookupJoin, batch: RecordBatch) -> Vec<String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut out = Vec::new();
+        let waiting = join
+            .asynchronous()
+            .expect("a lookup join runs asynchronously");
+        runtime
+            .block_on(waiting.process_batch_async(batch, &mut out))
+            .unwrap();
+        changes(&out)
+    }
+
+    fn input() -> RecordBatch {
+        use RowKind::*;
+        orders(&[
+            (Insert, 1, Some(10)),
+            (Insert, 2, Some(20)),
+            (Delete, 3, Some(30)),
+            (Insert, 4, None),
+            (Insert, 5, Some(40)),
+            (UpdateAfter, 200, Some(10)),
+        ])
+    }
+
+    #[test]
+    fn a_left_lookup_join_pads_rows_without_a_passing_match_and_keeps_row_kinds() {
+        let (mut left, _) = join(JoinKind::Left);
+        assert_eq!(
+            run(&mut left, input()),
+            [
+                "+I 1,10,ann,gold",
+                "+I 2,20,NULL,NULL",
+                "-D 3,30,NULL,NULL",
+                "+I 4,NULL,NULL,NULL",
+                "+I 5,40,bob,silver",
+                "+I 5,40,bob2,gold",
+                "+U 200,10,NULL,NULL",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_inner_lookup_join_keeps_passing_matches_and_asks_each_key_once() {
+        let (mut inner, asked) = join(JoinKind::Inner);
+        assert_eq!(
+            run(&mut inner, input()),
+            [
+                "+I 1,10,ann,gold",
+                "+I 5,40,bob,silver",
+                "+I 5,40,bob2,gold"
+            ]
+        );
+        assert_eq!(
+            *asked.lock().unwrap(),
+            [vec![10, 20, 30, 40]],
+            "distinct non-NULL keys, once"
+        );
     }
 }

@@ -164,4 +164,4 @@ fn split_input(batch: &RecordBatch, schema: &Schema) -> Result<(RecordBatch, Opt
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -61,7 +61,7 @@ fn render_rows(data: &RecordBatch) -> Vec<String> {
 
 /// The changes in `out` as `kind row` lines, e.g. `+I 1,1,10,NULL,NULL`;
 /// rows of batches without a row-kind column are `+I`.
-fn changes(out: &[RecordBatch]) -> Vec<String> {
+pub(crate) fn changes(out: &[RecordBatch]) -> Vec<String> {
     let mut lines = Vec::new();
     for batch in out {
         let (data, kinds) = split_row_kinds(batch).unwrap();
