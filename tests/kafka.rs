@@ -173,6 +173,23 @@ fn consumed_id_counts(records: &[kafka::Consumed]) -> BTreeMap<u64, usize> {
     id_counts(&rows)
 }
 
+/// Where records of `ids` lie in the topic read uncommitted (aborted and
+/// open transactions included), as `id@partition:offset`: for the failure
+/// message of an id a committed read lacks.
+fn places_of(topic: &KafkaTopic, ids: &[u64]) -> String {
+    let places: Vec<String> = topic
+        .consume_all("read_uncommitted")
+        .iter()
+        .filter_map(|record| {
+            let value: Value = serde_json::from_slice(record.value.as_deref()?).ok()?;
+            let id = value["id"].as_u64()?;
+            ids.contains(&id)
+                .then(|| format!("{id}@{}:{}", record.partition, record.offset))
+        })
+        .collect();
+    places.join(", ")
+}
+
 /// Asserts that `counts` holds each of the ids `1..=count` exactly once,
 /// naming the first missing and repeated ones.
 fn assert_each_id_once(counts: &BTreeMap<u64, usize>, count: u64, what: &str) {
@@ -723,6 +740,15 @@ fn an_exactly_once_pipeline_through_kafka_keeps_every_id_once_through_killed_tas
     }
     cluster.wait_for_state(&writer, "FINISHED", MINUTES);
     let consumed = consumed_id_counts(&topic.consume_all("read_committed"));
+    let missing: Vec<u64> = (1..=count)
+        .filter(|id| !consumed.contains_key(id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the topic, read committed, lacks ids {missing:?}; read uncommitted, records of them lie at {}\n{}",
+        places_of(&topic, &missing),
+        cluster.logs()
+    );
     assert_each_id_once(&consumed, count, "the topic, read committed");
     wait_for("the reader to commit every id", MINUTES, || {
         (id_counts(&rows(&out)).len() as u64 == count).then_some(())
