@@ -6,7 +6,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::executor::block_on;
@@ -17,13 +16,10 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
-use crate::support::services::Service;
+use crate::support::services::{Service, unique_name};
 
 /// How long a broker request may take in a test.
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Topics made by this process so far, to name each one uniquely.
-static TOPICS: AtomicUsize = AtomicUsize::new(0);
 
 /// A record to produce: its partition, timestamp (milliseconds) and value.
 pub struct Produce {
@@ -58,11 +54,7 @@ impl KafkaTopic {
     pub fn create(base: &str, partitions: i32) -> KafkaTopic {
         let service = Service::shared_or_own("kafka");
         let bootstrap = service.var("RTDW_KAFKA_BOOTSTRAP").to_string();
-        let name = format!(
-            "{base}-{}-{}",
-            std::process::id(),
-            TOPICS.fetch_add(1, Ordering::Relaxed)
-        );
+        let name = unique_name(base, '-');
         let topic = KafkaTopic {
             bootstrap,
             name,

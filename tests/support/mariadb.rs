@@ -5,15 +5,10 @@
 
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use mysql_async::prelude::{FromRow, Queryable};
 use mysql_async::{Conn, Opts};
 
-use crate::support::services::Service;
-
-/// Databases made by this process so far, to name each one uniquely.
-static DATABASES: AtomicUsize = AtomicUsize::new(0);
+use crate::support::services::{Service, client_runtime, unique_name};
 
 /// A database of this test's own; the server stays up while it lives.
 pub struct Database {
@@ -32,15 +27,8 @@ impl Database {
 
     /// Creates a database named after `base` on `service`.
     pub fn create_on(service: Service, base: &str) -> Database {
-        let name = format!(
-            "{base}_{}_{}",
-            std::process::id(),
-            DATABASES.fetch_add(1, Ordering::Relaxed)
-        );
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime for the MariaDB client");
+        let name = unique_name(base, '_');
+        let runtime = client_runtime("MariaDB");
         let url = service.var("RTDW_MARIADB_URL").to_string();
         let database = Database {
             name,

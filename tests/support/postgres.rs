@@ -5,14 +5,9 @@
 
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
-use crate::support::services::Service;
-
-/// Databases made by this process so far, to name each one uniquely.
-static DATABASES: AtomicUsize = AtomicUsize::new(0);
+use crate::support::services::{Service, client_runtime, unique_name};
 
 /// A database of this test's own; the server stays up while it lives.
 pub struct PgDatabase {
@@ -25,15 +20,8 @@ pub struct PgDatabase {
 impl PgDatabase {
     /// Creates a database named after `base` on the shared server.
     pub fn create(base: &str) -> PgDatabase {
-        let name = format!(
-            "{base}_{}_{}",
-            std::process::id(),
-            DATABASES.fetch_add(1, Ordering::Relaxed)
-        );
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime for the PostgreSQL client");
+        let name = unique_name(base, '_');
+        let runtime = client_runtime("PostgreSQL");
         let database = PgDatabase {
             name,
             service: Service::shared_or_own("postgres"),

@@ -23,6 +23,29 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// Names made by this process so far, so that each is unique.
+static NAMES: AtomicUsize = AtomicUsize::new(0);
+
+/// A name of this test's own for a database, topic or bucket on a
+/// service tests share: `base`, the process id and a counter, joined by
+/// `separator` (a character the service allows in its names).
+pub fn unique_name(base: &str, separator: char) -> String {
+    format!(
+        "{base}{separator}{}{separator}{}",
+        std::process::id(),
+        NAMES.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A runtime for a test's own client of `service`, which the test drives
+/// by blocking on it.
+pub fn client_runtime(service: &str) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("a runtime for the {service} client: {e}"))
+}
+
 /// `deploy/local/services.sh` of this checkout.
 pub fn services_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/services.sh")
@@ -269,20 +292,13 @@ pub struct S3Server {
     service: Service,
 }
 
-/// Buckets made by this process so far, to name each one uniquely.
-static BUCKETS: AtomicUsize = AtomicUsize::new(0);
-
 impl S3Server {
     /// A new, empty bucket named `<bucket>-<process id>-<n>` on the run's
     /// S3 server or one of this test's own; fails the test, with the
     /// server's log, when none can be started.
     pub fn start(bucket: &str) -> S3Server {
         let service = Service::shared_or_own("s3");
-        let bucket = format!(
-            "{bucket}-{}-{}",
-            std::process::id(),
-            BUCKETS.fetch_add(1, Ordering::Relaxed)
-        );
+        let bucket = unique_name(bucket, '-');
         // s3s-fs serves each folder of its root as a bucket.
         let bucket_dir = Path::new(service.var("RTDW_S3_ROOT")).join(&bucket);
         fs::create_dir_all(&bucket_dir)

@@ -220,14 +220,8 @@ impl Connection {
                     .await
                     .map_err(|e| DbError::postgres("starting a transaction", e))?;
                 for (sql, parameters) in statements {
-                    let parameters: Vec<TextParameter> =
-                        parameters.into_iter().map(TextParameter).collect();
-                    let references: Vec<&(dyn ToSql + Sync)> = parameters
-                        .iter()
-                        .map(|p| p as &(dyn ToSql + Sync))
-                        .collect();
                     transaction
-                        .execute(sql.as_str(), &references)
+                        .execute_raw(sql.as_str(), text_parameters(parameters))
                         .await
                         .map_err(|e| DbError::postgres(statement_context(&sql), e))?;
                 }
@@ -258,16 +252,14 @@ impl Connection {
                     .collect())
             }
             Connection::Postgres(client) => {
-                let parameters: Vec<TextParameter> =
-                    parameters.into_iter().map(TextParameter).collect();
-                let references: Vec<&(dyn ToSql + Sync)> = parameters
-                    .iter()
-                    .map(|p| p as &(dyn ToSql + Sync))
-                    .collect();
-                let rows = client
-                    .query(sql, &references)
+                let failed = |e| DbError::postgres(statement_context(sql), e);
+                let rows: Vec<tokio_postgres::Row> = client
+                    .query_raw(sql, text_parameters(parameters))
                     .await
-                    .map_err(|e| DbError::postgres(statement_context(sql), e))?;
+                    .map_err(failed)?
+                    .try_collect()
+                    .await
+                    .map_err(failed)?;
                 rows.iter().map(|row| postgres_text_row(row, sql)).collect()
             }
         }
@@ -300,10 +292,8 @@ impl Connection {
             }
             Connection::Postgres(client) => {
                 let failed = |e| DbError::postgres(statement_context(sql), e);
-                let parameters: Vec<TextParameter> =
-                    parameters.into_iter().map(TextParameter).collect();
                 let rows = client
-                    .query_raw(sql, parameters.iter().map(|p| p as &dyn ToSql))
+                    .query_raw(sql, text_parameters(parameters))
                     .await
                     .map_err(failed)?;
                 futures::pin_mut!(rows);
@@ -332,6 +322,11 @@ impl Connection {
             Connection::Postgres(client) => drop(client),
         }
     }
+}
+
+/// Parameters in PostgreSQL's text format.
+fn text_parameters(parameters: Vec<WireValue>) -> Vec<TextParameter> {
+    parameters.into_iter().map(TextParameter).collect()
 }
 
 /// Parameters as MySQL statement values: text (or raw bytes) the server
