@@ -140,6 +140,20 @@ pub trait AsyncOperator: Send {
         batch: RecordBatch,
         out: &mut Vec<RecordBatch>,
     ) -> Result<()>;
+
+    /// At the barrier of `checkpoint_id`, before the chain's snapshot, and
+    /// with [`crate::END_OF_INPUT`] at the end of the input (Flink's
+    /// `prepareSnapshotPreBarrier`): appends to `out` what must reach the
+    /// next vertex ahead of the barrier, such as a sink writer's
+    /// committables for its committer.
+    async fn prepare_snapshot_pre_barrier(
+        &mut self,
+        checkpoint_id: u64,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<()> {
+        let _ = (checkpoint_id, out);
+        Ok(())
+    }
 }
 
 /// A unit of a split-based source's input (Flink's FLIP-27 split: a file, a

@@ -239,6 +239,19 @@ pub enum OperatorNode {
         /// The table written.
         table: TableDescriptor,
     },
+    /// Writes a table whose output of a checkpoint goes in as one commit
+    /// (a Paimon snapshot): files as rows arrive, and at each barrier the
+    /// committables that make them visible, sent to the table's committer.
+    SinkWriter {
+        /// The table written.
+        table: TableDescriptor,
+    },
+    /// Commits what the writers of a table prepared for each checkpoint, as
+    /// one commit, when the checkpoint completes; a single subtask.
+    Committer {
+        /// The table written.
+        table: TableDescriptor,
+    },
 }
 
 impl OperatorNode {
@@ -246,7 +259,10 @@ impl OperatorNode {
     pub fn output_schema(&self) -> SchemaRef {
         match self {
             OperatorNode::Source { table } => table.source_schema(),
-            OperatorNode::Sink { table } => table.schema.clone(),
+            OperatorNode::Sink { table } | OperatorNode::Committer { table } => {
+                table.schema.clone()
+            }
+            OperatorNode::SinkWriter { .. } => rtdw_connector_core::committer::committable_schema(),
             OperatorNode::Calc { output_schema, .. }
             | OperatorNode::GroupAggregate { output_schema, .. }
             | OperatorNode::LocalGroupAggregate { output_schema, .. }
@@ -288,6 +304,8 @@ impl OperatorNode {
             OperatorNode::DropUpdateBefore { .. } => "DropUpdateBefore",
             OperatorNode::ChangelogNormalize { .. } => "ChangelogNormalize",
             OperatorNode::Sink { .. } => "Sink",
+            OperatorNode::SinkWriter { .. } => "SinkWriter",
+            OperatorNode::Committer { .. } => "Committer",
         }
     }
 
@@ -318,6 +336,8 @@ impl OperatorNode {
             | OperatorNode::DropUpdateBefore { description, .. }
             | OperatorNode::ChangelogNormalize { description, .. } => description.clone(),
             OperatorNode::Sink { table } => format!("Sink: {}", table.name),
+            OperatorNode::SinkWriter { table } => format!("Writer: {}", table.name),
+            OperatorNode::Committer { table } => format!("Global Committer: {}", table.name),
         }
     }
 }

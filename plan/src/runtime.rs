@@ -74,6 +74,15 @@ pub fn instantiate(
             OperatorNode::Sink { table } if i == last => {
                 chain.sink = Some(connectors.create_sink(table, ctx)?);
             }
+            OperatorNode::Committer { table } if i == last => {
+                chain.sink = Some(connectors.create_committer(table, ctx)?);
+            }
+            OperatorNode::SinkWriter { table } => {
+                chain
+                    .operators
+                    .push(connectors.create_sink_writer(table, ctx)?);
+                chain.operator_names.push(format!("{i}-{}", node.kind()));
+            }
             OperatorNode::LookupJoin {
                 table,
                 kind,
@@ -99,7 +108,9 @@ pub fn instantiate(
                     .push(Box::new(LookupJoin::new(spec, lookup)?));
                 chain.operator_names.push(format!("{i}-{}", node.kind()));
             }
-            OperatorNode::Source { .. } | OperatorNode::Sink { .. } => {
+            OperatorNode::Source { .. }
+            | OperatorNode::Sink { .. }
+            | OperatorNode::Committer { .. } => {
                 return Err(StreamError::Failed(format!(
                     "{} cannot stand at position {i} of vertex {}",
                     node.describe(),
@@ -260,6 +271,8 @@ fn operator_for(node: &OperatorNode) -> Result<Box<dyn Operator>, StreamError> {
         ),
         OperatorNode::Source { .. }
         | OperatorNode::Sink { .. }
+        | OperatorNode::SinkWriter { .. }
+        | OperatorNode::Committer { .. }
         | OperatorNode::LookupJoin { .. } => {
             return Err(StreamError::Failed(format!(
                 "{} is not an operator of its own: it needs a connector",

@@ -648,12 +648,26 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<Statement, SqlError> {
     if parser.parse_keyword(Keyword::COMMENT) {
         parser.parse_literal_string().map_err(parse_err)?;
     }
+    let mut partition_keys = Vec::new();
     if word_is(parser, 0, Keyword::PARTITIONED) {
-        let at = parser.peek_token().span.start.into();
-        return Err(SqlError::at(
-            at,
-            "PARTITIONED BY is not supported by this version of rtdw",
-        ));
+        parser.next_token();
+        parser.expect_keyword_is(Keyword::BY).map_err(parse_err)?;
+        parser.expect_token(&Token::LParen).map_err(parse_err)?;
+        loop {
+            let at: Location = parser.peek_token().span.start.into();
+            let key = parser.parse_identifier().map_err(parse_err)?.value;
+            if !fields.iter().any(|f: &Field| f.name() == &key) {
+                return Err(SqlError::at(
+                    at,
+                    format!("partition column '{key}' of table '{name}' is not a physical column"),
+                ));
+            }
+            partition_keys.push(key);
+            if !parser.consume_token(&Token::Comma) {
+                break;
+            }
+        }
+        parser.expect_token(&Token::RParen).map_err(parse_err)?;
     }
     let options = parse_with_options(parser)?;
     for key in &primary_key {
@@ -680,6 +694,7 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<Statement, SqlError> {
             schema: Arc::new(Schema::new(fields)),
             options,
             primary_key,
+            partition_keys,
             metadata,
         },
         columns,

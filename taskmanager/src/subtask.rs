@@ -273,10 +273,28 @@ impl SubtaskRuntime {
         Ok(())
     }
 
+    /// Lets the asynchronous operators emit what must precede the barrier
+    /// of `checkpoint_id` (a sink writer's committables), in chain order.
+    async fn prepare_pre_barrier(&mut self, checkpoint_id: u64) -> Result<()> {
+        for i in 0..self.chain.operators.len() {
+            let mut out = Vec::new();
+            if let Some(waiting) = self.chain.operators[i].asynchronous() {
+                waiting
+                    .prepare_snapshot_pre_barrier(checkpoint_id, &mut out)
+                    .await?;
+            }
+            for batch in out {
+                self.push(i + 1, 0, batch).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Takes this subtask's snapshot at `barrier` and passes the barrier on;
     /// buffered rows are flushed first, so they belong to this checkpoint.
     async fn checkpoint(&mut self, barrier: &Barrier, source_state: String) -> Result<()> {
         self.flush().await?;
+        self.prepare_pre_barrier(barrier.checkpoint_id).await?;
         let Some(snapshotter) = self.snapshotter.clone() else {
             tracing::warn!(
                 checkpoint = barrier.checkpoint_id,
@@ -419,6 +437,7 @@ impl SubtaskRuntime {
                 self.push(i + 1, 0, batch).await?;
             }
         }
+        self.prepare_pre_barrier(END_OF_INPUT).await?;
         let Some(snapshotter) = self.snapshotter.clone() else {
             if let Some(sink) = self.chain.sink.as_mut() {
                 sink.finish().await?;

@@ -609,6 +609,7 @@ mod tests {
                 .chain([("connector".to_string(), "datagen".to_string())])
                 .collect::<BTreeMap<_, _>>(),
             primary_key: vec![],
+            partition_keys: vec![],
             metadata: vec![],
         }
     }

@@ -102,6 +102,14 @@ pub enum ConnectorError {
         /// What is wrong and what the connector offers.
         reason: String,
     },
+    /// The table declares something its connector cannot do.
+    #[error("table '{table}': {reason}")]
+    Unsupported {
+        /// The table.
+        table: String,
+        /// What, and what to do instead.
+        reason: String,
+    },
     /// Talking to the outside system failed: files, a broker, a database.
     #[error("table '{table}': {context}: {source}")]
     External {

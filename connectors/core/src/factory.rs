@@ -6,6 +6,7 @@ use std::time::Duration;
 use rtdw_operators::lookup::LookupTable;
 use rtdw_operators::{Sink, Source, SourceSplit, SubtaskContext};
 
+use crate::committer::{CommittableWriter, GlobalCommitter};
 use crate::error::ConnectorError;
 use crate::format::Formats;
 use crate::options::{ConnectorOption, Role};
@@ -127,6 +128,12 @@ pub trait ConnectorFactory: Send + Sync {
         &[]
     }
 
+    /// Whether its tables can be `PARTITIONED BY` columns (their data laid
+    /// out by partition); other connectors refuse the clause.
+    fn supports_partitioning(&self) -> bool {
+        false
+    }
+
     /// How it reads and writes changes, for `rtdw connectors describe`.
     fn changelog_modes(&self) -> &'static str;
 
@@ -241,6 +248,36 @@ pub trait ConnectorFactory: Send + Sync {
         ctx: &SubtaskContext,
     ) -> Result<Box<dyn Sink>, ConnectorError> {
         let _ = (formats, ctx);
+        Err(self.unsupported_role(table, "sink"))
+    }
+
+    /// True when the sink's output of a checkpoint goes in as one commit
+    /// (a Paimon snapshot): the planner places subtasks of
+    /// [`ConnectorFactory::create_sink_writer`] and then a single one of
+    /// [`ConnectorFactory::create_committer`], instead of
+    /// [`ConnectorFactory::create_sink`] subtasks.
+    fn commits_globally(&self) -> bool {
+        false
+    }
+
+    /// Builds the writer of one subtask of a sink that commits globally.
+    fn create_sink_writer(
+        &self,
+        table: &TableDescriptor,
+        formats: &Formats,
+        ctx: &SubtaskContext,
+    ) -> Result<Box<dyn CommittableWriter>, ConnectorError> {
+        let _ = (formats, ctx);
+        Err(self.unsupported_role(table, "sink"))
+    }
+
+    /// Builds the committer of a sink that commits globally.
+    fn create_committer(
+        &self,
+        table: &TableDescriptor,
+        ctx: &SubtaskContext,
+    ) -> Result<Box<dyn GlobalCommitter>, ConnectorError> {
+        let _ = ctx;
         Err(self.unsupported_role(table, "sink"))
     }
 

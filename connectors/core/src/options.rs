@@ -621,6 +621,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect::<BTreeMap<_, _>>(),
             primary_key: vec![],
+            partition_keys: vec![],
             metadata: vec![],
         }
     }

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rtdw_operators::lookup::LookupTable;
-use rtdw_operators::{Sink, Source, SourceSplit, SubtaskContext};
+use rtdw_operators::{Operator, Sink, Source, SourceSplit, SubtaskContext};
+
+use crate::committer::{CommitterSink, WriterOperator};
 
 use crate::error::ConnectorError;
 use crate::factory::{ConnectorFactory, SinkCapabilities, SourceCapabilities};
@@ -119,6 +121,15 @@ impl ConnectorRegistry {
                 .declared_options(table, connector.format_slots())?,
         );
         options::validate(table, connector.name(), role, &declared)?;
+        if !table.partition_keys.is_empty() && !connector.supports_partitioning() {
+            return Err(ConnectorError::Unsupported {
+                table: table.name.clone(),
+                reason: format!(
+                    "connector '{}' does not lay out data by partition: remove PARTITIONED BY",
+                    connector.name()
+                ),
+            });
+        }
         validate_metadata(table, connector.as_ref(), role)?;
         Ok(connector)
     }
@@ -199,6 +210,37 @@ impl ConnectorRegistry {
     ) -> Result<Box<dyn Source>, ConnectorError> {
         self.resolve(table, Role::Source)?
             .create_source(table, &self.formats, ctx)
+    }
+
+    /// Whether a sink table's output of a checkpoint goes in as one commit
+    /// ([`ConnectorFactory::commits_globally`]).
+    pub fn commits_globally(&self, table: &TableDescriptor) -> Result<bool, ConnectorError> {
+        Ok(self.resolve(table, Role::Sink)?.commits_globally())
+    }
+
+    /// Builds the writer operator of one subtask of a sink that commits
+    /// globally.
+    pub fn create_sink_writer(
+        &self,
+        table: &TableDescriptor,
+        ctx: &SubtaskContext,
+    ) -> Result<Box<dyn Operator>, ConnectorError> {
+        let writer =
+            self.resolve(table, Role::Sink)?
+                .create_sink_writer(table, &self.formats, ctx)?;
+        Ok(Box::new(WriterOperator::new(writer)))
+    }
+
+    /// Builds the committer of a sink that commits globally.
+    pub fn create_committer(
+        &self,
+        table: &TableDescriptor,
+        ctx: &SubtaskContext,
+    ) -> Result<Box<dyn Sink>, ConnectorError> {
+        let committer = self
+            .resolve(table, Role::Sink)?
+            .create_committer(table, ctx)?;
+        Ok(Box::new(CommitterSink::new(committer)))
     }
 
     /// Builds the sink instance of one subtask.

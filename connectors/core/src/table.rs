@@ -18,6 +18,9 @@ pub struct TableDescriptor {
     pub options: BTreeMap<String, String>,
     /// Primary key columns (`PRIMARY KEY (...) NOT ENFORCED`), possibly empty.
     pub primary_key: Vec<String>,
+    /// Partition columns (`PARTITIONED BY (...)`), possibly none: a
+    /// connector that lays out data by partition (Paimon, files) uses them.
+    pub partition_keys: Vec<String>,
     /// The metadata columns (`METADATA FROM 'key'`), in declaration order.
     pub metadata: Vec<MetadataField>,
 }

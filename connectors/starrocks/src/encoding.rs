@@ -308,6 +308,7 @@ mod tests {
             schema: data().schema(),
             options: BTreeMap::from([(FORMAT.key.to_string(), "json".to_string())]),
             primary_key: vec!["id".into()],
+            partition_keys: vec![],
             metadata: vec![],
         };
         static SLOT: FormatSlot = FormatSlot {

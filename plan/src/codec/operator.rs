@@ -28,6 +28,8 @@ pub(super) fn encode(
     let encoded = match node {
         OperatorNode::Source { table } => Node::Source(encode_table(table)?),
         OperatorNode::Sink { table } => Node::Sink(encode_table(table)?),
+        OperatorNode::SinkWriter { table } => Node::SinkWriter(encode_table(table)?),
+        OperatorNode::Committer { table } => Node::Committer(encode_table(table)?),
         OperatorNode::Calc {
             predicate,
             projections,
@@ -250,6 +252,12 @@ pub(super) fn decode(
         Node::Sink(table) => OperatorNode::Sink {
             table: decode_table(table)?,
         },
+        Node::SinkWriter(table) => OperatorNode::SinkWriter {
+            table: decode_table(table)?,
+        },
+        Node::Committer(table) => OperatorNode::Committer {
+            table: decode_table(table)?,
+        },
         Node::Calc(calc) => {
             let input = decode_schema(&calc.input_schema, "Calc input")?;
             OperatorNode::Calc {
@@ -399,6 +407,7 @@ fn encode_table(table: &TableDescriptor) -> Result<proto::TableNode, PlanError> 
         schema: encode_schema(&table.schema)?,
         options: table.options.clone().into_iter().collect(),
         primary_key: table.primary_key.clone(),
+        partition_keys: table.partition_keys.clone(),
         metadata: table
             .metadata
             .iter()
@@ -425,6 +434,7 @@ fn decode_table(table: &proto::TableNode) -> Result<TableDescriptor, PlanError> 
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         primary_key: table.primary_key.clone(),
+        partition_keys: table.partition_keys.clone(),
         metadata: table
             .metadata
             .iter()

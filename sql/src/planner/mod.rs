@@ -348,7 +348,9 @@ impl Planner {
         for node in &self.nodes[first..] {
             let (table, role) = match &node.op {
                 OperatorNode::Source { table } => (table, Role::Source),
-                OperatorNode::Sink { table } => (table, Role::Sink),
+                OperatorNode::Sink { table } | OperatorNode::Committer { table } => {
+                    (table, Role::Sink)
+                }
                 OperatorNode::LookupJoin { table, .. } => (table, Role::Lookup),
                 _ => continue,
             };

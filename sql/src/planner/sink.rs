@@ -1,6 +1,8 @@
 //! The end of each INSERT: conform the query's columns to the sink's, check
 //! the sink accepts the changelog arriving, and place the sink.
 
+use rtdw_connector_core::committer::committable_schema;
+
 use super::*;
 
 impl Planner {
@@ -93,14 +95,52 @@ impl Planner {
         } else {
             Partitioning::Rebalance
         };
-        let node = PlanNode {
-            schema: upstream.schema.clone(),
-            updating: upstream.updating,
-            op: OperatorNode::Sink { table },
+        let commits_globally = self
+            .connectors
+            .commits_globally(&table)
+            .map_err(|e| self.unsupported(e.to_string()))?;
+        if !commits_globally {
+            let node = PlanNode {
+                schema: upstream.schema.clone(),
+                updating: upstream.updating,
+                op: OperatorNode::Sink { table },
+                parallelism,
+                inputs: vec![(stream.node, partitioning)],
+            };
+            self.push(node);
+            return Ok(());
+        }
+        // Writers at the sink's parallelism, then one committer that makes
+        // each checkpoint's files visible in one commit. The rows of one
+        // primary key go to one writer, which orders their versions.
+        let partitioning = if table.primary_key.is_empty() {
+            partitioning
+        } else {
+            let positions = table
+                .primary_key
+                .iter()
+                .filter_map(|key| table.schema.index_of(key).ok())
+                .collect();
+            Partitioning::Hash(positions)
+        };
+        let writer = PlanNode {
+            schema: committable_schema(),
+            updating: false,
+            op: OperatorNode::SinkWriter {
+                table: table.clone(),
+            },
             parallelism,
             inputs: vec![(stream.node, partitioning)],
         };
-        self.push(node);
+        let writer = self.push(writer);
+        let committer = PlanNode {
+            schema: self.nodes[writer].schema.clone(),
+            updating: false,
+            op: OperatorNode::Committer { table },
+            parallelism: 1,
+            inputs: vec![(writer, Partitioning::Rebalance)],
+        };
+        self.push(committer);
         Ok(())
     }
 

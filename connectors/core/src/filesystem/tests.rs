@@ -76,6 +76,7 @@ fn table(path: &std::path::Path, format: &str) -> TableDescriptor {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect::<BTreeMap<_, _>>(),
         primary_key: vec![],
+        partition_keys: vec![],
         metadata: vec![],
     }
 }

@@ -37,6 +37,7 @@ fn table(format: &str, options: &[(&str, &str)], schema: SchemaRef) -> TableDesc
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect::<BTreeMap<_, _>>(),
         primary_key: vec![],
+        partition_keys: vec![],
         metadata: vec![],
     }
 }
