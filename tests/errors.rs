@@ -81,7 +81,7 @@ fn bad_sql_names_line_and_column_and_starts_nothing() {
                              INSERT INTO o SELECT id FROM s;";
     let stderr = submit_fails(&cluster, unknown_connector);
     assert!(
-        stderr.contains("could not find a sink connector 'kafkaa' for table 'o' (did you mean 'kafka'?); available sink connectors: blackhole, filesystem, jdbc, kafka, print, starrocks, upsert-kafka"),
+        stderr.contains("could not find a sink connector 'kafkaa' for table 'o' (did you mean 'kafka'?); available sink connectors: blackhole, filesystem, jdbc, kafka, paimon, print, starrocks, upsert-kafka"),
         "{stderr}"
     );
 

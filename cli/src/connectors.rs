@@ -20,6 +20,7 @@ pub fn registry() -> ConnectorRegistry {
     registry.register(Arc::new(rtdw_connector_mysql_cdc::MySqlCdcFactory));
     registry.register(Arc::new(rtdw_connector_starrocks::StarRocksFactory));
     registry.register(Arc::new(rtdw_connector_jdbc::JdbcFactory));
+    registry.register(Arc::new(rtdw_connector_paimon::PaimonFactory));
     registry
 }
 
