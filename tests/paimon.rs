@@ -432,15 +432,9 @@ fn tables_pypaimon_wrote_are_read_in_full_bounded_and_as_a_stream() {
     assert_eq!(last, expected, "{}", cluster.logs());
 }
 
-/// The error output of submitting a job that writes datagen rows into a
-/// Paimon table declared `columns` with `options`.
-fn submit_error(cluster: &Cluster, name: &str, columns: &str, options: &str) -> String {
-    let sql = format!(
-        "CREATE TABLE gen (id BIGINT, amount BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10');\n\
-         CREATE TABLE lake ({columns}) WITH ({options});\n\
-         INSERT INTO lake SELECT * FROM gen;\n"
-    );
-    let path = cluster.write(name, &sql);
+/// The error output of submitting `sql`, which must fail at planning.
+fn submission_error(cluster: &Cluster, name: &str, sql: &str) -> String {
+    let path = cluster.write(name, sql);
     let output = cluster.rtdw(&["job", "submit", path.to_str().expect("a UTF-8 path")]);
     assert!(!output.status.success(), "{name} was accepted");
     let error = String::from_utf8_lossy(&output.stderr).into_owned();
@@ -450,6 +444,17 @@ fn submit_error(cluster: &Cluster, name: &str, columns: &str, options: &str) -> 
         cluster.logs()
     );
     error
+}
+
+/// The error output of submitting a job that writes datagen rows into a
+/// Paimon table declared `columns` with `options`.
+fn submit_error(cluster: &Cluster, name: &str, columns: &str, options: &str) -> String {
+    let sql = format!(
+        "CREATE TABLE gen (id BIGINT, amount BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10');\n\
+         CREATE TABLE lake ({columns}) WITH ({options});\n\
+         INSERT INTO lake SELECT * FROM gen;\n"
+    );
+    submission_error(cluster, name, &sql)
 }
 
 #[test]
@@ -506,6 +511,97 @@ fn a_missing_or_unwritable_table_a_mismatched_schema_or_an_unknown_merge_engine_
         error.contains("table 'lake'")
             && error.contains("option 'merge-engine'")
             && error.contains("deduplicate"),
+        "{error}"
+    );
+}
+
+/// `CREATE CATALOG lake` over the warehouse, as each job's script starts.
+fn lake_catalog(warehouse: &Warehouse) -> String {
+    format!(
+        "CREATE CATALOG lake WITH ('type' = 'paimon', 'warehouse' = '{}');\n",
+        warehouse.url()
+    )
+}
+
+#[test]
+fn catalog_tables_persist_between_jobs_and_are_named_from_any_catalog() {
+    const ROWS: i64 = 5_000;
+    let warehouse = Warehouse::files();
+    let cluster = Cluster::start(ClusterOptions::default());
+    let ods = format!(
+        "SET 'execution.checkpointing.interval' = '1 s';\n\
+         {}\
+         CREATE DATABASE IF NOT EXISTS lake.ods;\n\
+         USE CATALOG lake;\n\
+         CREATE TABLE IF NOT EXISTS ods.orders (id BIGINT, amount BIGINT, dt STRING) PARTITIONED BY (dt);\n\
+         CREATE TABLE default_catalog.default_database.gen (id BIGINT) WITH ('connector' = 'datagen',\n\
+           'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '{ROWS}');\n\
+         INSERT INTO ods.orders SELECT id, id * 10, CONCAT('d', CAST(id % 3 AS STRING))\n\
+           FROM default_catalog.default_database.gen;\n",
+        lake_catalog(&warehouse)
+    );
+    let id = cluster.submit("ods.sql", &ods, &[]);
+    cluster.wait_for_state(&id, "FINISHED", MINUTES);
+
+    // A second job finds the table in the warehouse, reads it as a stream
+    // and writes a table it creates in another database.
+    let dws = format!(
+        "SET 'execution.checkpointing.interval' = '1 s';\n\
+         {}\
+         CREATE DATABASE IF NOT EXISTS lake.dws;\n\
+         CREATE TABLE IF NOT EXISTS lake.dws.by_day (dt STRING, orders BIGINT, amount BIGINT,\n\
+           PRIMARY KEY (dt) NOT ENFORCED) WITH ('bucket' = '1');\n\
+         INSERT INTO lake.dws.by_day SELECT dt, COUNT(*), SUM(amount) FROM lake.ods.orders GROUP BY dt;\n",
+        lake_catalog(&warehouse)
+    );
+    cluster.submit("dws.sql", &dws, &[]);
+    let mut expected: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for id in 1..=ROWS {
+        let day = expected.entry(format!("d{}", id % 3)).or_default();
+        day.0 += 1;
+        day.1 += id * 10;
+    }
+    let mut last = BTreeMap::new();
+    support::wait_for("the daily totals", MINUTES, || {
+        last = paimon::read(&warehouse.catalog(), "dws.by_day")
+            .iter()
+            .map(|row| {
+                let value = |c: &str| row[c].as_i64().expect("a number");
+                let day = row["dt"].as_str().expect("a day").to_string();
+                (day, (value("orders"), value("amount")))
+            })
+            .collect();
+        (last == expected).then_some(())
+    });
+    assert_eq!(last, expected, "{}", cluster.logs());
+
+    let refused = |name: &str, sql: String| submission_error(&cluster, name, &sql);
+    let error = refused(
+        "type.sql",
+        "CREATE CATALOG lake WITH ('type' = 'paimonn', 'warehouse' = '/tmp');\n".into(),
+    );
+    assert!(
+        error.contains("catalog 'lake': unknown type 'paimonn' (did you mean 'paimon'?)"),
+        "{error}"
+    );
+    let error = refused(
+        "connector.sql",
+        format!(
+            "{}CREATE TABLE lake.ods.more (id BIGINT) WITH ('connector' = 'datagen');\n",
+            lake_catalog(&warehouse)
+        ),
+    );
+    assert!(error.contains("takes no 'connector' option"), "{error}");
+    let error = refused(
+        "missing.sql",
+        format!(
+            "{}CREATE TABLE out (id BIGINT) WITH ('connector' = 'blackhole');\n\
+             INSERT INTO out SELECT id FROM lake.ods.nothing;\n",
+            lake_catalog(&warehouse)
+        ),
+    );
+    assert!(
+        error.contains("table 'nothing' does not exist in database 'ods' of catalog 'lake'"),
         "{error}"
     );
 }

@@ -21,6 +21,7 @@ pub fn registry() -> ConnectorRegistry {
     registry.register(Arc::new(rtdw_connector_starrocks::StarRocksFactory));
     registry.register(Arc::new(rtdw_connector_jdbc::JdbcFactory));
     registry.register(Arc::new(rtdw_connector_paimon::PaimonFactory));
+    registry.register_catalog(Arc::new(rtdw_connector_paimon::PaimonCatalogFactory));
     registry
 }
 

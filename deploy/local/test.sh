@@ -18,6 +18,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rtdw/target}"
 # test keeps to a bucket or topic of its own.
 services=deploy/local/services.sh
 bash "$services" install mariadb postgres kafka etcd s3 prometheus jaeger
+# Paimon's own Python reader, the tests' independent check of lake tables.
+bash deploy/local/pypaimon.sh >/dev/null
 RTDW_SERVICES_DIR="$(mktemp -d -t rtdw-services.XXXXXX)"
 export RTDW_SERVICES_DIR
 trap 'bash "$services" down >/dev/null || true; rm -rf "$RTDW_SERVICES_DIR"' EXIT

@@ -30,6 +30,24 @@ pub enum Statement {
     },
     /// `CREATE TABLE name (...) WITH (...)`.
     CreateTable(TableDefinition),
+    /// `CREATE CATALOG name WITH ('type' = ..., ...)`.
+    CreateCatalog {
+        /// The catalog's name.
+        name: String,
+        /// Its options.
+        options: BTreeMap<String, String>,
+    },
+    /// `CREATE DATABASE [IF NOT EXISTS] [catalog.]name`.
+    CreateDatabase {
+        /// The database, possibly qualified by its catalog.
+        name: Vec<String>,
+        /// `IF NOT EXISTS`.
+        if_not_exists: bool,
+    },
+    /// `USE CATALOG name`: unqualified names are looked up in it.
+    UseCatalog(String),
+    /// `USE [catalog.]database`: unqualified names are looked up in it.
+    UseDatabase(Vec<String>),
     /// `CREATE [TEMPORARY] VIEW name AS query`.
     CreateView {
         /// The view name.
@@ -51,6 +69,10 @@ impl Statement {
         match self {
             Statement::Set { key, .. } => format!("SET '{key}'"),
             Statement::CreateTable(table) => format!("CREATE TABLE {}", table.descriptor.name),
+            Statement::CreateCatalog { name, .. } => format!("CREATE CATALOG {name}"),
+            Statement::CreateDatabase { name, .. } => format!("CREATE DATABASE {}", name.join(".")),
+            Statement::UseCatalog(name) => format!("USE CATALOG {name}"),
+            Statement::UseDatabase(name) => format!("USE {}", name.join(".")),
             Statement::CreateView { name, .. } => format!("CREATE VIEW {name}"),
             Statement::Insert(insert) => format!("INSERT INTO {}", insert.table),
             Statement::StatementSet(_) => "EXECUTE STATEMENT SET".into(),
@@ -78,6 +100,8 @@ pub struct TableDefinition {
     pub columns: Vec<Column>,
     /// `WATERMARK FOR column AS expression`.
     pub watermark: Option<WatermarkDeclaration>,
+    /// `IF NOT EXISTS`: a table of a catalog that exists is kept as it is.
+    pub if_not_exists: bool,
 }
 
 /// A column of a declared table.
@@ -475,6 +499,9 @@ fn parse_statement(parser: &mut Parser<'_>, location: Location) -> Result<Statem
     if word_is(parser, 0, Keyword::CREATE) && word_is(parser, 1 + temporary, Keyword::TABLE) {
         return parse_create_table(parser);
     }
+    if let Some(statement) = parse_catalog_statement(parser)? {
+        return Ok(statement);
+    }
     let statement = parser.parse_statement().map_err(parse_err)?;
     match statement {
         ast::Statement::Insert(insert) => {
@@ -509,7 +536,7 @@ fn parse_statement(parser: &mut Parser<'_>, location: Location) -> Result<Statem
         other => Err(SqlError::at(
             location,
             format!(
-                "unsupported statement '{}'; expected SET, CREATE TABLE, CREATE VIEW or INSERT INTO",
+                "unsupported statement '{}'; expected SET, CREATE TABLE, CREATE VIEW, CREATE CATALOG, CREATE DATABASE, USE or INSERT INTO",
                 first_words(&other.to_string())
             ),
         )),
@@ -561,7 +588,7 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<Statement, SqlError> {
     parser
         .expect_keyword_is(Keyword::TABLE)
         .map_err(parse_err)?;
-    let _if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
     let name = object_name(&parser.parse_object_name(false).map_err(parse_err)?);
     parser.expect_token(&Token::LParen).map_err(parse_err)?;
     let mut fields = Vec::new();
@@ -669,7 +696,13 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<Statement, SqlError> {
         }
         parser.expect_token(&Token::RParen).map_err(parse_err)?;
     }
-    let options = parse_with_options(parser)?;
+    // A table of a catalog may have no options; a script's own table
+    // needs its connector, which the planner checks.
+    let options = if word_is(parser, 0, Keyword::WITH) {
+        parse_with_options(parser)?
+    } else {
+        BTreeMap::new()
+    };
     for key in &primary_key {
         if !fields.iter().any(|f: &Field| f.name() == key) {
             return Err(SqlError::script(format!(
@@ -699,7 +732,52 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<Statement, SqlError> {
         },
         columns,
         watermark,
+        if_not_exists,
     }))
+}
+
+/// `CREATE CATALOG`, `CREATE DATABASE`, `USE CATALOG` and `USE`, as Flink
+/// writes them; `None` for any other statement.
+fn parse_catalog_statement(parser: &mut Parser<'_>) -> Result<Option<Statement>, SqlError> {
+    let parse_err = |e: ParserError| SqlError::from_parser(&e);
+    let name_parts = |parser: &mut Parser<'_>| -> Result<Vec<String>, SqlError> {
+        let name = parser.parse_object_name(false).map_err(parse_err)?;
+        Ok(object_name(&name).split('.').map(str::to_string).collect())
+    };
+    if word_is(parser, 0, Keyword::CREATE) && word_is(parser, 1, Keyword::CATALOG) {
+        parser.next_token();
+        parser.next_token();
+        let name = parser.parse_identifier().map_err(parse_err)?.value;
+        let options = parse_with_options(parser)?;
+        return Ok(Some(Statement::CreateCatalog { name, options }));
+    }
+    if word_is(parser, 0, Keyword::CREATE)
+        && (word_is(parser, 1, Keyword::DATABASE) || word_is(parser, 1, Keyword::SCHEMA))
+    {
+        parser.next_token();
+        parser.next_token();
+        let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+        let name = name_parts(parser)?;
+        if parser.parse_keyword(Keyword::COMMENT) {
+            parser.parse_literal_string().map_err(parse_err)?;
+        }
+        if word_is(parser, 0, Keyword::WITH) {
+            parse_with_options(parser)?;
+        }
+        return Ok(Some(Statement::CreateDatabase {
+            name,
+            if_not_exists,
+        }));
+    }
+    if word_is(parser, 0, Keyword::USE) {
+        parser.next_token();
+        if parser.parse_keyword(Keyword::CATALOG) {
+            let name = parser.parse_identifier().map_err(parse_err)?.value;
+            return Ok(Some(Statement::UseCatalog(name)));
+        }
+        return Ok(Some(Statement::UseDatabase(name_parts(parser)?)));
+    }
+    Ok(None)
 }
 
 /// `WATERMARK FOR column AS expression`, the `WATERMARK` word not yet read.
@@ -804,6 +882,44 @@ mod tests {
         assert_eq!(statements[1].location, Location { line: 3, column: 1 });
         assert!(
             matches!(&statements[3].statement, Statement::Insert(insert) if insert.table == "out")
+        );
+    }
+
+    #[test]
+    fn catalog_statements_and_partitioned_tables_parse_as_flink_writes_them() {
+        let sql = "CREATE CATALOG lake WITH ('type' = 'paimon', 'warehouse' = 'file:///w');\n\
+                   CREATE DATABASE IF NOT EXISTS lake.ods;\n\
+                   USE CATALOG lake;\n\
+                   USE ods;\n\
+                   CREATE TABLE IF NOT EXISTS orders (id BIGINT, dt STRING, hr STRING) PARTITIONED BY (dt, hr);\n\
+                   INSERT INTO lake.ods.orders SELECT * FROM default_catalog.default_database.src;";
+        let statements: Vec<Statement> = parse_script(sql)
+            .unwrap()
+            .statements
+            .into_iter()
+            .map(|s| s.statement)
+            .collect();
+        assert!(matches!(&statements[0],
+            Statement::CreateCatalog { name, options } if name == "lake" && options["type"] == "paimon"));
+        assert!(matches!(&statements[1],
+            Statement::CreateDatabase { name, if_not_exists: true } if name == &["lake", "ods"]));
+        assert!(matches!(&statements[2], Statement::UseCatalog(name) if name == "lake"));
+        assert!(matches!(&statements[3], Statement::UseDatabase(name) if name == &["ods"]));
+        let Statement::CreateTable(definition) = &statements[4] else {
+            panic!("not a table")
+        };
+        assert!(definition.if_not_exists && definition.descriptor.options.is_empty());
+        assert_eq!(definition.descriptor.partition_keys, ["dt", "hr"]);
+        assert!(
+            matches!(&statements[5], Statement::Insert(insert) if insert.table == "lake.ods.orders")
+        );
+        let error = parse_script(
+            "CREATE TABLE t (id BIGINT) PARTITIONED BY (day) WITH ('connector' = 'x');",
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("partition column 'day'"),
+            "{error}"
         );
     }
 

@@ -102,6 +102,14 @@ pub enum ConnectorError {
         /// What is wrong and what the connector offers.
         reason: String,
     },
+    /// A catalog cannot be opened or used.
+    #[error("catalog '{catalog}': {reason}")]
+    Catalog {
+        /// The catalog's name.
+        catalog: String,
+        /// What is wrong, and what to do instead.
+        reason: String,
+    },
     /// The table declares something its connector cannot do.
     #[error("table '{table}': {reason}")]
     Unsupported {

@@ -23,6 +23,7 @@
 //! factory with the registry the `rtdw` binary assembles.
 
 mod blackhole;
+pub mod catalog;
 pub mod committer;
 mod datagen;
 pub mod error;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use rtdw_operators::lookup::LookupTable;
 use rtdw_operators::{Operator, Sink, Source, SourceSplit, SubtaskContext};
 
+use crate::catalog::{Catalog, CatalogFactory};
 use crate::committer::{CommitterSink, WriterOperator};
 
 use crate::error::ConnectorError;
@@ -16,11 +17,12 @@ use crate::format::Formats;
 use crate::options::{self, COMMON_OPTIONS, DeclaredOption, Role};
 use crate::table::TableDescriptor;
 
-/// Connectors and formats by name.
+/// Connectors, formats and catalog types by name.
 #[derive(Clone, Default)]
 pub struct ConnectorRegistry {
     connectors: BTreeMap<&'static str, Arc<dyn ConnectorFactory>>,
     formats: Formats,
+    catalogs: BTreeMap<&'static str, Arc<dyn CatalogFactory>>,
 }
 
 impl std::fmt::Debug for ConnectorRegistry {
@@ -38,6 +40,7 @@ impl ConnectorRegistry {
         let mut registry = ConnectorRegistry {
             connectors: BTreeMap::new(),
             formats: Formats::builtin(),
+            catalogs: BTreeMap::new(),
         };
         for connector in crate::builtin_connectors() {
             registry.register(connector);
@@ -48,6 +51,40 @@ impl ConnectorRegistry {
     /// Adds a connector (from a connector crate of its own).
     pub fn register(&mut self, connector: Arc<dyn ConnectorFactory>) {
         self.connectors.insert(connector.name(), connector);
+    }
+
+    /// Adds a catalog type (from a connector crate).
+    pub fn register_catalog(&mut self, catalog: Arc<dyn CatalogFactory>) {
+        self.catalogs.insert(catalog.type_name(), catalog);
+    }
+
+    /// Opens catalog `name` of the type its `type` option names.
+    pub fn open_catalog(
+        &self,
+        name: &str,
+        options: &BTreeMap<String, String>,
+    ) -> Result<Arc<dyn Catalog>, ConnectorError> {
+        let types: Vec<&str> = self.catalogs.keys().copied().collect();
+        let failed = |reason: String| ConnectorError::Catalog {
+            catalog: name.to_string(),
+            reason,
+        };
+        let kind = options.get("type").ok_or_else(|| {
+            failed(format!(
+                "option 'type' is missing; types: {}",
+                types.join(", ")
+            ))
+        })?;
+        let factory = self.catalogs.get(kind.trim()).ok_or_else(|| {
+            let suggestion = options::nearest(kind, &types)
+                .map(|n| format!(" (did you mean '{n}'?)"))
+                .unwrap_or_default();
+            failed(format!(
+                "unknown type '{kind}'{suggestion}; types: {}",
+                types.join(", ")
+            ))
+        })?;
+        factory.open(name, options)
     }
 
     /// Every connector, by name.

@@ -20,6 +20,7 @@
 use std::time::Duration;
 
 mod bridge;
+mod catalog;
 mod committable;
 mod committer;
 mod options;
@@ -36,6 +37,7 @@ use rtdw_connector_core::{
 };
 use rtdw_operators::{Source, SourceSplit, SubtaskContext};
 
+pub use crate::catalog::PaimonCatalogFactory;
 use crate::committer::PaimonCommitter;
 use crate::options::{PaimonSettings, ScanSettings};
 use crate::source::PaimonSource;

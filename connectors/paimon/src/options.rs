@@ -207,14 +207,6 @@ pub(crate) const DISCOVERY_INTERVAL: ConnectorOption = ConnectorOption::new(
 .source_only()
 .default_value("10 s");
 
-/// Paimon's `consumer-id`.
-pub(crate) const CONSUMER_ID: ConnectorOption = ConnectorOption::new(
-    "consumer-id",
-    OptionType::String,
-    "A streaming reader's id: its progress is recorded in the table's consumer files at each completed checkpoint, so expiration keeps the snapshots it still needs.",
-)
-.source_only();
-
 /// Every option of the connector.
 pub(crate) const OPTIONS: &[ConnectorOption] = &[
     PATH,
@@ -241,7 +233,6 @@ pub(crate) const OPTIONS: &[ConnectorOption] = &[
     SCAN_TIMESTAMP_MILLIS,
     SCAN_BOUNDED,
     DISCOVERY_INTERVAL,
-    CONSUMER_ID,
 ];
 
 /// Options that belong to rtdw's table declaration or to the framework, not
@@ -276,23 +267,15 @@ impl PaimonSettings {
         if path.is_empty() {
             return Err(options.invalid(PATH.key, &path, "must name a directory"));
         }
-        let mut storage = HashMap::new();
-        let mut table_options = HashMap::new();
-        for (key, value) in &table.options {
-            if NOT_TABLE_OPTIONS.contains(&key.as_str()) {
-                continue;
-            }
-            if key.starts_with("s3.") {
-                storage.insert(storage_key(key), value.clone());
-            } else {
-                table_options.insert(key.clone(), paimon_value(key, value));
-            }
-        }
-        if path.starts_with("s3://") || path.starts_with("s3a://") {
-            storage
-                .entry("s3.region".into())
-                .or_insert_with(|| "us-east-1".into());
-        }
+        let table_options = table
+            .options
+            .iter()
+            .filter(|(key, _)| {
+                !NOT_TABLE_OPTIONS.contains(&key.as_str()) && !key.starts_with("s3.")
+            })
+            .map(|(key, value)| (key.clone(), paimon_value(key, value)))
+            .collect();
+        let storage = storage_options(&path, &table.options);
         Ok(PaimonSettings {
             path: path.trim_end_matches('/').to_string(),
             auto_create: options.boolean(&AUTO_CREATE)?,
@@ -300,6 +283,26 @@ impl PaimonSettings {
             table_options,
         })
     }
+}
+
+/// The storage properties among `options` (the `s3.*` keys) for a
+/// warehouse or table at `path`, as the `paimon` crate takes them: an S3
+/// path gets the region S3-compatible servers ignore when none is given.
+pub(crate) fn storage_options(
+    path: &str,
+    options: &BTreeMap<String, String>,
+) -> HashMap<String, String> {
+    let mut storage: HashMap<String, String> = options
+        .iter()
+        .filter(|(key, _)| key.starts_with("s3."))
+        .map(|(key, value)| (storage_key(key), value.clone()))
+        .collect();
+    if path.starts_with("s3://") || path.starts_with("s3a://") {
+        storage
+            .entry("s3.region".into())
+            .or_insert_with(|| "us-east-1".into());
+    }
+    storage
 }
 
 /// The `paimon` crate's name for a storage key: Flink's and Hadoop's
@@ -415,7 +418,7 @@ pub fn creation_options(settings: &PaimonSettings) -> BTreeMap<String, String> {
 
 /// Options that only shape one read, not the table.
 fn is_read_option(key: &str) -> bool {
-    key.starts_with("scan.") || key.starts_with("continuous.") || key == CONSUMER_ID.key
+    key.starts_with("scan.") || key.starts_with("continuous.")
 }
 
 #[cfg(test)]

@@ -144,7 +144,7 @@ pub(crate) async fn open_or_create(
 /// Creates the table `declared` describes at `settings.path`: its first
 /// schema file, as Paimon's own `auto-create` does, with no catalog
 /// involved (object stores have no directories a catalog could check).
-async fn create(
+pub(crate) async fn create(
     settings: &PaimonSettings,
     declared: &TableDescriptor,
 ) -> Result<(), ConnectorError> {

@@ -26,6 +26,7 @@ use rtdw_operators::keys::DEFAULT_MAX_PARALLELISM;
 use rtdw_operators::window::WindowKind;
 
 mod aggregate;
+mod catalogs;
 mod chaining;
 mod interval;
 mod join;
@@ -136,7 +137,35 @@ pub async fn plan_job(
             Statement::Set { key, value } => {
                 set_options.insert(key, value);
             }
-            Statement::CreateTable(table) => planner.create_table(table, at).map_err(named)?,
+            Statement::CreateTable(table) => {
+                planner.location = at;
+                planner
+                    .create_catalog_table(table, at)
+                    .await
+                    .map_err(named)?
+            }
+            Statement::CreateCatalog { name, options } => {
+                planner.location = at;
+                planner.create_catalog(&name, &options).map_err(named)?
+            }
+            Statement::CreateDatabase {
+                name,
+                if_not_exists,
+            } => {
+                planner.location = at;
+                planner
+                    .create_database(&name, if_not_exists)
+                    .await
+                    .map_err(named)?
+            }
+            Statement::UseCatalog(name) => {
+                planner.location = at;
+                planner.use_catalog(&name).map_err(named)?
+            }
+            Statement::UseDatabase(name) => {
+                planner.location = at;
+                planner.use_database(&name).await.map_err(named)?
+            }
             Statement::CreateView { name, query } => {
                 planner.create_view(&name, query, at).await.map_err(named)?
             }
@@ -272,10 +301,16 @@ struct Planner {
     location: Location,
     /// The script's lookup-join clauses.
     lookups: Vec<LookupClause>,
+    /// The catalogs the script created, by name.
+    catalogs: HashMap<String, Arc<dyn rtdw_connector_core::catalog::Catalog>>,
+    /// Where unqualified table names point (`USE CATALOG`, `USE`).
+    current_catalog: String,
+    current_database: String,
 }
 
 fn session_state() -> SessionState {
-    let mut config = SessionConfig::new();
+    let mut config = SessionConfig::new()
+        .with_default_catalog_and_schema(catalogs::DEFAULT_CATALOG, catalogs::DEFAULT_DATABASE);
     let sql = &mut config.options_mut().sql_parser;
     // Flink identifiers are case-sensitive; strings are plain UTF-8.
     sql.enable_ident_normalization = false;
@@ -314,6 +349,9 @@ impl Planner {
             parallelism: 1,
             location: Location::default(),
             lookups: Vec::new(),
+            catalogs: HashMap::new(),
+            current_catalog: catalogs::DEFAULT_CATALOG.to_string(),
+            current_database: catalogs::DEFAULT_DATABASE.to_string(),
         }
     }
 
@@ -386,6 +424,13 @@ impl Planner {
         self.rewrite_window_tvfs(&mut query)?;
         crate::functions::rewrite_query(&mut query)?;
         let statement = DfStatement::Statement(Box::new(ast::Statement::Query(query)));
+        let references = self
+            .state
+            .resolve_table_references(&statement)
+            .map_err(|e| self.error(e))?;
+        for reference in &references {
+            self.load_catalog_table(reference).await?;
+        }
         self.state
             .statement_to_plan(statement)
             .await
@@ -406,9 +451,11 @@ impl Planner {
 
     /// Plans one `INSERT INTO table query` into the job.
     async fn plan_insert(&mut self, table: &str, query: Box<ast::Query>) -> Result<(), SqlError> {
+        let target = TableReference::parse_str(table);
+        self.load_catalog_table(&target).await?;
         let plan = self.logical_plan(query).await?;
         let stream = self.translate(&plan)?;
-        self.sink(table, stream)
+        self.sink(&self.table_key(&target), stream)
     }
 
     fn push(&mut self, node: PlanNode) -> usize {

@@ -40,15 +40,33 @@ fn primary_key_positions(table: &TableDescriptor) -> Option<Vec<usize>> {
 }
 
 impl Planner {
-    /// Declares a table: its computed columns are planned over the physical
-    /// ones, and DataFusion learns the full column list.
+    /// Declares a script's own table (in the built-in catalog).
     pub(super) fn create_table(
         &mut self,
         definition: TableDefinition,
         at: Location,
     ) -> Result<(), SqlError> {
+        let name = definition.descriptor.name.clone();
+        let registered = TableReference::full(
+            catalogs::DEFAULT_CATALOG,
+            catalogs::DEFAULT_DATABASE,
+            name.as_str(),
+        );
+        self.declare_table(definition, at, registered, name)
+    }
+
+    /// Declares a table under `key`, and to DataFusion as `registered`:
+    /// its computed columns are planned over the physical ones, and
+    /// DataFusion learns the full column list.
+    pub(super) fn declare_table(
+        &mut self,
+        definition: TableDefinition,
+        at: Location,
+        registered: TableReference,
+        key: String,
+    ) -> Result<(), SqlError> {
         let table = &definition.descriptor;
-        if self.tables.contains_key(&table.name) {
+        if self.tables.contains_key(&key) {
             return Err(SqlError::at(
                 at,
                 format!("table '{}' already exists", table.name),
@@ -107,14 +125,22 @@ impl Planner {
             .lookups
             .iter()
             .filter(|clause| clause.table == table.name)
-            .map(|clause| (clause.scanned.clone(), table.schema.clone()));
-        let registered: Vec<(String, SchemaRef)> =
-            std::iter::once((table.name.clone(), schema.clone()))
+            .map(|clause| {
+                let scanned = TableReference::full(
+                    catalogs::DEFAULT_CATALOG,
+                    catalogs::DEFAULT_DATABASE,
+                    clause.scanned.as_str(),
+                );
+                (scanned, table.schema.clone())
+            });
+        let registered: Vec<(TableReference, SchemaRef)> =
+            std::iter::once((registered, schema.clone()))
                 .chain(lookups)
                 .collect();
-        for (name, columns) in registered {
+        for (reference, columns) in registered {
+            let name = reference.table().to_string();
             self.state
-                .schema_for_ref(TableReference::bare(name.as_str()))
+                .schema_for_ref(reference)
                 .and_then(|catalog| {
                     catalog.register_table(
                         name,
@@ -124,7 +150,7 @@ impl Planner {
                 .map_err(|e| SqlError::at(at, e.to_string()))?;
         }
         self.tables.insert(
-            table.name.clone(),
+            key,
             PlannedTable {
                 definition,
                 columns,
@@ -137,7 +163,8 @@ impl Planner {
     /// A scan of a table: its shared source stream, then a Calc for the
     /// columns and filters DataFusion pushed into the scan.
     pub(super) fn scan(&mut self, scan: &TableScan) -> Result<Stream, SqlError> {
-        let name = scan.table_name.table();
+        let key = self.table_key(&scan.table_name);
+        let name = key.as_str();
         if let Some(clause) = self.lookup_clause(scan) {
             return Err(SqlError::at(
                 clause.location,
