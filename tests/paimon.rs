@@ -605,3 +605,60 @@ fn catalog_tables_persist_between_jobs_and_are_named_from_any_catalog() {
         "{error}"
     );
 }
+
+/// A task manager dies between a completed checkpoint and its commit;
+/// the restored committer commits that checkpoint itself, then restarts
+/// the job once more so the writers of the primary-key table number their
+/// rows after it: every key ends with its last row.
+#[test]
+fn upserts_into_a_primary_key_table_survive_a_crash_between_checkpoint_and_commit() {
+    const ROWS: i64 = 30_000;
+    const KEYS: i64 = 500;
+    let warehouse = Warehouse::files();
+    let mut cluster = Cluster::start(ClusterOptions {
+        taskmanagers: 0,
+        ..ClusterOptions::default()
+    });
+    cluster.add_taskmanager_with_env(4, &[("RTDW_FAULT_CRASH_BEFORE_COMMIT", "3")]);
+    cluster.wait_for_alive(1);
+    let job = format!(
+        "{CHECKPOINTED_AND_RESTARTED}\
+         SET 'parallelism.default' = '2';\n\
+         CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '3000',\n\
+           'source.parallelism' = '1',\n\
+           'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '{ROWS}');\n\
+         CREATE TABLE latest (k BIGINT, id BIGINT, PRIMARY KEY (k) NOT ENFORCED) WITH (\n\
+           {}, 'bucket' = '2');\n\
+         INSERT INTO latest SELECT id % {KEYS}, id FROM gen;\n",
+        warehouse.table_options("dwd", "latest"),
+    );
+    let id = cluster.submit("latest.sql", &job, &[]);
+    support::wait_for("the task manager to crash", MINUTES, || {
+        cluster.taskmanagers[0]
+            .try_wait()
+            .expect("task manager status")
+    });
+    cluster.add_taskmanager(4);
+    let finished = cluster.wait_for_state(&id, "FINISHED", MINUTES);
+    assert!(
+        finished["restored_checkpoint_id"].as_u64() >= Some(3),
+        "restored from the checkpoint whose commit was cut off: {finished}"
+    );
+    assert!(
+        cluster
+            .logs()
+            .contains("restored and committed to the Paimon table"),
+        "the restored committer committed checkpoint 3 itself:\n{}",
+        cluster.logs()
+    );
+    // Rows of a key arrive in id order, so the last one is the largest.
+    let expected: BTreeMap<i64, i64> = (ROWS - KEYS + 1..=ROWS).map(|id| (id % KEYS, id)).collect();
+    let read: BTreeMap<i64, i64> = paimon::read(&warehouse.catalog(), "dwd.latest")
+        .iter()
+        .map(|row| {
+            let value = |c: &str| row[c].as_i64().expect("a number");
+            (value("k"), value("id"))
+        })
+        .collect();
+    assert_eq!(read, expected, "{}", cluster.logs());
+}
