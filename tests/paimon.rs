@@ -662,3 +662,46 @@ fn upserts_into_a_primary_key_table_survive_a_crash_between_checkpoint_and_commi
         .collect();
     assert_eq!(read, expected, "{}", cluster.logs());
 }
+
+#[test]
+fn a_primary_key_table_is_the_dimension_of_a_lookup_join() {
+    const USERS: i64 = 400;
+    const ORDERS: i64 = 2_000;
+    let warehouse = Warehouse::files();
+    paimon::write_sample(&warehouse.catalog(), "src", USERS as u64);
+    let cluster = Cluster::start(ClusterOptions::default());
+    let out = cluster.path("enriched");
+    // Orders of users 1..=USERS + 10: the last ten have no user.
+    let job = format!(
+        "CREATE TABLE orders (id BIGINT, user_id AS id % {} + 1, proc_time AS PROCTIME()) WITH (\n\
+           'connector' = 'datagen', 'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '{ORDERS}');\n\
+         CREATE TABLE users (id BIGINT, name STRING, PRIMARY KEY (id) NOT ENFORCED) WITH ({});\n\
+         CREATE TABLE enriched (id BIGINT, name STRING) WITH (\n\
+           'connector' = 'filesystem', 'path' = '{}', 'format' = 'json');\n\
+         INSERT INTO enriched SELECT o.id, u.name FROM orders AS o\n\
+           LEFT JOIN users FOR SYSTEM_TIME AS OF o.proc_time AS u ON o.user_id = u.id;\n",
+        USERS + 10,
+        warehouse.table_options("src", "users"),
+        out.display(),
+    );
+    let id = cluster.submit("lookup.sql", &job, &[]);
+    cluster.wait_for_state(&id, "FINISHED", MINUTES);
+    let mut read: BTreeMap<i64, Value> = BTreeMap::new();
+    for line in support::committed_lines(&out) {
+        let row: Value = serde_json::from_str(&line).expect("a JSON row");
+        let previous = read.insert(row["id"].as_i64().expect("an id"), row["name"].clone());
+        assert!(previous.is_none(), "an order joined twice: {line}");
+    }
+    let expected: BTreeMap<i64, Value> = (1..=ORDERS)
+        .map(|order| {
+            let user = order % (USERS + 10) + 1;
+            let name = match user {
+                u if u > USERS => Value::Null,
+                u if u % 2 == 0 => json!(format!("v{u}")),
+                u => json!(format!("u{u}")),
+            };
+            (order, name)
+        })
+        .collect();
+    assert_eq!(read, expected, "{}", cluster.logs());
+}

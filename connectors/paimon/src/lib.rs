@@ -14,6 +14,9 @@
 //! - **Source** ([`splits`], [`source`]): one split per bucket, read in
 //!   full at the starting snapshot, then snapshot by snapshot (or only in
 //!   full, with `scan.bounded`), positions in checkpoints.
+//! - **Lookup** ([`lookup`]): the dimension side of lookup joins, the
+//!   latest snapshot held in memory by key, read again when a new one
+//!   appears.
 //! - **Arrow versions** ([`bridge`]): the crate is on arrow 58, rtdw on
 //!   59; batches cross through the Arrow C data interface.
 
@@ -23,6 +26,7 @@ mod bridge;
 mod catalog;
 mod committable;
 mod committer;
+mod lookup;
 mod options;
 mod source;
 mod splits;
@@ -35,10 +39,12 @@ use rtdw_connector_core::options::{ConnectorOption, Role};
 use rtdw_connector_core::{
     ConnectorError, ConnectorFactory, Roles, SinkCapabilities, SourceCapabilities, TableDescriptor,
 };
+use rtdw_operators::lookup::LookupTable;
 use rtdw_operators::{Source, SourceSplit, SubtaskContext};
 
 pub use crate::catalog::PaimonCatalogFactory;
 use crate::committer::PaimonCommitter;
+use crate::lookup::PaimonLookup;
 use crate::options::{PaimonSettings, ScanSettings};
 use crate::source::PaimonSource;
 use crate::writer::PaimonWriter;
@@ -64,7 +70,7 @@ impl ConnectorFactory for PaimonFactory {
         Roles {
             source: true,
             sink: true,
-            lookup: false,
+            lookup: true,
         }
     }
 
@@ -77,7 +83,7 @@ impl ConnectorFactory for PaimonFactory {
     }
 
     fn changelog_modes(&self) -> &'static str {
-        "source: a primary-key table's snapshot as inserts, then its changes as upserts (+I, +U, -D; the planner restores the before-images); an append table's rows as inserts. Sink: a primary-key table takes any changelog (upserts, deletes and retractions, kept as Paimon row kinds); an append table inserts only"
+        "source: a primary-key table's snapshot as inserts, then its changes as upserts (+I, +U, -D; the planner restores the before-images); an append table's rows as inserts. Lookup: the rows of a key in the latest snapshot. Sink: a primary-key table takes any changelog (upserts, deletes and retractions, kept as Paimon row kinds); an append table inserts only"
     }
 
     fn validate_source(
@@ -118,6 +124,23 @@ impl ConnectorFactory for PaimonFactory {
         _ctx: &SubtaskContext,
     ) -> Result<Box<dyn Source>, ConnectorError> {
         Ok(Box::new(PaimonSource::new(table)?))
+    }
+
+    fn validate_lookup(
+        &self,
+        table: &TableDescriptor,
+        keys: &[String],
+    ) -> Result<(), ConnectorError> {
+        PaimonLookup::new(table, keys).map(drop)
+    }
+
+    fn create_lookup(
+        &self,
+        table: &TableDescriptor,
+        keys: &[String],
+        _ctx: &SubtaskContext,
+    ) -> Result<Box<dyn LookupTable>, ConnectorError> {
+        Ok(Box::new(PaimonLookup::new(table, keys)?))
     }
 
     fn validate_sink(

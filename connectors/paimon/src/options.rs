@@ -202,9 +202,8 @@ pub(crate) const SCAN_BOUNDED: ConnectorOption = ConnectorOption::new(
 pub(crate) const DISCOVERY_INTERVAL: ConnectorOption = ConnectorOption::new(
     "continuous.discovery-interval",
     OptionType::Duration,
-    "How often a streaming read looks for new snapshots.",
+    "How often a streaming read, or a lookup join's table, looks for new snapshots.",
 )
-.source_only()
 .default_value("10 s");
 
 /// Every option of the connector.

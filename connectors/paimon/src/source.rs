@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, ArrayRef, Int8Array, StringArray};
+use arrow::array::{Array, Int8Array, StringArray};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -25,7 +25,7 @@ use rtdw_operators::{Result, Source, SourceSplit, StreamError};
 use crate::bridge;
 use crate::options::{PaimonSettings, ScanSettings};
 use crate::splits::{Bucket, Progress, START, full_plan};
-use crate::table::{open_or_create, paimon_error, with_dynamic_options};
+use crate::table::{declared_columns, open_or_create, paimon_error, with_dynamic_options};
 
 /// How long an idle source waits before returning an empty batch, so that
 /// checkpoints pass.
@@ -192,17 +192,7 @@ impl PaimonSource {
     /// to the declared types, then (primary-key tables) the row kinds,
     /// `-U` rows left out (the planner restores them from the upserts).
     fn conform(&self, batch: &RecordBatch, with_kinds: bool) -> Result<RecordBatch> {
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.output.fields().len());
-        for field in self.declared.schema.fields() {
-            let column = batch.column_by_name(field.name()).ok_or_else(|| {
-                StreamError::Failed(format!(
-                    "table '{}': the Paimon table has no column '{}'",
-                    self.declared.name,
-                    field.name()
-                ))
-            })?;
-            columns.push(arrow::compute::cast(column, field.data_type())?);
-        }
+        let mut columns = declared_columns(&self.declared, batch)?;
         if !self.keyed {
             return Ok(RecordBatch::try_new(self.output.clone(), columns)?);
         }

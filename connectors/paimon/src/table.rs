@@ -5,14 +5,16 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
+use arrow::array::ArrayRef;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
 use paimon::Table;
 use paimon::catalog::Identifier;
 use paimon::io::FileIO;
 use paimon::spec::TableSchema;
 use paimon::table::SchemaManager;
 use rtdw_connector_core::{ConnectorError, TableDescriptor};
-use rtdw_operators::ErrorClass;
+use rtdw_operators::{ErrorClass, StreamError};
 
 use crate::bridge;
 use crate::options::{PaimonSettings, creation_options};
@@ -239,6 +241,29 @@ pub(crate) fn arrow_schema(table: &Table, name: &str) -> Result<SchemaRef, Conne
             ))
         })?;
     bridge::schema_from_paimon(&target).map_err(|e| unsupported(e.to_string()))
+}
+
+/// The declared columns of a batch read from the table, taken by name and
+/// cast to the declared types.
+pub(crate) fn declared_columns(
+    declared: &TableDescriptor,
+    batch: &RecordBatch,
+) -> Result<Vec<ArrayRef>, StreamError> {
+    declared
+        .schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let column = batch.column_by_name(field.name()).ok_or_else(|| {
+                StreamError::Failed(format!(
+                    "table '{}': the Paimon table has no column '{}'",
+                    declared.name,
+                    field.name()
+                ))
+            })?;
+            Ok(arrow::compute::cast(column, field.data_type())?)
+        })
+        .collect()
 }
 
 /// Checks a declaration against the table: the same columns in the same
