@@ -257,6 +257,50 @@ fn a_changelog_into_a_deduplicating_primary_key_table_ends_as_its_final_rows() {
 }
 
 #[test]
+fn pypaimons_streaming_read_of_the_snapshots_folds_to_the_final_rows() {
+    let warehouse = Warehouse::files();
+    let cluster = Cluster::start(ClusterOptions::default());
+    let (events, expected, _) = customer_changes(200, 6, true);
+    // Three jobs, so the table has snapshots of inserts, updates and
+    // deletes after its first.
+    for (i, chunk) in events.chunks(events.len() / 3 + 1).enumerate() {
+        let dir = cluster.path(&format!("changes-{i}"));
+        std::fs::create_dir_all(&dir).expect("a changelog directory");
+        let lines: Vec<String> = chunk.iter().map(Value::to_string).collect();
+        std::fs::write(dir.join("changes.json"), lines.join("\n") + "\n").expect("the changelog");
+        let id = cluster.submit("dwd.sql", &customers_job(&warehouse, &dir, ""), &[]);
+        cluster.wait_for_state(&id, "FINISHED", MINUTES);
+    }
+    // Without a changelog producer a snapshot's changes are upserts: a
+    // key inserted and deleted within one checkpoint leaves only its
+    // delete, which a reader applies to nothing.
+    let changes = paimon::changes(&warehouse.catalog(), "dwd.customers");
+    let mut folded: BTreeMap<i64, Customer> = BTreeMap::new();
+    for change in &changes {
+        let id = change["id"].as_i64().expect("an id");
+        match change["_row_kind"].as_str() {
+            Some("+I") | Some("+U") => {
+                let name = change["name"].as_str().map(str::to_string);
+                folded.insert(
+                    id,
+                    (id, name, change["amount"].as_i64().expect("an amount")),
+                );
+            }
+            Some("-D") => {
+                folded.remove(&id);
+            }
+            Some("-U") => {}
+            other => panic!("unexpected row kind {other:?} in {change}"),
+        }
+    }
+    assert!(
+        changes.iter().any(|c| c["_row_kind"] == "-D"),
+        "the snapshots carry the deletes"
+    );
+    assert_eq!(folded, expected, "{}", cluster.logs());
+}
+
+#[test]
 fn a_changelog_into_a_partial_update_table_keeps_the_fields_nulls_do_not_overwrite() {
     let warehouse = Warehouse::files();
     let cluster = Cluster::start(ClusterOptions::default());

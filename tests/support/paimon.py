@@ -6,6 +6,12 @@ independent reader and writer of Paimon tables.
     paimon.py snapshots CATALOG_JSON DB.TABLE
                                             print each snapshot's id, commit
                                             user, identifier and kind as JSON
+    paimon.py changes CATALOG_JSON DB.TABLE
+                                            print, as a streaming reader sees
+                                            them, the changes of every
+                                            snapshot from the first to the
+                                            latest: rows with their
+                                            _row_kind, in order, as JSON
     paimon.py write-sample CATALOG_JSON DB ROWS
                                             create DB.events (append: id,
                                             amount = 2 * id, ROWS rows in two
@@ -58,6 +64,24 @@ def snapshots(options, name):
     json.dump(found, sys.stdout)
 
 
+def changes(options, name):
+    table = table_of(options, name)
+    latest = table.snapshot_manager().get_latest_snapshot()
+    found = []
+    if latest is not None:
+        builder = table.new_stream_read_builder().with_include_row_kind(True)
+        scan = builder.new_streaming_scan()
+        # From the first snapshot, one plan per snapshot: no catch-up diff.
+        scan.next_snapshot_id = 1
+        scan._diff_threshold = latest.id + 1
+        read = builder.new_read()
+        for plan in scan.stream_sync():
+            found.extend(read.to_arrow(plan.splits()).to_pylist())
+            if plan.snapshot_id is not None and plan.snapshot_id >= latest.id:
+                break
+    json.dump(found, sys.stdout, default=str)
+
+
 def commit(table, batch):
     builder = table.new_batch_write_builder()
     write = builder.new_write()
@@ -103,4 +127,4 @@ if __name__ == "__main__":
     if command == "write-sample":
         write_sample(options, name, sys.argv[4])
     else:
-        {"read": read, "snapshots": snapshots}[command](options, name)
+        {"read": read, "snapshots": snapshots, "changes": changes}[command](options, name)

@@ -67,6 +67,16 @@ pub fn snapshots(catalog: &Value, name: &str) -> Vec<Value> {
     }
 }
 
+/// The changes of every snapshot of a table, from the first to the
+/// latest, as pypaimon's streaming reader sees them: rows with their
+/// `_row_kind` (`+I`, `-U`, `+U`, `-D`), in order.
+pub fn changes(catalog: &Value, name: &str) -> Vec<Value> {
+    match run("changes", catalog, name, &[]) {
+        Value::Array(rows) => rows,
+        other => panic!("pypaimon streamed no changes: {other}"),
+    }
+}
+
 /// Has pypaimon create and fill `database.events` and `database.users`
 /// (see `paimon.py write-sample`) with `rows` rows.
 pub fn write_sample(catalog: &Value, database: &str, rows: u64) {
