@@ -619,6 +619,32 @@ fn catalog_tables_persist_between_jobs_and_are_named_from_any_catalog() {
     });
     assert_eq!(last, expected, "{}", cluster.logs());
 
+    // A hint makes one read of the table bounded: the job ends.
+    let out = cluster.path("bounded");
+    let bounded = format!(
+        "{}\
+         CREATE TABLE counted (dt STRING, orders BIGINT, PRIMARY KEY (dt) NOT ENFORCED) WITH (\n\
+           'connector' = 'filesystem', 'path' = '{}', 'format' = 'debezium-json');\n\
+         INSERT INTO counted SELECT o.dt, COUNT(*)\n\
+           FROM lake.ods.orders /*+ OPTIONS('scan.bounded' = 'true') */ AS o GROUP BY o.dt;\n",
+        lake_catalog(&warehouse),
+        out.display()
+    );
+    let id = cluster.submit("bounded.sql", &bounded, &[]);
+    cluster.wait_for_state(&id, "FINISHED", MINUTES);
+    let counted: BTreeMap<String, i64> = support::fold_debezium(&out, "dt")
+        .into_values()
+        .map(|row| {
+            let day = row["dt"].as_str().expect("a day").to_string();
+            (day, row["orders"].as_i64().expect("a count"))
+        })
+        .collect();
+    let expected_counts: BTreeMap<String, i64> = expected
+        .iter()
+        .map(|(day, (orders, _))| (day.clone(), *orders))
+        .collect();
+    assert_eq!(counted, expected_counts, "{}", cluster.logs());
+
     let refused = |name: &str, sql: String| submission_error(&cluster, name, &sql);
     let error = refused(
         "type.sql",

@@ -9,9 +9,16 @@
 
 pub mod error;
 mod functions;
+pub mod hints;
 mod planner;
 pub mod script;
 mod types;
 
 pub use error::{Location, SqlError};
 pub use planner::{JobConfig, plan_job};
+
+/// Flink's built-in catalog, where a script's own tables live.
+pub const DEFAULT_CATALOG: &str = "default_catalog";
+
+/// The database of Flink's built-in catalog.
+pub const DEFAULT_DATABASE: &str = "default_database";

@@ -2,6 +2,7 @@
 //! does not know (`SET 'k' = 'v'`, Flink's `CREATE TABLE ... WITH (...)`),
 //! keeping the location of everything for error messages.
 
+use crate::hints::{OptionsHint, options_hints};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -161,6 +162,8 @@ pub struct Script {
     pub statements: Vec<Located>,
     /// Every `FOR SYSTEM_TIME AS OF` clause, in order.
     pub lookups: Vec<LookupClause>,
+    /// Every `/*+ OPTIONS(...) */` table hint, in order.
+    pub hints: Vec<OptionsHint>,
 }
 
 /// One `dim FOR SYSTEM_TIME AS OF o.proc_time` of a script: the query
@@ -184,6 +187,7 @@ pub fn parse_script(sql: &str) -> Result<Script, SqlError> {
     let tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
         .map_err(|e| SqlError::from_parser(&ParserError::TokenizerError(e.to_string())))?;
+    let (tokens, hints) = options_hints(tokens)?;
     let (tokens, lookups) = lookup_tables(map_type_brackets(window_tvf_tables(tokens)));
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let mut statements = Vec::new();
@@ -210,6 +214,7 @@ pub fn parse_script(sql: &str) -> Result<Script, SqlError> {
     Ok(Script {
         statements,
         lookups,
+        hints,
     })
 }
 

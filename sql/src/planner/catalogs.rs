@@ -9,13 +9,10 @@ use datafusion::catalog::{MemoryCatalogProvider, MemorySchemaProvider};
 use rtdw_connector_core::catalog::Catalog;
 
 use super::*;
+use crate::hints::OptionsHint;
 use crate::script::Column;
 
-/// Flink's built-in catalog, where a script's own tables live.
-pub(super) const DEFAULT_CATALOG: &str = "default_catalog";
-
-/// The database of Flink's built-in catalog.
-pub(super) const DEFAULT_DATABASE: &str = "default_database";
+pub(super) use crate::{DEFAULT_CATALOG, DEFAULT_DATABASE};
 
 /// A table's place: catalog, database, name.
 pub(super) struct TablePath {
@@ -223,6 +220,27 @@ impl Planner {
             )
             .await
             .map_err(|e| SqlError::at(at, e.to_string()))
+    }
+
+    /// Declares the table a `/*+ OPTIONS(...) */` hint scans: the hinted
+    /// table with the hint's options on top of its own.
+    pub(super) async fn declare_hinted(&mut self, hint: &OptionsHint) -> Result<(), SqlError> {
+        if self.tables.contains_key(&hint.scanned) {
+            return Ok(());
+        }
+        let hinted = TableReference::parse_str(&hint.table);
+        self.load_catalog_table(&hinted).await?;
+        let key = self.table_key(&hinted);
+        let table = self.tables.get(&key).ok_or_else(|| {
+            SqlError::at(
+                hint.location,
+                format!("table '{}' of the hint is not declared", hint.table),
+            )
+        })?;
+        let mut definition = table.definition.clone();
+        definition.descriptor.options.extend(hint.options.clone());
+        definition.descriptor.name = hint.scanned.clone();
+        self.create_table(definition, hint.location)
     }
 
     /// Declares the catalog table `reference` names, unless it is known

@@ -127,6 +127,7 @@ pub async fn plan_job(
     let mut set_options = BTreeMap::new();
     let mut planner = Planner::new(connectors.clone());
     planner.lookups = script.lookups;
+    planner.hints = script.hints;
     // Each insert with the statement it is in, for error messages.
     let mut inserts: Vec<(Located<Insert>, String)> = Vec::new();
     for (index, located) in statements.into_iter().enumerate() {
@@ -301,6 +302,8 @@ struct Planner {
     location: Location,
     /// The script's lookup-join clauses.
     lookups: Vec<LookupClause>,
+    /// The script's `/*+ OPTIONS(...) */` table hints.
+    hints: Vec<crate::hints::OptionsHint>,
     /// The catalogs the script created, by name.
     catalogs: HashMap<String, Arc<dyn rtdw_connector_core::catalog::Catalog>>,
     /// Where unqualified table names point (`USE CATALOG`, `USE`).
@@ -349,6 +352,7 @@ impl Planner {
             parallelism: 1,
             location: Location::default(),
             lookups: Vec::new(),
+            hints: Vec::new(),
             catalogs: HashMap::new(),
             current_catalog: catalogs::DEFAULT_CATALOG.to_string(),
             current_database: catalogs::DEFAULT_DATABASE.to_string(),
@@ -429,7 +433,15 @@ impl Planner {
             .resolve_table_references(&statement)
             .map_err(|e| self.error(e))?;
         for reference in &references {
-            self.load_catalog_table(reference).await?;
+            match self
+                .hints
+                .iter()
+                .find(|h| h.scanned == reference.table())
+                .cloned()
+            {
+                Some(hint) => self.declare_hinted(&hint).await?,
+                None => self.load_catalog_table(reference).await?,
+            }
         }
         self.state
             .statement_to_plan(statement)
