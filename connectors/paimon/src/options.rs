@@ -110,6 +110,17 @@ pub(crate) const FILE_COMPRESSION: ConnectorOption = ConnectorOption::new(
 )
 .default_value("zstd");
 
+/// Paimon's `write-buffer-size`.
+pub(crate) const WRITE_BUFFER_SIZE: ConnectorOption = ConnectorOption::new(
+    "write-buffer-size",
+    OptionType::String,
+    "Memory a primary-key table's writer buffers per bucket before it writes a sorted file: a size such as '64 mb' or '1 gb'. A writer subtask holds up to this much for each bucket it writes.",
+)
+.default_value("256 mb");
+
+/// The `paimon` crate's name for [`WRITE_BUFFER_SIZE`].
+const CRATE_WRITE_BUFFER_SIZE: &str = "write.parquet-buffer-size";
+
 /// Paimon's `snapshot.num-retained.min`.
 pub(crate) const SNAPSHOT_RETAINED_MIN: ConnectorOption = ConnectorOption::new(
     "snapshot.num-retained.min",
@@ -221,6 +232,7 @@ pub(crate) const OPTIONS: &[ConnectorOption] = &[
     CHANGELOG_PRODUCER,
     FILE_FORMAT,
     FILE_COMPRESSION,
+    WRITE_BUFFER_SIZE,
     SNAPSHOT_RETAINED_MIN,
     SNAPSHOT_RETAINED_MAX,
     SNAPSHOT_TIME_RETAINED,
@@ -266,7 +278,7 @@ impl PaimonSettings {
         if path.is_empty() {
             return Err(options.invalid(PATH.key, &path, "must name a directory"));
         }
-        let table_options = table
+        let mut table_options: HashMap<String, String> = table
             .options
             .iter()
             .filter(|(key, _)| {
@@ -274,6 +286,16 @@ impl PaimonSettings {
             })
             .map(|(key, value)| (key.clone(), paimon_value(key, value)))
             .collect();
+        if let Some(size) = table_options.get(WRITE_BUFFER_SIZE.key).cloned() {
+            if memory_size(&size).is_none() {
+                return Err(options.invalid(
+                    WRITE_BUFFER_SIZE.key,
+                    &size,
+                    "must be a size such as '64 mb' or '1 gb'",
+                ));
+            }
+            table_options.insert(CRATE_WRITE_BUFFER_SIZE.into(), size);
+        }
         let storage = storage_options(&path, &table.options);
         Ok(PaimonSettings {
             path: path.trim_end_matches('/').to_string(),
@@ -302,6 +324,24 @@ pub(crate) fn storage_options(
             .or_insert_with(|| "us-east-1".into());
     }
     storage
+}
+
+/// The bytes of a memory size as Paimon writes them (`64 mb`, `1gb`,
+/// `512 kb`, `1024`).
+fn memory_size(value: &str) -> Option<u64> {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let unit = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" | "bytes" => 1,
+        "k" | "kb" | "kibibytes" => 1 << 10,
+        "m" | "mb" | "mebibytes" => 1 << 20,
+        "g" | "gb" | "gibibytes" => 1 << 30,
+        _ => return None,
+    };
+    number.parse::<u64>().ok()?.checked_mul(unit)
 }
 
 /// The `paimon` crate's name for a storage key: Flink's and Hadoop's
@@ -464,6 +504,27 @@ mod tests {
         let created = creation_options(&settings);
         assert!(created.contains_key("bucket"));
         assert!(!created.contains_key("scan.mode"));
+    }
+
+    #[test]
+    fn the_write_buffer_size_reaches_the_writer_and_bad_sizes_are_named() {
+        let settings = PaimonSettings::from_table(&table(&[
+            ("path", "file:///w/db.db/t"),
+            ("write-buffer-size", "64 mb"),
+        ]))
+        .unwrap();
+        assert_eq!(settings.table_options["write.parquet-buffer-size"], "64 mb");
+        assert_eq!(memory_size("64 mb"), Some(64 << 20));
+        assert_eq!(memory_size("1gb"), Some(1 << 30));
+        let error = PaimonSettings::from_table(&table(&[
+            ("path", "file:///w/db.db/t"),
+            ("write-buffer-size", "lots"),
+        ]))
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("option 'write-buffer-size'"),
+            "{error}"
+        );
     }
 
     #[test]
