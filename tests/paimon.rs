@@ -236,9 +236,9 @@ fn customers_read(warehouse: &Warehouse) -> BTreeMap<i64, Customer> {
         .collect()
 }
 
-/// Writes `events` into the changelog directory of `cluster`.
-fn write_changes(cluster: &Cluster, events: &[Value]) -> std::path::PathBuf {
-    let dir = cluster.path("changes");
+/// Writes `events` into the changelog directory `name` of `cluster`.
+fn write_changes(cluster: &Cluster, name: &str, events: &[Value]) -> std::path::PathBuf {
+    let dir = cluster.path(name);
     std::fs::create_dir_all(&dir).expect("the changelog directory");
     let lines: Vec<String> = events.iter().map(Value::to_string).collect();
     std::fs::write(dir.join("changes.json"), lines.join("\n") + "\n").expect("the changelog");
@@ -250,7 +250,7 @@ fn a_changelog_into_a_deduplicating_primary_key_table_ends_as_its_final_rows() {
     let warehouse = Warehouse::files();
     let cluster = Cluster::start(ClusterOptions::default());
     let (events, expected, _) = customer_changes(400, 6, true);
-    let dir = write_changes(&cluster, &events);
+    let dir = write_changes(&cluster, "changes", &events);
     let id = cluster.submit("dwd.sql", &customers_job(&warehouse, &dir, ""), &[]);
     cluster.wait_for_state(&id, "FINISHED", MINUTES);
     assert_eq!(customers_read(&warehouse), expected, "{}", cluster.logs());
@@ -264,10 +264,7 @@ fn pypaimons_streaming_read_of_the_snapshots_folds_to_the_final_rows() {
     // Three jobs, so the table has snapshots of inserts, updates and
     // deletes after its first.
     for (i, chunk) in events.chunks(events.len() / 3 + 1).enumerate() {
-        let dir = cluster.path(&format!("changes-{i}"));
-        std::fs::create_dir_all(&dir).expect("a changelog directory");
-        let lines: Vec<String> = chunk.iter().map(Value::to_string).collect();
-        std::fs::write(dir.join("changes.json"), lines.join("\n") + "\n").expect("the changelog");
+        let dir = write_changes(&cluster, &format!("changes-{i}"), chunk);
         let id = cluster.submit("dwd.sql", &customers_job(&warehouse, &dir, ""), &[]);
         cluster.wait_for_state(&id, "FINISHED", MINUTES);
     }
@@ -306,7 +303,7 @@ fn a_changelog_into_a_partial_update_table_keeps_the_fields_nulls_do_not_overwri
     let cluster = Cluster::start(ClusterOptions::default());
     let (events, current, expected) = customer_changes(400, 6, false);
     assert_ne!(current, expected, "some names must have been NULLed");
-    let dir = write_changes(&cluster, &events);
+    let dir = write_changes(&cluster, "changes", &events);
     let job = customers_job(&warehouse, &dir, ", 'merge-engine' = 'partial-update'");
     let id = cluster.submit("dwd.sql", &job, &[]);
     cluster.wait_for_state(&id, "FINISHED", MINUTES);
@@ -372,7 +369,7 @@ fn a_streaming_read_of_a_primary_key_table_feeds_a_group_by_that_retracts() {
     let (first, rest) = events.split_at(events.len() / 3);
     // The first third makes the snapshot the reader starts from; the rest
     // arrives as changes while it follows the table.
-    let dir = write_changes(&cluster, first);
+    let dir = write_changes(&cluster, "changes", first);
     let writer = cluster.submit("dwd.sql", &customers_job(&warehouse, &dir, ""), &[]);
     cluster.wait_for_state(&writer, "FINISHED", MINUTES);
 
@@ -392,10 +389,7 @@ fn a_streaming_read_of_a_primary_key_table_feeds_a_group_by_that_retracts() {
     );
     cluster.wait_for_state(&reader, "RUNNING", MINUTES);
     for (i, chunk) in rest.chunks(rest.len() / 4 + 1).enumerate() {
-        let dir = cluster.path(&format!("more-{i}"));
-        std::fs::create_dir_all(&dir).expect("a changelog directory");
-        let lines: Vec<String> = chunk.iter().map(Value::to_string).collect();
-        std::fs::write(dir.join("changes.json"), lines.join("\n") + "\n").expect("the changelog");
+        let dir = write_changes(&cluster, &format!("more-{i}"), chunk);
         let more = cluster.submit("more.sql", &customers_job(&warehouse, &dir, ""), &[]);
         cluster.wait_for_state(&more, "FINISHED", MINUTES);
     }

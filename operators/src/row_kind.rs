@@ -54,6 +54,19 @@ impl RowKind {
         }
     }
 
+    /// The row kind a short string names (`+I`, `-U`, `+U`, `-D`), the
+    /// inverse of [`RowKind::short_string`].
+    pub fn from_short_string(text: &str) -> Option<Self> {
+        [
+            RowKind::Insert,
+            RowKind::UpdateBefore,
+            RowKind::UpdateAfter,
+            RowKind::Delete,
+        ]
+        .into_iter()
+        .find(|kind| kind.short_string() == text)
+    }
+
     /// True for `-U` and `-D`, which take back an earlier row.
     pub fn is_retraction(self) -> bool {
         matches!(self, RowKind::UpdateBefore | RowKind::Delete)
@@ -115,5 +128,19 @@ pub fn row_kind_at(kinds: Option<&Int8Array>, i: usize) -> Result<RowKind> {
         None => Ok(RowKind::Insert),
         Some(k) if k.is_valid(i) => RowKind::from_byte(k.value(i)),
         Some(_) => Err(StreamError::Failed("null row kind".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_strings_name_their_row_kinds_and_nothing_else() {
+        for byte in 0..4 {
+            let kind = RowKind::from_byte(byte).unwrap();
+            assert_eq!(RowKind::from_short_string(kind.short_string()), Some(kind));
+        }
+        assert_eq!(RowKind::from_short_string("+X"), None);
     }
 }

@@ -13,6 +13,7 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
 
 use crate::error::{Location, SqlError};
+use crate::script::alias_tokens;
 use crate::{DEFAULT_CATALOG, DEFAULT_DATABASE};
 
 /// What a hinted table is scanned as: `{table}$options{n}`.
@@ -131,17 +132,7 @@ pub fn options_hints(
         }
         kept.push(token);
         if *add_alias {
-            for inserted in [
-                Token::Whitespace(Whitespace::Space),
-                Token::make_keyword("AS"),
-                Token::Whitespace(Whitespace::Space),
-                Token::Word(alias),
-            ] {
-                kept.push(TokenWithSpan {
-                    token: inserted,
-                    span,
-                });
-            }
+            kept.extend(alias_tokens(alias, span));
         }
     }
     Ok((kept, hints))

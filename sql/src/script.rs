@@ -2,7 +2,6 @@
 //! does not know (`SET 'k' = 'v'`, Flink's `CREATE TABLE ... WITH (...)`),
 //! keeping the location of everything for error messages.
 
-use crate::hints::{OptionsHint, options_hints};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -17,6 +16,7 @@ use datafusion::sql::sqlparser::tokenizer::{
 use rtdw_connector_core::{MetadataField, TableDescriptor};
 
 use crate::error::{Location, SqlError};
+use crate::hints::{OptionsHint, options_hints};
 use crate::types::arrow_type;
 
 /// One statement of a script.
@@ -416,20 +416,22 @@ fn lookup_tables(tokens: Vec<TokenWithSpan>) -> (Vec<TokenWithSpan>, Vec<LookupC
         }
         kept.push(token);
         if let Some(alias) = alias {
-            for inserted in [
-                Token::Whitespace(Whitespace::Space),
-                Token::make_keyword("AS"),
-                Token::Whitespace(Whitespace::Space),
-                Token::Word(alias.clone()),
-            ] {
-                kept.push(TokenWithSpan {
-                    token: inserted,
-                    span,
-                });
-            }
+            kept.extend(alias_tokens(alias.clone(), span));
         }
     }
     (kept, clauses)
+}
+
+/// The tokens ` AS alias`, placed at `span`: a rewrite that renames a
+/// table keeps the name queries qualify its columns with.
+pub(crate) fn alias_tokens(alias: Word, span: Span) -> [TokenWithSpan; 4] {
+    [
+        Token::Whitespace(Whitespace::Space),
+        Token::make_keyword("AS"),
+        Token::Whitespace(Whitespace::Space),
+        Token::Word(alias),
+    ]
+    .map(|token| TokenWithSpan { token, span })
 }
 
 /// Rewrites Flink's `MAP<K, V>` type into the parser's `MAP(K, V)`: the

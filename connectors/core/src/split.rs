@@ -9,8 +9,38 @@
 //! split handed out after a subtask's barrier is not in that checkpoint and
 //! is discovered again after a restore: it is read once either way.
 
+use std::future::Future;
+
 use rtdw_operators::SourceSplit;
 use xxhash_rust::xxh3::xxh3_64;
+
+use crate::error::ConnectorError;
+use crate::table::TableDescriptor;
+
+/// Runs a split source's async discovery work to its end from the
+/// coordinator's blocking discovery thread ([`crate::ConnectorFactory::discover_splits`]
+/// is called there), or on a runtime of its own where there is none (a
+/// test calling discovery directly).
+pub fn block_on_discovery<T>(
+    table: &TableDescriptor,
+    work: impl Future<Output = Result<T, ConnectorError>>,
+) -> Result<T, ConnectorError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle.block_on(work),
+        Err(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                ConnectorError::external(
+                    &table.name,
+                    "starting a runtime for split discovery",
+                    rtdw_operators::ErrorClass::Transient,
+                    e,
+                )
+            })?
+            .block_on(work),
+    }
+}
 
 /// A split as a position lists it.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]

@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use rtdw_connector_core::format::Formats;
 use rtdw_connector_core::options::ConnectorOption;
+use rtdw_connector_core::split::block_on_discovery;
 use rtdw_connector_core::{
     ConnectorError, ConnectorFactory, MetadataColumn, Roles, SourceCapabilities, TableDescriptor,
 };
@@ -102,7 +103,7 @@ impl ConnectorFactory for MySqlCdcFactory {
         known: &[SourceSplit],
     ) -> Result<Option<Vec<SourceSplit>>, ConnectorError> {
         let options = CdcOptions::of_table(table)?;
-        block_on(table, async {
+        block_on_discovery(table, async {
             let endpoint = Endpoint::new(&table.name, &options);
             let planned = splits::plan(&endpoint, table, &options, known).await;
             endpoint.close().await;
@@ -136,28 +137,5 @@ impl ConnectorFactory for MySqlCdcFactory {
                     expected: format!("must hold an id for subtask {}", ctx.subtask_index),
                 })?;
         Ok(Box::new(CdcSource::new(table, options, server_id)?))
-    }
-}
-
-/// Runs the enumerator's async work from the coordinator's blocking
-/// discovery thread (or a runtime of its own where there is none).
-fn block_on<T>(
-    table: &TableDescriptor,
-    future: impl Future<Output = Result<T, ConnectorError>>,
-) -> Result<T, ConnectorError> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => handle.block_on(future),
-        Err(_) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                ConnectorError::external(
-                    &table.name,
-                    "starting a runtime for split discovery",
-                    rtdw_operators::ErrorClass::Transient,
-                    e,
-                )
-            })?
-            .block_on(future),
     }
 }

@@ -14,7 +14,7 @@ use rtdw_operators::{Result, StreamError};
 
 use crate::committable;
 use crate::options::PaimonSettings;
-use crate::table::{open_or_create, paimon_error, with_dynamic_options};
+use crate::table::{open_for_job, paimon_error};
 
 /// The committer of one Paimon sink.
 pub struct PaimonCommitter {
@@ -35,8 +35,7 @@ impl PaimonCommitter {
 
     async fn table(&mut self) -> Result<Table> {
         if self.table.is_none() {
-            let table = open_or_create(&self.settings, &self.declared).await?;
-            self.table = Some(with_dynamic_options(table, &self.settings));
+            self.table = Some(open_for_job(&self.settings, &self.declared).await?);
         }
         Ok(self.table.clone().expect("opened above"))
     }

@@ -20,7 +20,7 @@ use rtdw_operators::{Result, StreamError};
 use crate::bridge;
 use crate::options::{PaimonSettings, ScanSettings};
 use crate::splits::full_plan;
-use crate::table::{declared_columns, open_or_create, paimon_error, with_dynamic_options};
+use crate::table::{declared_columns, open_for_job, paimon_error};
 
 /// The table's rows of one snapshot, by key.
 struct Loaded {
@@ -101,8 +101,7 @@ impl PaimonLookup {
             return Ok(());
         }
         if self.table.is_none() {
-            let table = open_or_create(&self.settings, &self.declared).await?;
-            self.table = Some(with_dynamic_options(table, &self.settings));
+            self.table = Some(open_for_job(&self.settings, &self.declared).await?);
         }
         let table = self.table.clone().expect("opened above");
         let latest = table.snapshot_manager().get_latest_snapshot_id().await;

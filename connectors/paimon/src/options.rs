@@ -456,7 +456,7 @@ pub fn creation_options(settings: &PaimonSettings) -> BTreeMap<String, String> {
 }
 
 /// Options that only shape one read, not the table.
-fn is_read_option(key: &str) -> bool {
+pub(crate) fn is_read_option(key: &str) -> bool {
     key.starts_with("scan.") || key.starts_with("continuous.")
 }
 

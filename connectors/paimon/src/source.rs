@@ -25,7 +25,7 @@ use rtdw_operators::{Result, Source, SourceSplit, StreamError};
 use crate::bridge;
 use crate::options::{PaimonSettings, ScanSettings};
 use crate::splits::{Bucket, Progress, START, full_plan};
-use crate::table::{declared_columns, open_or_create, paimon_error, with_dynamic_options};
+use crate::table::{declared_columns, open_for_job, paimon_error};
 
 /// How long an idle source waits before returning an empty batch, so that
 /// checkpoints pass.
@@ -48,6 +48,23 @@ struct Reading {
     with_kinds: bool,
 }
 
+/// The last plan of the table, kept for the next bucket that reads the
+/// same snapshot: a subtask's splits read each snapshot one after another,
+/// and planning reads the snapshot's manifests.
+enum Planned {
+    /// The data splits of a snapshot read in full.
+    Full {
+        snapshot: i64,
+        splits: Vec<paimon::DataSplit>,
+    },
+    /// The splits of a snapshot's changes.
+    Changes {
+        snapshot: i64,
+        mode: IncrementalScanMode,
+        splits: Vec<IncrementalSplit>,
+    },
+}
+
 /// The source of one subtask.
 pub struct PaimonSource {
     declared: TableDescriptor,
@@ -64,6 +81,7 @@ pub struct PaimonSource {
     reading: Option<Reading>,
     /// The latest snapshot seen, and when it was looked up.
     latest: Option<(i64, Instant)>,
+    planned: Option<Planned>,
 }
 
 impl PaimonSource {
@@ -88,6 +106,7 @@ impl PaimonSource {
             finished: Vec::new(),
             reading: None,
             latest: None,
+            planned: None,
         })
     }
 
@@ -97,8 +116,7 @@ impl PaimonSource {
 
     async fn table(&mut self) -> Result<Table> {
         if self.table.is_none() {
-            let table = open_or_create(&self.settings, &self.declared).await?;
-            self.table = Some(with_dynamic_options(table, &self.settings));
+            self.table = Some(open_for_job(&self.settings, &self.declared).await?);
         }
         Ok(self.table.clone().expect("opened above"))
     }
@@ -145,11 +163,20 @@ impl PaimonSource {
         let (bucket, progress) = (bucket.clone(), *progress);
         let name = self.declared.name.clone();
         let (batches, with_kinds) = if progress.full {
-            let splits: Vec<_> = full_plan(&table, progress.snapshot, &name)
-                .await?
-                .into_iter()
+            let at = progress.snapshot;
+            let planned = match self.planned.take() {
+                Some(Planned::Full { snapshot, splits }) if snapshot == at => splits,
+                _ => full_plan(&table, at, &name).await?,
+            };
+            let splits: Vec<_> = planned
+                .iter()
                 .filter(|s| Bucket::of(s) == bucket)
+                .cloned()
                 .collect();
+            self.planned = Some(Planned::Full {
+                snapshot: at,
+                splits: planned,
+            });
             let read = table.new_read_builder();
             let batches = read
                 .new_read()
@@ -161,18 +188,33 @@ impl PaimonSource {
         } else {
             let at = progress.snapshot;
             let read = table.new_read_builder();
-            let planned = read
-                .new_incremental_scan(IncrementalScanMode::Auto, at - 1, at)
-                .plan()
-                .await
-                .map_err(|e| self.failed(format!("cannot plan the changes of snapshot {at}"), e))?;
-            let mode = planned.mode();
+            let (mode, planned) = match self.planned.take() {
+                Some(Planned::Changes {
+                    snapshot,
+                    mode,
+                    splits,
+                }) if snapshot == at => (mode, splits),
+                _ => {
+                    let plan = read
+                        .new_incremental_scan(IncrementalScanMode::Auto, at - 1, at)
+                        .plan()
+                        .await
+                        .map_err(|e| {
+                            self.failed(format!("cannot plan the changes of snapshot {at}"), e)
+                        })?;
+                    (plan.mode(), plan.splits().to_vec())
+                }
+            };
             let mine: Vec<IncrementalSplit> = planned
-                .splits()
                 .iter()
                 .filter(|s| matches!(s, IncrementalSplit::Data(d) if Bucket::of(d) == bucket))
                 .cloned()
                 .collect();
+            self.planned = Some(Planned::Changes {
+                snapshot: at,
+                mode,
+                splits: planned,
+            });
             let batches = read
                 .new_read()
                 .and_then(|r| r.to_audit_log_arrow(&IncrementalPlan::new(mode, mine)))
@@ -206,13 +248,10 @@ impl PaimonSource {
                 })?;
             names
                 .iter()
-                .map(|name| match name {
-                    Some("+U") => Ok(Some(RowKind::UpdateAfter as i8)),
-                    Some("-U") => Ok(Some(RowKind::UpdateBefore as i8)),
-                    Some("-D") => Ok(Some(RowKind::Delete as i8)),
-                    Some("+I") => Ok(Some(RowKind::Insert as i8)),
-                    other => Err(StreamError::Failed(format!(
-                        "table '{}': unknown Paimon row kind {other:?}",
+                .map(|name| match name.and_then(RowKind::from_short_string) {
+                    Some(kind) => Ok(Some(kind as i8)),
+                    None => Err(StreamError::Failed(format!(
+                        "table '{}': unknown Paimon row kind {name:?}",
                         self.declared.name
                     ))),
                 })

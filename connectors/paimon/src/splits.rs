@@ -12,9 +12,9 @@
 //! are later ones.
 
 use std::collections::BTreeSet;
-use std::future::Future;
 
 use paimon::Table;
+use rtdw_connector_core::split::block_on_discovery;
 use rtdw_connector_core::{ConnectorError, TableDescriptor};
 use rtdw_operators::SourceSplit;
 
@@ -108,19 +108,6 @@ impl Progress {
     }
 }
 
-/// Runs `work` to its end from a thread that is not running async tasks
-/// (split discovery runs on the coordinator's blocking threads).
-fn block_on<T>(work: impl Future<Output = T>) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => handle.block_on(work),
-        Err(_) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime for split discovery")
-            .block_on(work),
-    }
-}
-
 /// The splits of `declared` to add to the `known` ones.
 pub fn discover(
     declared: &TableDescriptor,
@@ -128,7 +115,7 @@ pub fn discover(
 ) -> Result<Vec<SourceSplit>, ConnectorError> {
     let settings = PaimonSettings::from_table(declared)?;
     let scan = ScanSettings::from_table(declared)?;
-    block_on(async {
+    block_on_discovery(declared, async {
         let table = open_or_create(&settings, declared).await?;
         let name = &declared.name;
         let snapshots = table.snapshot_manager();

@@ -17,7 +17,7 @@ use rtdw_connector_core::{ConnectorError, TableDescriptor};
 use rtdw_operators::{ErrorClass, StreamError};
 
 use crate::bridge;
-use crate::options::{PaimonSettings, creation_options};
+use crate::options::{PaimonSettings, creation_options, is_read_option};
 
 /// Options fixed when a table is created: a declaration that gives another
 /// value names a different table.
@@ -332,20 +332,26 @@ pub(crate) fn check_declaration(
     Ok(())
 }
 
-/// The dynamic options a job applies to a table it opened: the declared
-/// table options, minus what a read decides itself.
-pub(crate) fn with_dynamic_options(table: Table, settings: &PaimonSettings) -> Table {
+/// The table a job's subtask reads or writes: opened (created when the
+/// declaration asks), with the declared table options applied as Paimon's
+/// dynamic options, minus what a read decides itself and what only the
+/// table's creation sets.
+pub(crate) async fn open_for_job(
+    settings: &PaimonSettings,
+    declared: &TableDescriptor,
+) -> Result<Table, ConnectorError> {
+    let table = open_or_create(settings, declared).await?;
     let dynamic: HashMap<String, String> = settings
         .table_options
         .iter()
-        .filter(|(key, _)| !key.starts_with("scan.") && !STRUCTURAL_OPTIONS.contains(&key.as_str()))
+        .filter(|(key, _)| !is_read_option(key) && !STRUCTURAL_OPTIONS.contains(&key.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    if dynamic.is_empty() {
+    Ok(if dynamic.is_empty() {
         table
     } else {
         table.copy_with_options(dynamic)
-    }
+    })
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use rtdw_operators::row_kind::{RowKind, split_row_kinds};
 use rtdw_operators::{Result, StreamError};
 
 use crate::options::PaimonSettings;
-use crate::table::{arrow_schema, open_or_create, paimon_error, with_dynamic_options};
+use crate::table::{arrow_schema, open_for_job, paimon_error};
 use crate::{bridge, committable};
 
 /// The trailing column of a primary-key table's input: each row's kind,
@@ -58,8 +58,7 @@ impl PaimonWriter {
 
     async fn open(&mut self) -> Result<&mut OpenWriter> {
         if self.open.is_none() {
-            let table = open_or_create(&self.settings, &self.declared).await?;
-            let table = with_dynamic_options(table, &self.settings);
+            let table = open_for_job(&self.settings, &self.declared).await?;
             let primary_key = !table.schema().primary_keys().is_empty();
             let columns = arrow_schema(&table, &self.declared.name)?;
             let mut fields: Vec<Field> = columns

@@ -113,15 +113,9 @@ impl Planner {
         // Writers at the sink's parallelism, then one committer that makes
         // each checkpoint's files visible in one commit. The rows of one
         // primary key go to one writer, which orders their versions.
-        let partitioning = if table.primary_key.is_empty() {
-            partitioning
-        } else {
-            let positions = table
-                .primary_key
-                .iter()
-                .filter_map(|key| table.schema.index_of(key).ok())
-                .collect();
-            Partitioning::Hash(positions)
+        let partitioning = match tables::primary_key_positions(&table) {
+            Some(key) => Partitioning::Hash(key),
+            None => partitioning,
         };
         let writer = PlanNode {
             schema: committable_schema(),

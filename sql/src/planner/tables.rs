@@ -28,7 +28,7 @@ impl PlannedTable {
 
 /// Positions of a table's primary key columns among its physical columns;
 /// `None` without a primary key.
-fn primary_key_positions(table: &TableDescriptor) -> Option<Vec<usize>> {
+pub(super) fn primary_key_positions(table: &TableDescriptor) -> Option<Vec<usize>> {
     if table.primary_key.is_empty() {
         return None;
     }
